@@ -1,0 +1,485 @@
+/**
+ * The actor base, in the manner of Durable Objects: a subclass says how to load its state, how a
+ * working copy becomes a KV commit and what events a commit produces; the base owns the mailbox,
+ * start-once status, group-committed writes with versionstamp checks and reload-and-retry,
+ * subscribers, watch-driven refresh and alarms.
+ * @module
+ */
+import { ChorusError } from "../errors.ts";
+import type { Clock, TimerId } from "../clock.ts";
+import type { ResolvedConfig } from "../config.ts";
+import type { Intent, Store } from "../storage/store.ts";
+import type { WatchHub } from "../storage/watch.ts";
+import { Mailbox } from "./mailbox.ts";
+
+/** What every actor is given. */
+export interface ActorContext {
+  /** The KV store. */
+  store: Store;
+  /** Watch fan-in, to learn of other instances' writes. */
+  watch: WatchHub;
+  /** Time source. */
+  clock: Clock;
+  /** Resolved configuration. */
+  config: ResolvedConfig;
+}
+
+/** Lifecycle of an actor's state: loaded once, retried after a failed load. */
+export type ActorStatus = "idle" | "starting" | "started";
+
+/** How many times a write batch is re-applied after a versionstamp conflict. */
+export const MAX_WRITE_ATTEMPTS = 12;
+
+type Message<Tx> =
+  | {
+    type: "read";
+    run: () => unknown;
+    resolve: (v: unknown) => void;
+    reject: (e: unknown) => void;
+  }
+  | {
+    type: "write";
+    op: (tx: Tx) => unknown;
+    weight: number;
+    resolve: (v: unknown) => void;
+    reject: (e: unknown) => void;
+  }
+  | { type: "refresh" }
+  | { type: "alarm" }
+  | { type: "lock"; acquired: (release: () => void) => void; failed: (e: unknown) => void };
+
+/** One op of {@linkcode Actor.writeTogether}: an actor and what to apply to its working copy. */
+export interface JointOp<Tx> {
+  // deno-lint-ignore no-explicit-any
+  actor: Actor<Tx, any>;
+  op: (tx: Tx) => unknown;
+}
+
+/**
+ * Base class of every actor. `Tx` is the subclass's working copy of its state during a write batch.
+ */
+export abstract class Actor<Tx, Event = unknown> {
+  /** The actor kind: `kv`, `context`, `reel`, `user`. */
+  readonly kind: string;
+  /** The id within its kind. */
+  readonly id: string;
+  /** Shared services. */
+  protected readonly ctx: ActorContext;
+  /** Versionstamp of the head entry this actor last saw (null = absent). */
+  protected versionstamp: string | null = null;
+  /** When the actor was last used, for idle eviction. */
+  lastUsed: number;
+  #status: ActorStatus = "idle";
+  #starting?: Promise<void>;
+  readonly #mailbox: Mailbox<Message<Tx>>;
+  readonly #subscribers = new Set<(event: Event) => void>();
+  #unwatch?: () => void;
+  #seenRemote: string | null = null;
+  #refreshQueued = false;
+  #alarm?: TimerId;
+  #closed = false;
+
+  constructor(kind: string, id: string, ctx: ActorContext) {
+    this.kind = kind;
+    this.id = id;
+    this.ctx = ctx;
+    this.lastUsed = ctx.clock.now();
+    this.#mailbox = new Mailbox((batch) => this.#handle(batch), {
+      batchable: (m) => m.type === "write",
+      weight: (m) => (m.type === "write" ? m.weight : 1),
+      maxWeight: 512 * 1024,
+    });
+  }
+
+  /** Loads state from KV and returns the head's versionstamp. Called on first use and on reload. */
+  protected abstract onStart(consistency: "strong" | "eventual"): Promise<string | null>;
+  /** The KV key whose versionstamp stands for the whole state (checked on every write). */
+  protected abstract headKey(): Deno.KvKey;
+  /** A working copy of the state for one write batch. */
+  protected abstract begin(): Tx;
+  /** The commit that persists a working copy, or null when nothing changed. */
+  protected abstract intent(tx: Tx): Intent | null;
+  /** Makes a committed working copy the state; returns the events to send subscribers. */
+  protected abstract adopt(tx: Tx, versionstamp: string): Event[];
+  /**
+   * Another instance changed the state: reload it and return the events subscribers missed.
+   * The default reloads and returns none.
+   */
+  protected async onRemoteChange(): Promise<Event[]> {
+    await this.#load("strong");
+    return [];
+  }
+  /** Runs in the mailbox when an alarm set with {@linkcode setAlarm} fires. */
+  protected onAlarm(): Promise<void> | void {}
+
+  /** Current lifecycle status. */
+  get status(): ActorStatus {
+    return this.#status;
+  }
+
+  /** Messages waiting in the mailbox. */
+  get depth(): number {
+    return this.#mailbox.depth;
+  }
+
+  /** Number of subscribers. */
+  get subscriberCount(): number {
+    return this.#subscribers.size;
+  }
+
+  /** True when the actor can be dropped from memory without losing anything. */
+  evictable(now: number, idleMs: number): boolean {
+    return this.#subscribers.size === 0 && this.#mailbox.idle && now - this.lastUsed >= idleMs;
+  }
+
+  /**
+   * Runs `fn` against the cached state after every message queued before it (`leader`).
+   * Served synchronously when the mailbox is idle, which keeps cached reads cheap.
+   */
+  read<R>(fn: () => R): Promise<R> {
+    this.lastUsed = this.ctx.clock.now();
+    if (this.#status === "started" && this.#mailbox.idle) {
+      try {
+        return Promise.resolve(fn());
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return new Promise((resolve, reject) => {
+      this.#mailbox.post({
+        type: "read",
+        run: fn,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
+    });
+  }
+
+  /** Like {@linkcode read}, after a strong KV read confirms the cached versionstamp (`strong`). */
+  readStrong<R>(fn: () => R): Promise<R> {
+    this.lastUsed = this.ctx.clock.now();
+    return new Promise((resolve, reject) => {
+      this.#mailbox.post({
+        type: "read",
+        run: async () => {
+          const entry = await this.ctx.store.get(this.headKey(), "strong");
+          if (entry.versionstamp !== this.versionstamp) await this.#refreshNow();
+          return fn();
+        },
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
+    });
+  }
+
+  /** Runs `fn` on the cached state if loaded, without waiting for the mailbox (`eventual`). */
+  peek<R>(fn: () => R): R | undefined {
+    if (this.#status !== "started") return undefined;
+    this.lastUsed = this.ctx.clock.now();
+    return fn();
+  }
+
+  /**
+   * Applies `op` to a working copy in the next write batch and commits it with the batch.
+   * `op` must throw before it changes the working copy, so a failed op leaves no trace.
+   * @param weight the op's share of a batch (bytes written, roughly)
+   * @throws {ChorusError} `conflict` when contention outlasts {@linkcode MAX_WRITE_ATTEMPTS}
+   */
+  write<R>(op: (tx: Tx) => R, weight = 256): Promise<R> {
+    this.lastUsed = this.ctx.clock.now();
+    return new Promise((resolve, reject) => {
+      this.#mailbox.post({
+        type: "write",
+        op: op as (tx: Tx) => unknown,
+        weight,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
+    });
+  }
+
+  /** Adds a subscriber for this actor's events; returns the function that removes it. */
+  subscribe(listener: (event: Event) => void): () => void {
+    this.#subscribers.add(listener);
+    this.onSubscribersChanged();
+    return () => {
+      if (this.#subscribers.delete(listener)) this.onSubscribersChanged();
+    };
+  }
+
+  /** Hook: the subscriber count changed (e.g. to arm an expiry alarm). */
+  protected onSubscribersChanged(): void {}
+
+  /** Sends events to every subscriber; a throwing subscriber does not affect the others. */
+  protected emit(events: Event[]): void {
+    for (const event of events) {
+      for (const s of this.#subscribers) {
+        try {
+          s(event);
+        } catch {
+          // A subscriber's failure is its own.
+        }
+      }
+    }
+  }
+
+  /** Schedules {@linkcode onAlarm} at `at` (ms since epoch), replacing any earlier alarm. */
+  protected setAlarm(at: number | null): void {
+    if (this.#alarm !== undefined) this.ctx.clock.clearTimeout(this.#alarm);
+    this.#alarm = undefined;
+    if (at === null || this.#closed) return;
+    this.#alarm = this.ctx.clock.setTimeout(() => {
+      this.#alarm = undefined;
+      this.#mailbox.post({ type: "alarm" });
+    }, Math.max(0, at - this.ctx.clock.now()));
+  }
+
+  /** Loads the state now if it is not loaded (the first message does this too). */
+  start(): Promise<void> {
+    if (this.#status === "started") return Promise.resolve();
+    if (this.#starting) return this.#starting;
+    this.#status = "starting";
+    this.#starting = this.#load("strong").then(() => {
+      this.#status = "started";
+      this.#starting = undefined;
+      if (!this.#unwatch && !this.#closed) {
+        this.#unwatch = this.ctx.watch.subscribe(this.headKey(), (vs) => this.#onWatch(vs));
+      }
+    }, (e) => {
+      this.#status = "idle";
+      this.#starting = undefined;
+      throw e;
+    });
+    return this.#starting;
+  }
+
+  /** Stops watching and timers; called when the actor is evicted or the instance closes. */
+  close(): void {
+    this.#closed = true;
+    this.#unwatch?.();
+    this.#unwatch = undefined;
+    this.setAlarm(null);
+  }
+
+  /** Waits until every queued message has been handled. */
+  drained(): Promise<void> {
+    return this.#mailbox.drained();
+  }
+
+  /** Holds the mailbox until the returned function is called (for writes across actors). */
+  #lock(): Promise<() => void> {
+    this.lastUsed = this.ctx.clock.now();
+    return new Promise((acquired, failed) =>
+      this.#mailbox.post({ type: "lock", acquired, failed })
+    );
+  }
+
+  /**
+   * Applies ops to several actors and commits them all-or-nothing: every op is applied before
+   * anything is written, and one failing op fails the whole call with nothing written. The
+   * actors' mailboxes are held meanwhile (in a fixed order, so two calls cannot deadlock), so no
+   * reader on this instance sees part of it. When the checks and mutations fit one KV commit (100
+   * checks on Deploy and local KV) it is one atomic commit; larger sets are committed in the fewest
+   * commits that fit, each retried on conflict until it lands.
+   * @returns each op's result, in order
+   */
+  static async writeTogether<Tx>(store: Store, ops: JointOp<Tx>[]): Promise<unknown[]> {
+    // deno-lint-ignore no-explicit-any
+    type AnyActor = Actor<Tx, any>;
+    const actors = [...new Set(ops.map((o) => o.actor))].sort((a, b) =>
+      a.#order() < b.#order() ? -1 : 1
+    );
+    const releases: (() => void)[] = [];
+    try {
+      for (const actor of actors) releases.push(await actor.#lock());
+      const results = new Array<unknown>(ops.length);
+      const apply = (actor: AnyActor) => {
+        const tx = actor.begin();
+        ops.forEach((o, i) => {
+          if (o.actor === actor) results[i] = o.op(tx);
+        });
+        return tx;
+      };
+      const txs = new Map(actors.map((a) => [a, apply(a)]));
+      const pending: { actor: AnyActor; intent: Intent }[] = [];
+      for (const [actor, tx] of txs) {
+        const intent = actor.intent(tx);
+        if (intent) pending.push({ actor, intent });
+      }
+      const limits = store.limits;
+      let group: typeof pending = [];
+      const flush = async () => {
+        let part = group;
+        group = [];
+        for (let attempt = 0; part.length; attempt++) {
+          if (attempt >= MAX_WRITE_ATTEMPTS) {
+            throw new ChorusError(
+              "conflict",
+              "Cannot write the batch: too many concurrent writers",
+            );
+          }
+          const result = await store.commit(mergeIntents(part.map((p) => p.intent)));
+          if (result.ok) {
+            for (const p of part) {
+              const events = p.actor.adopt(txs.get(p.actor)!, result.versionstamp);
+              p.actor.versionstamp = result.versionstamp;
+              p.actor.emit(events);
+            }
+            return;
+          }
+          for (const p of part) await p.actor.#refreshNow();
+          part = part.map((p) => {
+            const tx = apply(p.actor);
+            txs.set(p.actor, tx);
+            return { actor: p.actor, intent: p.actor.intent(tx) };
+          }).filter((p): p is { actor: AnyActor; intent: Intent } => p.intent !== null);
+          if (attempt >= 2) await backoff(attempt);
+        }
+      };
+      let checks = 0, mutations = 0, bytes = 0;
+      for (const p of pending) {
+        const i = p.intent;
+        if (
+          group.length && (checks + i.checks.length > limits.checks ||
+            mutations + i.mutations.length > limits.mutations || bytes + i.bytes > limits.bytes)
+        ) {
+          await flush();
+          checks = mutations = bytes = 0;
+        }
+        group.push(p);
+        checks += i.checks.length;
+        mutations += i.mutations.length;
+        bytes += i.bytes;
+      }
+      await flush();
+      return results;
+    } finally {
+      for (const release of releases) release();
+    }
+  }
+
+  #order(): string {
+    return `${this.kind}\u0000${this.id}`;
+  }
+
+  async #load(consistency: "strong" | "eventual"): Promise<void> {
+    this.versionstamp = await this.onStart(consistency);
+  }
+
+  #onWatch(versionstamp: string | null): void {
+    if (versionstamp === null || this.#closed) return;
+    if (this.#seenRemote === null || versionstamp > this.#seenRemote) {
+      this.#seenRemote = versionstamp;
+    }
+    if (this.#refreshQueued || !this.#isNewer(versionstamp)) return;
+    this.#refreshQueued = true;
+    this.#mailbox.post({ type: "refresh" });
+  }
+
+  #isNewer(versionstamp: string): boolean {
+    return this.versionstamp === null || versionstamp > this.versionstamp;
+  }
+
+  async #refreshNow(): Promise<void> {
+    const events = await this.onRemoteChange();
+    this.emit(events);
+  }
+
+  async #handle(batch: Message<Tx>[]): Promise<void> {
+    try {
+      await this.start();
+    } catch (e) {
+      for (const m of batch) {
+        if (m.type === "read" || m.type === "write") m.reject(e);
+        if (m.type === "lock") m.failed(e);
+      }
+      return;
+    }
+    const first = batch[0];
+    if (first.type === "read") {
+      try {
+        first.resolve(await first.run());
+      } catch (e) {
+        first.reject(e);
+      }
+    } else if (first.type === "refresh") {
+      this.#refreshQueued = false;
+      if (this.#seenRemote !== null && this.#isNewer(this.#seenRemote)) {
+        try {
+          await this.#refreshNow();
+        } catch {
+          // The next watch notification or write retries the refresh.
+        }
+      }
+    } else if (first.type === "lock") {
+      await new Promise<void>((release) => first.acquired(release));
+    } else if (first.type === "alarm") {
+      try {
+        await this.onAlarm();
+      } catch {
+        // An alarm that fails (e.g. KV unreachable) is re-armed by the next write or read.
+      }
+    } else {
+      await this.#writeBatch(batch as Extract<Message<Tx>, { type: "write" }>[]);
+    }
+  }
+
+  async #writeBatch(batch: Extract<Message<Tx>, { type: "write" }>[]): Promise<void> {
+    for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
+      const tx = this.begin();
+      const outcomes = batch.map((m) => {
+        try {
+          return { ok: true as const, value: m.op(tx) };
+        } catch (error) {
+          return { ok: false as const, error };
+        }
+      });
+      const settle = () => {
+        outcomes.forEach((o, i) => o.ok ? batch[i].resolve(o.value) : batch[i].reject(o.error));
+      };
+      const intent = this.intent(tx);
+      if (!intent) return settle();
+      let result;
+      try {
+        result = await this.ctx.store.commit(intent);
+      } catch (error) {
+        outcomes.forEach((o, i) => batch[i].reject(o.ok ? error : o.error));
+        return;
+      }
+      if (result.ok) {
+        const events = this.adopt(tx, result.versionstamp);
+        this.versionstamp = result.versionstamp;
+        settle();
+        this.emit(events);
+        return;
+      }
+      try {
+        await this.#refreshNow();
+      } catch (error) {
+        for (const m of batch) m.reject(error);
+        return;
+      }
+      if (attempt >= 2) await backoff(attempt);
+    }
+    const error = new ChorusError(
+      "conflict",
+      `Cannot write ${this.kind} "${this.id}": too many concurrent writers, retry`,
+    );
+    for (const m of batch) m.reject(error);
+  }
+}
+
+/** Concatenates intents into one commit. */
+export function mergeIntents(intents: Intent[]): Intent {
+  if (intents.length === 1) return intents[0];
+  return {
+    checks: intents.flatMap((i) => i.checks),
+    mutations: intents.flatMap((i) => i.mutations),
+    bytes: intents.reduce((n, i) => n + i.bytes, 0),
+  };
+}
+
+function backoff(attempt: number): Promise<void> {
+  const ms = Math.min(50, 2 ** (attempt - 2)) * (0.5 + Math.random());
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

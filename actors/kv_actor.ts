@@ -1,0 +1,425 @@
+/**
+ * The actor that owns one kv key: its value (cached decoded), version, expiry and change log.
+ * Writes are group-committed by the base; each op here validates first and then changes the
+ * working copy, so a refused op leaves nothing behind.
+ * @module
+ */
+import { ChorusError } from "../errors.ts";
+import type { Intent, Mutation } from "../storage/store.ts";
+import { kvChunkKey, kvHeadKey, kvLogKey, kvLogPrefix } from "../storage/keys.ts";
+import {
+  compressionOptions,
+  decodeValue,
+  deepFreeze,
+  type EncodedValue,
+  encodeValue,
+  type Encoding,
+  joinChunks,
+  splitChunks,
+} from "../storage/codec.ts";
+import { Actor, type ActorContext } from "./actor.ts";
+
+/** How long a deleted or expired key's version is remembered, so versions keep rising. */
+export const TOMBSTONE_MS = 24 * 3_600_000;
+/** Values up to this many JSON bytes are copied into change-log entries and events. */
+export const LOG_VALUE_BYTES = 8 * 1024;
+
+/** The head record stored at `["kv", key]`. */
+export interface KvRecord {
+  /** Version: +1 on every put, incr, delete and expiry. */
+  v: number;
+  /** Expiry (ms since epoch) or null. */
+  e: number | null;
+  /** True when the key is deleted or expired (a tombstone keeping the version). */
+  x?: true;
+  /** Encoding of the stored bytes. */
+  enc?: Encoding;
+  /** Inline bytes when the value fits one entry. */
+  d?: Uint8Array;
+  /** Number of chunks when the value is chunked. */
+  n?: number;
+  /** Version whose chunk keys hold the value. */
+  cv?: number;
+  /** Size of the value's JSON text. */
+  sz?: number;
+}
+
+/** A change of a key, as sent to watchers (SSE, sockets, in-process listeners). */
+export interface KvChange {
+  key: string;
+  op: "set" | "delete" | "expire";
+  version: number;
+  /** The new value for `set`, when at most {@linkcode LOG_VALUE_BYTES} of JSON. */
+  value?: unknown;
+  /** True when the value was too large to include. */
+  value_omitted?: true;
+  expires_at?: number | null;
+  /** When the change was made (ms since epoch). */
+  at: number;
+}
+
+/** The cached state of a key. */
+export interface KvState {
+  record: KvRecord | null;
+  value: unknown;
+}
+
+/** The working copy during one write batch. */
+export interface KvTx {
+  now: number;
+  record: KvRecord | null;
+  value: unknown;
+  /** New bytes when the value changed in this batch. */
+  bytes?: EncodedValue;
+  changes: KvChange[];
+  dirty: boolean;
+}
+
+/** A value as returned by reads. */
+export interface KvEntry {
+  key: string;
+  value: unknown;
+  version: number;
+  /** Expiry in ms since epoch, or null. */
+  expiresAt: number | null;
+}
+
+/** Options of a put. */
+export interface PutOptions {
+  /** Seconds to live. */
+  ttl?: number;
+  /** Succeeds only when the current version equals this (`If-Match`). */
+  ifMatch?: number;
+  /** Succeeds only when the key is absent (`If-None-Match: *`). */
+  ifNoneMatch?: boolean;
+  /** Succeeds only when the key exists (`If-Match: *`). */
+  ifExists?: boolean;
+}
+
+/** Whether a record holds a live value at `now`. */
+export function isLive(record: KvRecord | null, now: number): record is KvRecord {
+  return record !== null && !record.x && (record.e === null || record.e > now);
+}
+
+function notFound(action: string, key: string): ChorusError {
+  return new ChorusError("not_found", `Cannot ${action} "${key}": no such key`);
+}
+
+/** The actor owning one kv key. */
+export class KvActor extends Actor<KvTx, KvChange> {
+  #state: KvState = { record: null, value: undefined };
+  #emitted = 0;
+
+  constructor(id: string, ctx: ActorContext) {
+    super("kv", id, ctx);
+  }
+
+  /** The live entry, or undefined when absent or expired. */
+  current(): KvEntry | undefined {
+    const { record, value } = this.#state;
+    if (!isLive(record, this.ctx.clock.now())) return undefined;
+    return { key: this.id, value, version: record.v, expiresAt: record.e };
+  }
+
+  /** The version of the key, live or not (0 when never written). */
+  version(): number {
+    return this.#state.record?.v ?? 0;
+  }
+
+  protected headKey(): Deno.KvKey {
+    return kvHeadKey(this.id);
+  }
+
+  protected async onStart(consistency: "strong" | "eventual"): Promise<string | null> {
+    const loaded = await loadKvRecord(this.ctx.store, this.id, consistency);
+    this.#state = { record: loaded.record, value: loaded.value };
+    if (this.#emitted === 0) this.#emitted = loaded.record?.v ?? 0;
+    this.#armExpiry();
+    return loaded.versionstamp;
+  }
+
+  protected begin(): KvTx {
+    return {
+      now: this.ctx.clock.now(),
+      record: this.#state.record,
+      value: this.#state.value,
+      changes: [],
+      dirty: false,
+    };
+  }
+
+  protected intent(tx: KvTx): Intent | null {
+    if (!tx.dirty || !tx.record) return null;
+    const key = this.id;
+    const old = this.#state.record;
+    const rec: KvRecord = { ...tx.record };
+    const mutations: Mutation[] = [];
+    let bytes = 256;
+    const expireIn = rec.x
+      ? TOMBSTONE_MS
+      : rec.e === null
+      ? undefined
+      : Math.max(1, rec.e - tx.now) + TOMBSTONE_MS;
+    const oldChunks = old && old.n && old.cv !== undefined ? old : null;
+    const valueReplaced = tx.bytes !== undefined || rec.x;
+    if (rec.x) {
+      delete rec.enc, delete rec.d, delete rec.n, delete rec.cv, delete rec.sz;
+    } else if (tx.bytes) {
+      delete rec.d, delete rec.n, delete rec.cv;
+      rec.enc = tx.bytes.encoding;
+      rec.sz = tx.bytes.rawSize;
+      const chunks = splitChunks(tx.bytes.bytes);
+      if (chunks.length === 1) rec.d = tx.bytes.bytes;
+      else {
+        rec.n = chunks.length;
+        rec.cv = rec.v;
+        chunks.forEach((c, i) => {
+          mutations.push({ type: "set", key: kvChunkKey(key, rec.v, i), value: c, expireIn });
+        });
+      }
+      bytes += tx.bytes.bytes.byteLength;
+    } else if (rec.d) bytes += rec.d.byteLength;
+    if (valueReplaced && oldChunks && oldChunks.cv !== rec.cv) {
+      for (let i = 0; i < oldChunks.n!; i++) {
+        mutations.push({ type: "delete", key: kvChunkKey(key, oldChunks.cv!, i) });
+      }
+    }
+    mutations.push({ type: "set", key: kvHeadKey(key), value: rec, expireIn });
+    for (const change of tx.changes) {
+      mutations.push({
+        type: "set",
+        key: kvLogKey(key, change.version),
+        value: change,
+        expireIn: this.ctx.config.kvLogTtlMs,
+      });
+      bytes += 128;
+    }
+    tx.record = rec;
+    return { checks: [{ key: kvHeadKey(key), versionstamp: this.versionstamp }], mutations, bytes };
+  }
+
+  protected adopt(tx: KvTx, _versionstamp: string): KvChange[] {
+    this.#state = { record: tx.record, value: tx.value };
+    this.#armExpiry();
+    return this.#fresh(tx.changes);
+  }
+
+  protected override async onRemoteChange(): Promise<KvChange[]> {
+    const before = this.#emitted;
+    await this.onStart("strong");
+    const now = this.#state.record?.v ?? 0;
+    if (now <= before) return [];
+    const changes: KvChange[] = [];
+    const iter = this.ctx.store.list<KvChange>({
+      start: kvLogKey(this.id, before + 1),
+      end: [...kvLogPrefix(this.id), now + 1],
+    });
+    for await (const entry of iter) changes.push(entry.value);
+    const first = changes[0]?.version;
+    if (first !== before + 1 || changes.at(-1)?.version !== now) {
+      // Part of the log has expired: tell watchers the current state instead of a gap.
+      changes.push(this.#snapshotChange());
+    }
+    this.#emitted = before;
+    return this.#fresh(changes);
+  }
+
+  protected override onSubscribersChanged(): void {
+    this.#armExpiry();
+  }
+
+  protected override onAlarm(): Promise<void> {
+    return this.write((tx) => this.expireOp(tx)).then(() => {});
+  }
+
+  /** Only events newer than the last one sent, in order. */
+  #fresh(changes: KvChange[]): KvChange[] {
+    const out = changes.filter((c) => c.version > this.#emitted);
+    if (out.length) this.#emitted = out[out.length - 1].version;
+    return out;
+  }
+
+  #snapshotChange(): KvChange {
+    const entry = this.current();
+    const rec = this.#state.record;
+    return entry
+      ? changeOf(this.id, "set", entry.version, entry.value, rec?.sz ?? 0, entry.expiresAt, 0)
+      : { key: this.id, op: "delete", version: rec?.v ?? 0, at: 0 };
+  }
+
+  #armExpiry(): void {
+    const rec = this.#state.record;
+    const due = this.subscriberCount > 0 && rec && !rec.x && rec.e !== null ? rec.e : null;
+    this.setAlarm(due);
+  }
+
+  // ---- ops: validate, then change the working copy ----
+
+  /** Put op. */
+  putOp(tx: KvTx, value: unknown, encoded: EncodedValue, options: PutOptions): KvEntry {
+    const live = isLive(tx.record, tx.now);
+    const current = live ? tx.record!.v : undefined;
+    if (options.ifNoneMatch && live) {
+      throw new ChorusError("conflict", `Cannot put "${this.id}": the key exists`, {
+        details: { version: current },
+      });
+    }
+    if (options.ifExists && !live) {
+      throw new ChorusError("conflict", `Cannot put "${this.id}": the key does not exist`, {
+        details: { version: null },
+      });
+    }
+    if (options.ifMatch !== undefined && current !== options.ifMatch) {
+      throw new ChorusError(
+        "conflict",
+        `Cannot put "${this.id}": version is ${current ?? "absent"}, not ${options.ifMatch}`,
+        { details: { version: current ?? null } },
+      );
+    }
+    const version = (tx.record?.v ?? 0) + 1;
+    const expiresAt = options.ttl === undefined ? null : tx.now + options.ttl * 1000;
+    tx.record = { v: version, e: expiresAt };
+    tx.value = value;
+    tx.bytes = encoded;
+    tx.dirty = true;
+    tx.changes.push(changeOf(this.id, "set", version, value, encoded.rawSize, expiresAt, tx.now));
+    return { key: this.id, value, version, expiresAt };
+  }
+
+  /** Delete op; `missingOk` makes an absent key a no-op returning false (bulk delete). */
+  deleteOp(tx: KvTx, options: { ifMatch?: number; missingOk?: boolean } = {}): boolean {
+    const live = isLive(tx.record, tx.now);
+    if (!live) {
+      if (options.missingOk && options.ifMatch === undefined) return false;
+      if (options.ifMatch !== undefined) {
+        throw new ChorusError(
+          "conflict",
+          `Cannot delete "${this.id}": version is absent, not ${options.ifMatch}`,
+          { details: { version: null } },
+        );
+      }
+      throw notFound("delete", this.id);
+    }
+    if (options.ifMatch !== undefined && tx.record!.v !== options.ifMatch) {
+      throw new ChorusError(
+        "conflict",
+        `Cannot delete "${this.id}": version is ${tx.record!.v}, not ${options.ifMatch}`,
+        { details: { version: tx.record!.v } },
+      );
+    }
+    const version = tx.record!.v + 1;
+    tx.record = { v: version, e: null, x: true };
+    tx.value = undefined;
+    tx.bytes = undefined;
+    tx.dirty = true;
+    tx.changes.push({ key: this.id, op: "delete", version, at: tx.now });
+    return true;
+  }
+
+  /** Touch op: sets a new TTL; the version (a lease's fencing token) is unchanged. */
+  touchOp(tx: KvTx, ttl: number, options: { missingOk?: boolean } = {}): KvEntry | undefined {
+    if (!isLive(tx.record, tx.now)) {
+      if (options.missingOk) return undefined;
+      throw notFound("touch", this.id);
+    }
+    tx.record = { ...tx.record!, e: tx.now + ttl * 1000 };
+    tx.dirty = true;
+    if (tx.record.n && !tx.bytes) {
+      // Chunks expire with the head, so chunked data is rewritten with the new expiry.
+      tx.bytes = encodeValue(tx.value, compressionOptions(this.ctx.config));
+    }
+    return { key: this.id, value: tx.value, version: tx.record.v, expiresAt: tx.record.e };
+  }
+
+  /** Incr op: adds `by` to an integer value, creating it at 0 (with `ttl`) when absent. */
+  incrOp(tx: KvTx, by: number, ttl: number | undefined, encode: (n: number) => EncodedValue) {
+    const live = isLive(tx.record, tx.now);
+    const current = live ? tx.value : 0;
+    if (!Number.isSafeInteger(current)) {
+      throw new ChorusError("conflict", `Cannot incr "${this.id}": the value is not an integer`);
+    }
+    const next = (current as number) + by;
+    if (!Number.isSafeInteger(next)) {
+      throw new ChorusError("conflict", `Cannot incr "${this.id}": the result overflows`);
+    }
+    const expiresAt = live ? tx.record!.e : ttl === undefined ? null : tx.now + ttl * 1000;
+    const version = (tx.record?.v ?? 0) + 1;
+    const encoded = encode(next);
+    tx.record = { v: version, e: expiresAt };
+    tx.value = next;
+    tx.bytes = encoded;
+    tx.dirty = true;
+    tx.changes.push(changeOf(this.id, "set", version, next, encoded.rawSize, expiresAt, tx.now));
+    return { key: this.id, value: next, version, expiresAt };
+  }
+
+  /** Expire op: turns a value whose TTL has passed into a tombstone and logs an `expire`. */
+  expireOp(tx: KvTx): void {
+    const rec = tx.record;
+    if (!rec || rec.x || rec.e === null || rec.e > tx.now) return;
+    const version = rec.v + 1;
+    tx.record = { v: version, e: null, x: true };
+    tx.value = undefined;
+    tx.bytes = undefined;
+    tx.dirty = true;
+    tx.changes.push({ key: this.id, op: "expire", version, at: tx.now });
+  }
+
+  /** Freezes a value so the cached copy cannot be changed by a caller. */
+  static own(value: unknown): unknown {
+    return deepFreeze(value);
+  }
+}
+
+function changeOf(
+  key: string,
+  op: "set",
+  version: number,
+  value: unknown,
+  rawSize: number,
+  expiresAt: number | null,
+  at: number,
+): KvChange {
+  const change: KvChange = { key, op, version, expires_at: expiresAt, at };
+  if (rawSize <= LOG_VALUE_BYTES) change.value = value;
+  else change.value_omitted = true;
+  return change;
+}
+
+/** A head record with its decoded value, as read from KV. */
+export interface LoadedKv {
+  record: KvRecord | null;
+  value: unknown;
+  versionstamp: string | null;
+}
+
+/**
+ * Reads a key's head and (chunked) value from KV. Chunks are immutable per version, so a missing
+ * chunk means the head moved on meanwhile: read again.
+ */
+export async function loadKvRecord(
+  store: import("../storage/store.ts").Store,
+  key: string,
+  consistency: "strong" | "eventual",
+): Promise<LoadedKv> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const head = await store.get<KvRecord>(kvHeadKey(key), consistency);
+    const record = head.value;
+    if (!record) return { record: null, value: undefined, versionstamp: head.versionstamp };
+    if (record.x) return { record, value: undefined, versionstamp: head.versionstamp };
+    let bytes: Uint8Array | undefined = record.d;
+    if (record.n && record.cv !== undefined) {
+      const keys = Array.from({ length: record.n }, (_, i) => kvChunkKey(key, record.cv!, i));
+      const parts: Uint8Array[] = [];
+      for (let i = 0; i < keys.length; i += 10) {
+        const entries = await store.getMany(keys.slice(i, i + 10), consistency);
+        for (const e of entries) if (e.value instanceof Uint8Array) parts.push(e.value);
+      }
+      if (parts.length !== record.n) continue;
+      bytes = joinChunks(parts);
+    }
+    const value = bytes ? deepFreeze(decodeValue(bytes, record.enc ?? "json")) : null;
+    return { record, value, versionstamp: head.versionstamp };
+  }
+  throw new ChorusError("unavailable", `Cannot read "${key}": its value kept changing`);
+}

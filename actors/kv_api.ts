@@ -1,0 +1,487 @@
+/**
+ * The kv product as a typed API over kv actors: what `chorus.kv` exposes to embedding programs and
+ * what the HTTP routes call. It validates input, encodes values before they enter a mailbox, and
+ * picks the read path for each consistency mode.
+ * @module
+ */
+import { ChorusError } from "../errors.ts";
+import type { Consistency, ResolvedConfig } from "../config.ts";
+import type { Registry } from "./registry.ts";
+import type { Store } from "../storage/store.ts";
+import { compressionOptions, type EncodedValue, encodeValue } from "../storage/codec.ts";
+import { KV_HEAD_PREFIX, kvHeadKey, kvLogKey, kvLogPrefix } from "../storage/keys.ts";
+import { Actor } from "./actor.ts";
+import {
+  isLive,
+  type KvActor,
+  type KvChange,
+  type KvEntry,
+  type KvRecord,
+  type KvTx,
+  loadKvRecord,
+} from "./kv_actor.ts";
+import type { Clock } from "../clock.ts";
+
+export type { KvChange, KvEntry };
+
+/** Most items in one bulk request. */
+export const MAX_BULK_ITEMS = 500;
+/** Most items in one list page. */
+export const MAX_LIST_LIMIT = 1000;
+/** Longest TTL accepted: ten years, in seconds. */
+export const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
+const MAX_KEY_BYTES = 1024;
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const encoder = new TextEncoder();
+
+/**
+ * Checks a key: UTF-8, 1–1024 bytes, no control characters.
+ * @throws {ChorusError} `invalid_key`
+ */
+export function validateKey(key: unknown): string {
+  if (typeof key !== "string" || key.length === 0) {
+    throw new ChorusError("invalid_key", `Cannot use key "${key}": a key is 1 to 1024 bytes`);
+  }
+  if (CONTROL.test(key)) {
+    throw new ChorusError(
+      "invalid_key",
+      `Cannot use key ${JSON.stringify(key)}: it has a control character`,
+    );
+  }
+  if (key.isWellFormed && !key.isWellFormed()) {
+    throw new ChorusError("invalid_key", `Cannot use key ${JSON.stringify(key)}: not valid UTF-8`);
+  }
+  const bytes = encoder.encode(key).byteLength;
+  if (bytes > MAX_KEY_BYTES) {
+    throw new ChorusError(
+      "invalid_key",
+      `Cannot use key "${key.slice(0, 32)}…": ${bytes} bytes is over the 1024-byte limit`,
+    );
+  }
+  return key;
+}
+
+/**
+ * Checks a TTL in seconds: a positive finite number up to ten years.
+ * @throws {ChorusError} `invalid_request`
+ */
+export function validateTtl(ttl: unknown): number {
+  if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl <= 0 || ttl > MAX_TTL_SECONDS) {
+    throw new ChorusError(
+      "invalid_request",
+      `Cannot use ttl ${JSON.stringify(ttl)}: it must be a number of seconds above 0`,
+    );
+  }
+  return ttl;
+}
+
+/** A read result: the entry with its remaining TTL in seconds (null = no expiry). */
+export interface KvValue {
+  key: string;
+  value: unknown;
+  version: number;
+  /** Remaining seconds to live, or null when the key does not expire. */
+  ttl: number | null;
+  /** Expiry in ms since epoch, or null. */
+  expires_at: number | null;
+}
+
+/** Result of a write. */
+export interface KvWriteResult {
+  key: string;
+  version: number;
+  /** Expiry in ms since epoch, when the key has a TTL. */
+  expires_at?: number;
+}
+
+/** Options of {@linkcode KvApi.put}. */
+export interface KvPutOptions {
+  /** Seconds to live. */
+  ttl?: number;
+  /** Force (true) or forbid (false) compression; default per configuration. */
+  compress?: boolean;
+  /** Write only if the current version is this (CAS, `If-Match`). */
+  ifMatch?: number;
+  /** Write only if the key is absent (`If-None-Match: *`); with `ttl`, a lease. */
+  ifNoneMatch?: boolean;
+  /** Write only if the key exists (`If-Match: *`). */
+  ifExists?: boolean;
+}
+
+/** A page of {@linkcode KvApi.list}. */
+export interface KvListPage {
+  items: { key: string; version: number; ttl: number | null; value?: unknown }[];
+  /** Pass back to get the next page; null at the end. */
+  cursor: string | null;
+}
+
+/** Dependencies of {@linkcode KvApi}. */
+export interface KvApiDeps {
+  registry: Registry;
+  store: Store;
+  config: ResolvedConfig;
+  clock: Clock;
+}
+
+/** The kv product: strongly consistent keys with TTL, CAS, bulk, compression, list and watch. */
+export class KvApi {
+  readonly #deps: KvApiDeps;
+
+  constructor(deps: KvApiDeps) {
+    this.#deps = deps;
+  }
+
+  #actor(key: string): KvActor {
+    return this.#deps.registry.get<KvActor>("kv", key);
+  }
+
+  #ttlOf(expiresAt: number | null): number | null {
+    if (expiresAt === null) return null;
+    return Math.max(0, Math.ceil((expiresAt - this.#deps.clock.now()) / 1000));
+  }
+
+  #value(entry: KvEntry | undefined): KvValue | null {
+    if (!entry) return null;
+    return {
+      key: entry.key,
+      value: entry.value,
+      version: entry.version,
+      ttl: this.#ttlOf(entry.expiresAt),
+      expires_at: entry.expiresAt,
+    };
+  }
+
+  #encode(value: unknown, compress?: boolean): EncodedValue {
+    return encodeValue(value, compressionOptions(this.#deps.config, compress));
+  }
+
+  /**
+   * Reads a key; null when absent or expired.
+   * @param options.consistency `strong`, `leader` (default from config) or `eventual`
+   */
+  get(key: string, options: { consistency?: Consistency } = {}): Promise<KvValue | null> {
+    validateKey(key);
+    const mode = options.consistency ?? this.#deps.config.readConsistency;
+    if (mode === "eventual") return this.#getEventual(key);
+    const actor = this.#actor(key);
+    const read = () => this.#value(actor.current());
+    return mode === "strong" ? actor.readStrong(read) : actor.read(read);
+  }
+
+  async #getEventual(key: string): Promise<KvValue | null> {
+    const actor = this.#deps.registry.peek<KvActor>("kv", key);
+    if (actor?.status === "started") return this.#value(actor.peek(() => actor.current()));
+    const loaded = await loadKvRecord(this.#deps.store, key, "eventual");
+    if (!isLive(loaded.record, this.#deps.clock.now())) return null;
+    return this.#value({
+      key,
+      value: loaded.value,
+      version: loaded.record.v,
+      expiresAt: loaded.record.e,
+    });
+  }
+
+  /**
+   * Writes a value.
+   * @throws {ChorusError} `conflict` when `ifMatch`/`ifNoneMatch` fails, `payload_too_large`
+   */
+  async put(key: string, value: unknown, options: KvPutOptions = {}): Promise<KvWriteResult> {
+    validateKey(key);
+    if (options.ttl !== undefined) validateTtl(options.ttl);
+    const owned = structuredClone(value);
+    const encoded = this.#encode(owned, options.compress);
+    Object.freeze(owned);
+    const actor = this.#actor(key);
+    const entry = await actor.write(
+      (tx) => actor.putOp(tx, deepFreezeOwned(owned), encoded, options),
+      encoded.bytes.byteLength + 256,
+    );
+    return writeResult(entry);
+  }
+
+  /**
+   * Deletes a key.
+   * @throws {ChorusError} `not_found` when absent, `conflict` when `ifMatch` fails
+   */
+  async delete(key: string, options: { ifMatch?: number } = {}): Promise<{ deleted: true }> {
+    validateKey(key);
+    const actor = this.#actor(key);
+    await actor.write((tx) => actor.deleteOp(tx, options));
+    return { deleted: true };
+  }
+
+  /**
+   * Sets a new TTL on a live key, keeping its version.
+   * @throws {ChorusError} `not_found`
+   */
+  async touch(key: string, ttl: number): Promise<KvWriteResult> {
+    validateKey(key);
+    validateTtl(ttl);
+    const actor = this.#actor(key);
+    const entry = await actor.write((tx) => actor.touchOp(tx, ttl));
+    return writeResult(entry!);
+  }
+
+  /** Remaining seconds to live: null when the key has no expiry. @throws `not_found` */
+  async ttl(key: string, options: { consistency?: Consistency } = {}): Promise<number | null> {
+    const found = await this.get(key, options);
+    if (!found) throw new ChorusError("not_found", `Cannot read the ttl of "${key}": no such key`);
+    return found.ttl;
+  }
+
+  /**
+   * Adds `by` (default 1) to an integer value atomically, creating it at 0 when absent; `ttl`
+   * applies when the key is created (a fixed window, as rate limiters want).
+   * @throws {ChorusError} `conflict` when the value is not an integer
+   */
+  async incr(
+    key: string,
+    options: { by?: number; ttl?: number } = {},
+  ): Promise<{ key: string; value: number; version: number }> {
+    validateKey(key);
+    const by = options.by ?? 1;
+    if (!Number.isSafeInteger(by)) {
+      throw new ChorusError("invalid_request", `Cannot incr "${key}" by ${by}: not an integer`);
+    }
+    if (options.ttl !== undefined) validateTtl(options.ttl);
+    const actor = this.#actor(key);
+    const r = await actor.write((tx) => actor.incrOp(tx, by, options.ttl, (n) => this.#encode(n)));
+    return { key, value: r.value, version: r.version };
+  }
+
+  /** Writes up to 500 items, all or nothing. */
+  async putMany(
+    items: { key: string; value: unknown; ttl?: number; compress?: boolean }[],
+  ): Promise<{ items: KvWriteResult[] }> {
+    checkBulk(items.length);
+    const prepared = items.map((item, i) => {
+      validateKey(item.key);
+      if (item.ttl !== undefined) validateTtl(item.ttl);
+      const owned = structuredClone(item.value);
+      return {
+        key: item.key,
+        value: deepFreezeOwned(owned),
+        encoded: this.#encodeItem(owned, item.compress, i),
+        ttl: item.ttl,
+      };
+    });
+    const results = await Actor.writeTogether(
+      this.#deps.store,
+      prepared.map((p) => {
+        const actor = this.#actor(p.key);
+        return { actor, op: (tx: KvTx) => actor.putOp(tx, p.value, p.encoded, { ttl: p.ttl }) };
+      }),
+    ) as KvEntry[];
+    return { items: results.map(writeResult) };
+  }
+
+  #encodeItem(value: unknown, compress: boolean | undefined, index: number): EncodedValue {
+    try {
+      return this.#encode(value, compress);
+    } catch (e) {
+      if (e instanceof ChorusError) {
+        throw new ChorusError(e.code, `Item ${index}: ${e.message}`, {
+          details: { ...e.details, index },
+        });
+      }
+      throw e;
+    }
+  }
+
+  /** Reads up to 500 keys; each result says whether it was found. */
+  async getMany(
+    keys: string[],
+    options: { consistency?: Consistency } = {},
+  ): Promise<{ items: (KvValue & { found: true } | { key: string; found: false })[] }> {
+    checkBulk(keys.length);
+    keys.forEach(validateKey);
+    const found = await Promise.all(keys.map((k) => this.get(k, options)));
+    return {
+      items: found.map((v, i) =>
+        v ? { ...v, found: true as const } : { key: keys[i], found: false }
+      ),
+    };
+  }
+
+  /** Deletes up to 500 keys, all or nothing; absent keys are skipped and not counted. */
+  async deleteMany(keys: string[]): Promise<{ deleted: number; keys: string[] }> {
+    checkBulk(keys.length);
+    keys.forEach(validateKey);
+    const results = await Actor.writeTogether(
+      this.#deps.store,
+      keys.map((key) => {
+        const actor = this.#actor(key);
+        return { actor, op: (tx: KvTx) => actor.deleteOp(tx, { missingOk: true }) };
+      }),
+    ) as boolean[];
+    const deleted = keys.filter((_, i) => results[i]);
+    return { deleted: deleted.length, keys: deleted };
+  }
+
+  /** Sets TTLs on up to 500 keys, all or nothing; absent keys are skipped and not counted. */
+  async touchMany(
+    items: { key: string; ttl: number }[],
+  ): Promise<{ touched: number; items: KvWriteResult[] }> {
+    checkBulk(items.length);
+    for (const item of items) {
+      validateKey(item.key);
+      validateTtl(item.ttl);
+    }
+    const results = await Actor.writeTogether(
+      this.#deps.store,
+      items.map((item) => {
+        const actor = this.#actor(item.key);
+        return { actor, op: (tx: KvTx) => actor.touchOp(tx, item.ttl, { missingOk: true }) };
+      }),
+    ) as (KvEntry | undefined)[];
+    const touched = results.filter((r): r is KvEntry => r !== undefined).map(writeResult);
+    return { touched: touched.length, items: touched };
+  }
+
+  /**
+   * Lists live keys in key order.
+   * @param options.prefix only keys starting with this
+   * @param options.limit page size, 1–1000 (default 100)
+   * @param options.cursor from the previous page
+   * @param options.values include values
+   */
+  async list(
+    options: {
+      prefix?: string;
+      limit?: number;
+      cursor?: string;
+      values?: boolean;
+      consistency?: Consistency;
+    } = {},
+  ): Promise<KvListPage> {
+    const limit = options.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new ChorusError("invalid_request", `Cannot list with limit ${limit}: use 1 to 1000`);
+    }
+    const prefix = options.prefix ?? "";
+    const selector: Deno.KvListSelector = prefix
+      ? { start: kvHeadKey(prefix), end: kvHeadKey(prefix + "\u{10FFFF}") }
+      : { prefix: [...KV_HEAD_PREFIX] };
+    const consistency = options.consistency === "eventual" ? "eventual" : "strong";
+    const now = this.#deps.clock.now();
+    const items: KvListPage["items"] = [];
+    let cursor = options.cursor;
+    if (cursor !== undefined && !/^[A-Za-z0-9_-]+$/.test(cursor)) badCursor(cursor);
+    // Dead entries (tombstones, expired) are skipped, so a page may take more than one KV read.
+    let more = true;
+    while (more && items.length < limit) {
+      const want = limit - items.length;
+      const iter = this.#deps.store.list<KvRecord>(selector, { limit: want, cursor, consistency });
+      let seen = 0;
+      try {
+        for await (const entry of iter) {
+          seen++;
+          const item = await this.#listItem(entry, now, options.values === true, consistency);
+          if (item) items.push(item);
+        }
+      } catch (e) {
+        if (e instanceof ChorusError) throw e;
+        badCursor(cursor ?? "");
+      }
+      more = seen === want;
+      cursor = iter.cursor || cursor;
+    }
+    return { items, cursor: more ? cursor ?? null : null };
+  }
+
+  async #listItem(
+    entry: Deno.KvEntry<KvRecord>,
+    now: number,
+    values: boolean,
+    consistency: "strong" | "eventual",
+  ): Promise<KvListPage["items"][number] | undefined> {
+    const rec = entry.value;
+    if (!isLive(rec, now)) return undefined;
+    const key = entry.key[1] as string;
+    if (!values) return { key, version: rec.v, ttl: this.#ttlOf(rec.e) };
+    const loaded = await loadKvRecord(this.#deps.store, key, consistency);
+    if (!isLive(loaded.record, now)) return undefined;
+    return {
+      key,
+      version: loaded.record.v,
+      ttl: this.#ttlOf(loaded.record.e),
+      value: loaded.value,
+    };
+  }
+
+  /**
+   * Calls `listener` for every change of `key` (set, delete, expire), on this instance or any
+   * other on the same KV. With `since`, first replays retained changes after that version.
+   * @returns a function that stops watching
+   */
+  async watch(
+    key: string,
+    listener: (change: KvChange) => void,
+    options: { since?: number } = {},
+  ): Promise<() => void> {
+    validateKey(key);
+    const actor = this.#actor(key);
+    await actor.start();
+    let last = options.since ?? Infinity;
+    const buffered: KvChange[] = [];
+    let replaying = options.since !== undefined;
+    const unsubscribe = actor.subscribe((change) => {
+      if (replaying) buffered.push(change);
+      else if (change.version > last || last === Infinity) {
+        last = change.version;
+        listener(change);
+      }
+    });
+    if (options.since !== undefined) {
+      const iter = this.#deps.store.list<KvChange>({
+        start: kvLogKey(key, options.since + 1),
+        end: [...kvLogPrefix(key), Number.MAX_SAFE_INTEGER],
+      });
+      for await (const entry of iter) {
+        if (entry.value.version > last) {
+          last = entry.value.version;
+          listener(entry.value);
+        }
+      }
+      replaying = false;
+      for (const change of buffered) {
+        if (change.version > last) {
+          last = change.version;
+          listener(change);
+        }
+      }
+    }
+    return unsubscribe;
+  }
+}
+
+function deepFreezeOwned<T>(value: T): T {
+  if (value !== null && typeof value === "object") {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreezeOwned(v);
+  }
+  return value;
+}
+
+function writeResult(entry: KvEntry): KvWriteResult {
+  const out: KvWriteResult = { key: entry.key, version: entry.version };
+  if (entry.expiresAt !== null) out.expires_at = entry.expiresAt;
+  return out;
+}
+
+function checkBulk(count: number): void {
+  if (count < 1 || count > MAX_BULK_ITEMS) {
+    throw new ChorusError(
+      "invalid_request",
+      `Cannot run a bulk request of ${count} items: send 1 to ${MAX_BULK_ITEMS}`,
+    );
+  }
+}
+
+function badCursor(cursor: string): never {
+  throw new ChorusError(
+    "invalid_request",
+    `Cannot list from cursor "${cursor}": not a valid cursor`,
+  );
+}

@@ -1,0 +1,100 @@
+/**
+ * A mailbox runs an actor's messages one at a time, in arrival order. Consecutive messages that
+ * may share a commit (writes) are handed over together, so everything that queued while the
+ * previous commit was in flight goes out in one.
+ * @module
+ */
+
+/** Options of {@linkcode Mailbox}. */
+export interface MailboxOptions<M> {
+  /** Whether a message may join a batch with its neighbours (default: never). */
+  batchable?: (message: M) => boolean;
+  /** Cost of a message toward {@linkcode maxWeight} (default 1). */
+  weight?: (message: M) => number;
+  /** Largest total weight of one batch (default 256). */
+  maxWeight?: number;
+}
+
+/**
+ * Serialises message handling. The handler receives one message, or a run of consecutive
+ * batchable messages, and the next batch waits until it settles.
+ */
+export class Mailbox<M> {
+  readonly #handler: (batch: M[]) => Promise<void> | void;
+  readonly #batchable: (message: M) => boolean;
+  readonly #weight: (message: M) => number;
+  readonly #maxWeight: number;
+  #queue: M[] = [];
+  #head = 0;
+  #running = false;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(handler: (batch: M[]) => Promise<void> | void, options: MailboxOptions<M> = {}) {
+    this.#handler = handler;
+    this.#batchable = options.batchable ?? (() => false);
+    this.#weight = options.weight ?? (() => 1);
+    this.#maxWeight = options.maxWeight ?? 256;
+  }
+
+  /** Messages waiting (not counting the batch being handled). */
+  get depth(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  /** True when nothing is queued or running. */
+  get idle(): boolean {
+    return !this.#running && this.depth === 0;
+  }
+
+  /** Queues a message; handling starts at once if the mailbox is idle. */
+  post(message: M): void {
+    this.#queue.push(message);
+    if (!this.#running) this.#run();
+  }
+
+  /** Resolves when the mailbox is next idle. */
+  drained(): Promise<void> {
+    if (this.idle) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #take(): M[] {
+    const first = this.#queue[this.#head++];
+    const batch = [first];
+    if (this.#batchable(first)) {
+      let weight = this.#weight(first);
+      while (this.#head < this.#queue.length) {
+        const next = this.#queue[this.#head];
+        if (!this.#batchable(next)) break;
+        const w = this.#weight(next);
+        if (weight + w > this.#maxWeight) break;
+        weight += w;
+        batch.push(next);
+        this.#head++;
+      }
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    return batch;
+  }
+
+  async #run(): Promise<void> {
+    this.#running = true;
+    while (this.#head < this.#queue.length) {
+      const batch = this.#take();
+      try {
+        await this.#handler(batch);
+      } catch {
+        // The handler settles its own messages; a throw here must not stop the mailbox.
+      }
+    }
+    this.#queue = [];
+    this.#head = 0;
+    this.#running = false;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Builds the Hono app: middleware order, the routes of every product under `/api/v1`, the OpenAPI
+ * document and Swagger UI, and the one place where errors become HTTP responses.
+ * @module
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { swaggerUI } from "@hono/swagger-ui";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { Context } from "hono";
+import { ChorusError, type ErrorCode, toErrorBody } from "./errors.ts";
+import { log } from "./log.ts";
+import type { ResolvedConfig } from "./config.ts";
+import type { KvApi } from "./actors/kv_api.ts";
+import type { Store } from "./storage/store.ts";
+import { kvRoutes } from "./routes/kv.ts";
+import { healthRoutes } from "./routes/system.ts";
+import { validationHook } from "./routes/_common.ts";
+
+/** What the routes need. */
+export interface AppDeps {
+  config: ResolvedConfig;
+  store: Store;
+  kv: KvApi;
+  instanceId: string;
+  startedAt: number;
+  now: () => number;
+}
+
+const HTTP_CODES: Record<number, ErrorCode> = {
+  400: "invalid_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  409: "conflict",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+  429: "rate_limited",
+  503: "unavailable",
+  504: "timeout",
+};
+
+/** Maps anything thrown to the SPEC error response; unknown errors are logged, never sent. */
+export function errorResponse(error: unknown, c: Context): Response {
+  let e = error;
+  if (e instanceof HTTPException) {
+    const code = HTTP_CODES[e.status] ?? "invalid_request";
+    const message = e.status === 400 && /json/i.test(e.message)
+      ? "Cannot parse the request body: malformed JSON"
+      : e.status === 415
+      ? "Cannot accept the request body: send Content-Type: application/json"
+      : e.message || code;
+    e = new ChorusError(code, message);
+  } else if (e instanceof SyntaxError) {
+    e = new ChorusError("invalid_request", "Cannot parse the request body: malformed JSON");
+  }
+  if (!(e instanceof ChorusError)) {
+    log.error("unhandled error", { error: e, method: c.req.method, path: c.req.path });
+  }
+  const { status, body } = toErrorBody(e);
+  const headers: Record<string, string> = { ...(e instanceof ChorusError ? e.headers : {}) };
+  return c.json(body, status as 400, headers);
+}
+
+/** Creates the app for the given dependencies. */
+export function createApp(deps: AppDeps): OpenAPIHono {
+  const app = new OpenAPIHono({ defaultHook: validationHook });
+  const tooLarge = () => {
+    throw new ChorusError(
+      "payload_too_large",
+      `Cannot accept the request body: it exceeds ${deps.config.maxBody} bytes`,
+      { details: { limit: deps.config.maxBody } },
+    );
+  };
+  app.use("/api/*", bodyLimit({ maxSize: deps.config.maxBody, onError: tooLarge }));
+  app.use("/api/*", async (c, next) => {
+    // Bodies must be JSON unless a route says otherwise (415 before parsing).
+    const type = c.req.header("content-type");
+    const hasBody = c.req.header("content-length") !== undefined &&
+        c.req.header("content-length") !== "0" ||
+      c.req.header("transfer-encoding") !== undefined;
+    if (hasBody && ["POST", "PUT", "PATCH"].includes(c.req.method)) {
+      const mime = (type ?? "").split(";")[0].trim().toLowerCase();
+      const allowed = mime === "application/json" || mime.endsWith("+json") ||
+        mime === "application/x-protobuf";
+      if (!allowed) {
+        throw new ChorusError(
+          "unsupported_media_type",
+          `Cannot accept a body of type "${mime || "(none)"}": send application/json`,
+        );
+      }
+    }
+    await next();
+  });
+
+  app.route("/", healthRoutes(deps));
+  app.route("/api/v1", kvRoutes({ kv: deps.kv }));
+
+  app.doc31("/api/v1/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Chorus",
+      version: "1.0.0",
+      description: "Contexts, kv and reels on Deno KV, with real-time sync.",
+    },
+  });
+  app.get("/api/docs", swaggerUI({ url: "/api/v1/openapi.json" }));
+
+  app.notFound((c) =>
+    errorResponse(
+      new ChorusError("not_found", `Cannot ${c.req.method} "${c.req.path}": no such route`),
+      c,
+    )
+  );
+  app.onError(errorResponse);
+  return app;
+}

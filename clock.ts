@@ -1,0 +1,72 @@
+/**
+ * Time as a dependency: everything that reads the time or waits takes a `Clock`, so tests drive
+ * TTLs, idle eviction and schedulers with {@linkcode ManualClock} instead of sleeping.
+ * @module
+ */
+
+/** A handle returned by {@linkcode Clock.setTimeout}. */
+export type TimerId = number;
+
+/** The time source and timer facility every component receives. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Runs `fn` after `ms`; never keeps the process alive on its own when `unref` is set. */
+  setTimeout(fn: () => void, ms: number): TimerId;
+  /** Cancels a timer from {@linkcode setTimeout}. */
+  clearTimeout(id: TimerId): void;
+}
+
+/** The real clock, backed by `Date.now` and the global timers. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms) as unknown as number,
+  clearTimeout: (id) => clearTimeout(id),
+};
+
+/**
+ * A clock that only moves when told to, for tests. Timers fire, in order, inside
+ * {@linkcode ManualClock.advance}.
+ */
+export class ManualClock implements Clock {
+  #now: number;
+  #next = 1;
+  #timers = new Map<number, { at: number; fn: () => void }>();
+
+  constructor(start = Date.UTC(2026, 0, 1)) {
+    this.#now = start;
+  }
+
+  /** The current manual time. */
+  now(): number {
+    return this.#now;
+  }
+
+  /** Schedules `fn` at `now() + ms`. */
+  setTimeout(fn: () => void, ms: number): TimerId {
+    const id = this.#next++;
+    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
+    return id;
+  }
+
+  /** Cancels a scheduled timer. */
+  clearTimeout(id: TimerId): void {
+    this.#timers.delete(id);
+  }
+
+  /** Moves time forward by `ms`, firing due timers in time order. */
+  advance(ms: number): void {
+    const target = this.#now + ms;
+    for (;;) {
+      let due: [number, { at: number; fn: () => void }] | undefined;
+      for (const entry of this.#timers) {
+        if (entry[1].at <= target && (!due || entry[1].at < due[1].at)) due = entry;
+      }
+      if (!due) break;
+      this.#timers.delete(due[0]);
+      this.#now = Math.max(this.#now, due[1].at);
+      due[1].fn();
+    }
+    this.#now = target;
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * Configuration: every `CHORUS_*` variable is parsed and validated once, at start, into a fully
+ * defaulted {@linkcode ResolvedConfig} that is passed down. This is the only reader of `Deno.env`
+ * (through {@linkcode loadConfig}'s argument), so a bad value stops the start with one clear line.
+ * @module
+ */
+
+/** Read consistency modes of SPEC §1. */
+export type Consistency = "strong" | "leader" | "eventual";
+/** Value compression algorithms. */
+export type Compression = "off" | "gzip" | "deflate";
+
+/** The resolved, fully defaulted configuration. */
+export interface ResolvedConfig {
+  /** HTTP port (`CHORUS_PORT`, default 8000). */
+  port: number;
+  /** KV path, `:memory:` or a KV Connect URL (`CHORUS_KV`); undefined = the platform default. */
+  kvPath: string | undefined;
+  /** Default read consistency (`CHORUS_READ_CONSISTENCY`, default `leader`). */
+  readConsistency: Consistency;
+  /** Largest accepted request body in bytes (`CHORUS_MAX_BODY`, default 1 MiB). */
+  maxBody: number;
+  /** Value compression (`CHORUS_COMPRESSION`, default gzip). */
+  compression: Compression;
+  /** Compression level 0–9 (`CHORUS_COMPRESSION_LEVEL`, default 6). */
+  compressionLevel: number;
+  /** Values at least this many bytes are compressed (`CHORUS_COMPRESSION_THRESHOLD`, 1024). */
+  compressionThreshold: number;
+  /** An actor idle this long is evicted (`CHORUS_ACTOR_IDLE_MS`, default 60 s). */
+  actorIdleMs: number;
+  /** Most checks one atomic commit may carry (`CHORUS_KV_MAX_CHECKS`; 100, or 10 for KV Connect). */
+  kvMaxChecks: number;
+  /** How long a kv change-log entry is kept for watchers catching up (`CHORUS_KV_LOG_TTL`, 10 min). */
+  kvLogTtlMs: number;
+  /** Deltas kept per context (`CHORUS_DELTA_THRESHOLD`, default 100). */
+  deltaThreshold: number;
+  /** How long a delta is kept (`CHORUS_DELTA_TTL`, default 24 h). */
+  deltaTtlMs: number;
+  /** A context untouched this long is expired (`CHORUS_CONTEXT_TTL`, default 6 h). */
+  contextTtlMs: number;
+  /** Whether expired contexts are deleted by cleanup (`CHORUS_CONTEXT_AUTO_DELETE`, false). */
+  contextAutoDelete: boolean;
+  /** Export provider (`CHORUS_EXPORT_PROVIDER`: kv, http; default kv). */
+  exportProvider: "kv" | "http";
+  /** Base URL of the http export provider (`CHORUS_EXPORT_URL`). */
+  exportUrl: string | undefined;
+  /** Whether requests need a token (`CHORUS_AUTH`; off under `deno task dev`, on elsewhere). */
+  auth: boolean;
+  /** Bootstrap admin token (`CHORUS_ADMIN_TOKEN`). */
+  adminToken: string | undefined;
+  /** Token required by `GET /metrics` when set (`CHORUS_METRICS_TOKEN`). */
+  metricsToken: string | undefined;
+  /** Allowed browser origins (`CHORUS_CORS_ORIGINS`, comma separated, exact). */
+  corsOrigins: string[];
+  /** Requests per second per token/IP (`CHORUS_RATE_LIMIT`; undefined = no limit). */
+  rateLimit: number | undefined;
+  /** Burst size of the rate limiter (`CHORUS_RATE_BURST`, default = the rate). */
+  rateBurst: number | undefined;
+  /** `local` (per instance) or `global` (shared KV counter) (`CHORUS_RATE_LIMIT_SCOPE`). */
+  rateLimitScope: "local" | "global";
+  /** Region reported in status and member heartbeats (`CHORUS_REGION` or `DENO_REGION`). */
+  region: string;
+  /** Lowest log level written (`CHORUS_LOG_LEVEL`, default info). */
+  logLevel: "debug" | "info" | "warn" | "error";
+}
+
+/** A bad configuration value; the message names the variable. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const SIZE = /^(\d+)(b|kib|kb|mib|mb)?$/i;
+const UNIT_BYTES: Record<string, number> = {
+  b: 1,
+  kib: 1024,
+  kb: 1000,
+  mib: 1024 * 1024,
+  mb: 1_000_000,
+};
+
+/**
+ * Parses a duration such as `90s`, `6h`, `500ms`; a bare number means seconds.
+ * @throws {ConfigError} when the text is not a duration
+ */
+export function parseDuration(name: string, text: string): number {
+  const m = DURATION.exec(text.trim());
+  if (!m) throw new ConfigError(`${name}="${text}" is not a duration (e.g. 90s, 6h, 500ms)`);
+  return Math.round(Number(m[1]) * UNIT_MS[m[2] ?? "s"]);
+}
+
+function parseSize(name: string, text: string): number {
+  const m = SIZE.exec(text.trim());
+  if (!m) throw new ConfigError(`${name}="${text}" is not a size in bytes (e.g. 1048576, 1MiB)`);
+  const bytes = Number(m[1]) * UNIT_BYTES[(m[2] ?? "b").toLowerCase()];
+  if (bytes < 1) throw new ConfigError(`${name}="${text}" must be at least 1 byte`);
+  return bytes;
+}
+
+function parseInteger(name: string, text: string, min: number, max: number): number {
+  const n = Number(text.trim());
+  if (!/^-?\d+$/.test(text.trim()) || n < min || n > max) {
+    throw new ConfigError(`${name}="${text}" must be an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+function parsePositive(name: string, text: string): number {
+  const n = Number(text.trim());
+  if (text.trim() === "" || !Number.isFinite(n) || n <= 0) {
+    throw new ConfigError(`${name}="${text}" must be a positive number`);
+  }
+  return n;
+}
+
+function parseBool(name: string, text: string): boolean {
+  const t = text.trim().toLowerCase();
+  if (["1", "true", "on", "yes"].includes(t)) return true;
+  if (["0", "false", "off", "no"].includes(t)) return false;
+  throw new ConfigError(`${name}="${text}" must be on or off`);
+}
+
+function parseChoice<T extends string>(name: string, text: string, choices: readonly T[]): T {
+  const t = text.trim().toLowerCase() as T;
+  if (!choices.includes(t)) {
+    throw new ConfigError(`${name}="${text}" must be one of ${choices.join(", ")}`);
+  }
+  return t;
+}
+
+/** Options of {@linkcode loadConfig}. */
+export interface LoadConfigOptions {
+  /** True under `deno task dev`: auth defaults to off. */
+  dev?: boolean;
+  /** True on Deno Deploy: no default KV path. */
+  deploy?: boolean;
+}
+
+/**
+ * Resolves the configuration from environment variables.
+ * @param env the variables (usually `Deno.env.toObject()`)
+ * @throws {ConfigError} naming the first bad variable
+ */
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  options: LoadConfigOptions = {},
+): ResolvedConfig {
+  const get = (name: string) => {
+    const v = env[name];
+    return v === undefined || v.trim() === "" ? undefined : v;
+  };
+  const opt = <T>(name: string, parse: (name: string, text: string) => T, fallback: T): T => {
+    const v = get(name);
+    return v === undefined ? fallback : parse(name, v);
+  };
+  const kvPath = get("CHORUS_KV") ?? (options.deploy ? undefined : "./data/chorus.kv");
+  const isConnect = kvPath !== undefined && /^https?:\/\//.test(kvPath);
+  const rateLimit = opt("CHORUS_RATE_LIMIT", parsePositive, undefined as number | undefined);
+  const exportProvider = opt(
+    "CHORUS_EXPORT_PROVIDER",
+    (n, t) => parseChoice(n, t, ["kv", "http"] as const),
+    get("CHORUS_EXPORT_URL") ? "http" as const : "kv" as const,
+  );
+  const exportUrl = get("CHORUS_EXPORT_URL");
+  if (exportUrl !== undefined && !URL.canParse(exportUrl)) {
+    throw new ConfigError(`CHORUS_EXPORT_URL="${exportUrl}" is not a URL`);
+  }
+  if (exportProvider === "http" && exportUrl === undefined) {
+    throw new ConfigError("CHORUS_EXPORT_PROVIDER=http needs CHORUS_EXPORT_URL");
+  }
+  const corsOrigins = (get("CHORUS_CORS_ORIGINS") ?? "").split(",").map((s) => s.trim())
+    .filter(Boolean);
+  for (const origin of corsOrigins) {
+    if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
+      throw new ConfigError(
+        `CHORUS_CORS_ORIGINS has "${origin}", which is not an exact origin such as https://app.example.com`,
+      );
+    }
+  }
+  return {
+    port: opt("CHORUS_PORT", (n, t) => parseInteger(n, t, 0, 65535), 8000),
+    kvPath,
+    readConsistency: opt(
+      "CHORUS_READ_CONSISTENCY",
+      (n, t) => parseChoice(n, t, ["strong", "leader", "eventual"] as const),
+      "leader",
+    ),
+    maxBody: opt("CHORUS_MAX_BODY", parseSize, 1024 * 1024),
+    compression: opt(
+      "CHORUS_COMPRESSION",
+      (n, t) => parseChoice(n, t, ["off", "gzip", "deflate"] as const),
+      "gzip",
+    ),
+    compressionLevel: opt("CHORUS_COMPRESSION_LEVEL", (n, t) => parseInteger(n, t, 0, 9), 6),
+    compressionThreshold: opt(
+      "CHORUS_COMPRESSION_THRESHOLD",
+      (n, t) => parseInteger(n, t, 0, 1 << 30),
+      1024,
+    ),
+    actorIdleMs: opt("CHORUS_ACTOR_IDLE_MS", parseDuration, 60_000),
+    kvMaxChecks: opt(
+      "CHORUS_KV_MAX_CHECKS",
+      (n, t) => parseInteger(n, t, 1, 100),
+      isConnect ? 10 : 100,
+    ),
+    kvLogTtlMs: opt("CHORUS_KV_LOG_TTL", parseDuration, 600_000),
+    deltaThreshold: opt("CHORUS_DELTA_THRESHOLD", (n, t) => parseInteger(n, t, 1, 100_000), 100),
+    deltaTtlMs: opt("CHORUS_DELTA_TTL", parseDuration, 86_400_000),
+    contextTtlMs: opt("CHORUS_CONTEXT_TTL", parseDuration, 6 * 3_600_000),
+    contextAutoDelete: opt("CHORUS_CONTEXT_AUTO_DELETE", parseBool, false),
+    exportProvider,
+    exportUrl,
+    auth: opt("CHORUS_AUTH", parseBool, !options.dev),
+    adminToken: get("CHORUS_ADMIN_TOKEN"),
+    metricsToken: get("CHORUS_METRICS_TOKEN"),
+    corsOrigins,
+    rateLimit,
+    rateBurst: opt("CHORUS_RATE_BURST", parsePositive, rateLimit),
+    rateLimitScope: opt(
+      "CHORUS_RATE_LIMIT_SCOPE",
+      (n, t) => parseChoice(n, t, ["local", "global"] as const),
+      "local",
+    ),
+    region: get("CHORUS_REGION") ?? get("DENO_REGION") ?? "local",
+    logLevel: opt(
+      "CHORUS_LOG_LEVEL",
+      (n, t) => parseChoice(n, t, ["debug", "info", "warn", "error"] as const),
+      "info",
+    ),
+  };
+}

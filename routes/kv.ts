@@ -1,0 +1,378 @@
+/**
+ * The kv routes of SPEC §2: single keys with CAS and TTL, counters, bulk, list and watch (SSE).
+ * Each handler validates, calls `KvApi`, and shapes the JSON.
+ * @module
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { streamSSE } from "hono/streaming";
+import { ChorusError } from "../errors.ts";
+import type { KvApi } from "../actors/kv_api.ts";
+import { validateKey } from "../actors/kv_api.ts";
+import { ConsistencyQuery, errorResponses, etag, parseIfMatch, validationHook } from "./_common.ts";
+
+/** Dependencies of {@linkcode kvRoutes}. */
+export interface KvRoutesDeps {
+  kv: KvApi;
+}
+
+const KeyParam = z.object({
+  key: z.string().openapi({ param: { name: "key", in: "path" }, example: "user:42:session" }),
+});
+const Ttl = z.number().positive().max(10 * 365 * 24 * 3600).openapi({
+  description: "Seconds to live",
+  example: 60,
+});
+const JsonValue = z.unknown().refine((v) => v !== undefined, "value is required").openapi({
+  description: "Any JSON value",
+});
+const WriteResult = z.object({
+  key: z.string(),
+  version: z.number().int(),
+  expires_at: z.number().int().optional().openapi({ description: "Expiry, ms since epoch" }),
+}).openapi("KvWriteResult");
+const ValueResult = z.object({
+  key: z.string(),
+  value: z.unknown(),
+  version: z.number().int(),
+  ttl: z.number().nullable().optional().openapi({ description: "Seconds left; with with_ttl" }),
+}).openapi("KvValue");
+const json = <T extends z.ZodType>(schema: T) => ({
+  content: { "application/json": { schema } },
+  required: true,
+});
+const ok = <T extends z.ZodType>(schema: T, description = "OK") => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+const putRoute = createRoute({
+  method: "put",
+  path: "/kv/{key}",
+  summary: "Write a value (CAS with If-Match, create-only with If-None-Match: *)",
+  request: {
+    params: KeyParam,
+    headers: z.object({
+      "if-match": z.string().optional(),
+      "if-none-match": z.string().optional(),
+    }),
+    body: json(
+      z.object({ value: JsonValue, ttl: Ttl.optional(), compress: z.boolean().optional() }),
+    ),
+  },
+  responses: { 200: ok(WriteResult), ...errorResponses(400, 409, 413, 415) },
+});
+
+const getRoute = createRoute({
+  method: "get",
+  path: "/kv/{key}",
+  summary: "Read a value",
+  request: {
+    params: KeyParam,
+    query: z.object({
+      consistency: ConsistencyQuery,
+      with_ttl: z.enum(["true", "false"]).optional(),
+    }),
+  },
+  responses: {
+    200: ok(ValueResult),
+    304: { description: "Not modified (If-None-Match)" },
+    ...errorResponses(400, 404),
+  },
+});
+
+const deleteRoute = createRoute({
+  method: "delete",
+  path: "/kv/{key}",
+  summary: "Delete a key (honours If-Match)",
+  request: { params: KeyParam, headers: z.object({ "if-match": z.string().optional() }) },
+  responses: {
+    200: ok(z.object({ deleted: z.literal(true) })),
+    ...errorResponses(400, 404, 409),
+  },
+});
+
+const touchRoute = createRoute({
+  method: "post",
+  path: "/kv/{key}/touch",
+  summary: "Set a new TTL; the version is kept",
+  request: { params: KeyParam, body: json(z.object({ ttl: Ttl })) },
+  responses: { 200: ok(WriteResult), ...errorResponses(400, 404) },
+});
+
+const ttlRoute = createRoute({
+  method: "get",
+  path: "/kv/{key}/ttl",
+  summary: "Seconds left to live (null: no expiry)",
+  request: { params: KeyParam, query: z.object({ consistency: ConsistencyQuery }) },
+  responses: { 200: ok(z.object({ ttl: z.number().nullable() })), ...errorResponses(400, 404) },
+});
+
+const incrRoute = createRoute({
+  method: "post",
+  path: "/kv/{key}/incr",
+  summary: "Add to an integer atomically; ttl applies when the key is created",
+  request: {
+    params: KeyParam,
+    body: {
+      content: {
+        "application/json": {
+          schema: z.object({ by: z.number().int().optional(), ttl: Ttl.optional() }),
+        },
+      },
+    },
+  },
+  responses: {
+    200: ok(z.object({ key: z.string(), value: z.number().int(), version: z.number().int() })),
+    ...errorResponses(400, 409),
+  },
+});
+
+const BulkKeys = z.array(z.string()).min(1).max(500);
+const bulkPutRoute = createRoute({
+  method: "post",
+  path: "/kv/bulk",
+  summary: "Write up to 500 items, all or nothing",
+  request: {
+    body: json(z.object({
+      items: z.array(z.object({
+        key: z.string(),
+        value: JsonValue,
+        ttl: Ttl.optional(),
+        compress: z.boolean().optional(),
+      })).min(1).max(500),
+    })),
+  },
+  responses: { 200: ok(z.object({ items: z.array(WriteResult) })), ...errorResponses(400, 413) },
+});
+
+const bulkGetRoute = createRoute({
+  method: "post",
+  path: "/kv/bulk/get",
+  summary: "Read up to 500 keys",
+  request: {
+    query: z.object({ consistency: ConsistencyQuery }),
+    body: json(z.object({ keys: BulkKeys })),
+  },
+  responses: {
+    200: ok(z.object({
+      items: z.array(z.object({
+        key: z.string(),
+        found: z.boolean(),
+        value: z.unknown().optional(),
+        version: z.number().int().optional(),
+        ttl: z.number().nullable().optional(),
+      })),
+    })),
+    ...errorResponses(400),
+  },
+});
+
+const bulkDeleteRoute = createRoute({
+  method: "post",
+  path: "/kv/bulk/delete",
+  summary: "Delete up to 500 keys, all or nothing; absent keys are skipped",
+  request: { body: json(z.object({ keys: BulkKeys })) },
+  responses: {
+    200: ok(z.object({ deleted: z.number().int(), keys: z.array(z.string()) })),
+    ...errorResponses(400),
+  },
+});
+
+const bulkTouchRoute = createRoute({
+  method: "post",
+  path: "/kv/bulk/touch",
+  summary: "Set TTLs on up to 500 keys, all or nothing; absent keys are skipped",
+  request: {
+    body: json(
+      z.object({ items: z.array(z.object({ key: z.string(), ttl: Ttl })).min(1).max(500) }),
+    ),
+  },
+  responses: {
+    200: ok(z.object({ touched: z.number().int(), items: z.array(WriteResult) })),
+    ...errorResponses(400),
+  },
+});
+
+const listRoute = createRoute({
+  method: "get",
+  path: "/kv",
+  summary: "List keys by prefix, in key order",
+  request: {
+    query: z.object({
+      prefix: z.string().optional(),
+      limit: z.coerce.number().int().min(1).max(1000).optional(),
+      cursor: z.string().optional(),
+      values: z.enum(["true", "false"]).optional(),
+      consistency: ConsistencyQuery,
+    }),
+  },
+  responses: {
+    200: ok(z.object({
+      items: z.array(z.object({
+        key: z.string(),
+        version: z.number().int(),
+        ttl: z.number().nullable(),
+        value: z.unknown().optional(),
+      })),
+      cursor: z.string().nullable(),
+    })),
+    ...errorResponses(400),
+  },
+});
+
+const watchRoute = createRoute({
+  method: "get",
+  path: "/kv/{key}/watch",
+  summary: "Server-Sent Events: one `change` event per write, delete or expiry",
+  request: {
+    params: KeyParam,
+    query: z.object({ since: z.coerce.number().int().min(0).optional() }),
+  },
+  responses: {
+    200: {
+      description: "An event stream",
+      content: { "text/event-stream": { schema: z.string() } },
+    },
+    ...errorResponses(400),
+  },
+});
+
+function noMatchAll(header: string | undefined): boolean {
+  if (header === undefined) return false;
+  if (header.trim() === "*") return true;
+  throw new ChorusError(
+    "invalid_request",
+    `Cannot use If-None-Match ${JSON.stringify(header)} on a write: only * is supported`,
+  );
+}
+
+/** The kv routes, mounted under `/api/v1`. */
+export function kvRoutes(deps: KvRoutesDeps): OpenAPIHono {
+  const app = new OpenAPIHono({ defaultHook: validationHook });
+  const { kv } = deps;
+
+  app.openapi(bulkPutRoute, async (c) => {
+    const { items } = c.req.valid("json");
+    return c.json(await kv.putMany(items), 200);
+  });
+  app.openapi(bulkGetRoute, async (c) => {
+    const { keys } = c.req.valid("json");
+    const { consistency } = c.req.valid("query");
+    return c.json(await kv.getMany(keys, { consistency }), 200);
+  });
+  app.openapi(bulkDeleteRoute, async (c) => {
+    return c.json(await kv.deleteMany(c.req.valid("json").keys), 200);
+  });
+  app.openapi(bulkTouchRoute, async (c) => {
+    return c.json(await kv.touchMany(c.req.valid("json").items), 200);
+  });
+
+  app.openapi(putRoute, async (c) => {
+    const key = validateKey(c.req.valid("param").key);
+    const headers = c.req.valid("header");
+    const body = c.req.valid("json");
+    const ifMatch = parseIfMatch(headers["if-match"]);
+    const result = await kv.put(key, body.value, {
+      ttl: body.ttl,
+      compress: body.compress,
+      ifMatch: typeof ifMatch === "number" ? ifMatch : undefined,
+      ifExists: ifMatch === "*",
+      ifNoneMatch: noMatchAll(headers["if-none-match"]),
+    });
+    c.header("ETag", etag(result.version));
+    return c.json(result, 200);
+  });
+
+  app.openapi(getRoute, async (c) => {
+    const key = validateKey(c.req.valid("param").key);
+    const { consistency, with_ttl } = c.req.valid("query");
+    const found = await kv.get(key, { consistency });
+    if (!found) throw new ChorusError("not_found", `Cannot get "${key}": no such key`);
+    c.header("ETag", etag(found.version));
+    const inm = c.req.header("if-none-match");
+    if (inm && inm.split(",").some((t) => parseIfMatch(t) === found.version)) {
+      return c.body(null, 304);
+    }
+    const body: z.infer<typeof ValueResult> = {
+      key,
+      value: found.value,
+      version: found.version,
+    };
+    if (with_ttl === "true") body.ttl = found.ttl;
+    return c.json(body, 200);
+  });
+
+  app.openapi(deleteRoute, async (c) => {
+    const key = validateKey(c.req.valid("param").key);
+    const ifMatch = parseIfMatch(c.req.valid("header")["if-match"]);
+    return c.json(
+      await kv.delete(key, { ifMatch: typeof ifMatch === "number" ? ifMatch : undefined }),
+      200,
+    );
+  });
+
+  app.openapi(touchRoute, async (c) => {
+    const key = validateKey(c.req.valid("param").key);
+    return c.json(await kv.touch(key, c.req.valid("json").ttl), 200);
+  });
+
+  app.openapi(ttlRoute, async (c) => {
+    const key = validateKey(c.req.valid("param").key);
+    return c.json({ ttl: await kv.ttl(key, c.req.valid("query")) }, 200);
+  });
+
+  app.openapi(incrRoute, async (c) => {
+    const key = validateKey(c.req.valid("param").key);
+    const body = c.req.valid("json") ?? {};
+    return c.json(await kv.incr(key, { by: body.by, ttl: body.ttl }), 200);
+  });
+
+  app.openapi(listRoute, async (c) => {
+    const q = c.req.valid("query");
+    const page = await kv.list({
+      prefix: q.prefix,
+      limit: q.limit,
+      cursor: q.cursor,
+      values: q.values === "true",
+      consistency: q.consistency,
+    });
+    return c.json(page, 200);
+  });
+
+  app.openapi(watchRoute, async (c) => {
+    const key = validateKey(c.req.valid("param").key);
+    const lastId = c.req.header("last-event-id");
+    const since = c.req.valid("query").since ??
+      (lastId && /^\d+$/.test(lastId) ? Number(lastId) : undefined);
+    // Subscribe before answering, so a bad key or an unreachable KV is an ordinary error.
+    const queue: string[] = [];
+    let wake: (() => void) | undefined;
+    const unsubscribe = await kv.watch(key, (change) => {
+      queue.push(JSON.stringify(change));
+      wake?.();
+    }, { since });
+    return streamSSE(c, async (stream) => {
+      let open = true;
+      stream.onAbort(() => {
+        open = false;
+        unsubscribe();
+        wake?.();
+      });
+      await stream.writeSSE({ event: "ready", data: JSON.stringify({ key }) });
+      while (open) {
+        while (queue.length) {
+          const data = queue.shift()!;
+          await stream.writeSSE({ event: "change", data, id: String(JSON.parse(data).version) });
+        }
+        const timer = setTimeout(() => wake?.(), 15_000);
+        await new Promise<void>((resolve) => wake = resolve);
+        clearTimeout(timer);
+        wake = undefined;
+        if (open && !queue.length) await stream.write(": keep-alive\n\n");
+      }
+      unsubscribe();
+    });
+  });
+
+  return app;
+}

@@ -1,0 +1,130 @@
+/**
+ * Value encoding: JSON text, optionally gzip/deflate compressed, split into chunks that fit Deno
+ * KV's 64 KiB value limit. Encoding happens once per write, before the actor's mailbox, so the
+ * single-threaded part of a write stays cheap.
+ * @module
+ */
+import { deflateSync, gunzipSync, gzipSync, inflateSync } from "node:zlib";
+import { ChorusError } from "../errors.ts";
+import type { Compression, ResolvedConfig } from "../config.ts";
+
+/** How stored bytes are encoded. */
+export type Encoding = "json" | "gzip" | "deflate";
+
+/** Largest stored (encoded) value: 512 KiB. */
+export const MAX_STORED_BYTES = 512 * 1024;
+/** Bytes per chunk, leaving room under KV's 65,536-byte value limit for the record around it. */
+export const CHUNK_BYTES = 60_000;
+
+/** A value ready to store. */
+export interface EncodedValue {
+  /** The stored bytes (compressed or plain JSON text). */
+  bytes: Uint8Array;
+  /** How {@linkcode bytes} is encoded. */
+  encoding: Encoding;
+  /** Size of the JSON text before compression. */
+  rawSize: number;
+}
+
+/** Compression settings of {@linkcode encodeValue}. */
+export interface CompressionOptions {
+  /** Algorithm (`off` disables). */
+  compression: Compression;
+  /** Level 0–9. */
+  level: number;
+  /** Compress only values whose JSON is at least this many bytes. */
+  threshold: number;
+  /** Per-request override: true forces, false forbids compression. */
+  force?: boolean;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Encodes a JSON value for storage.
+ * @throws {ChorusError} `payload_too_large` when the stored form exceeds 512 KiB
+ */
+export function encodeValue(
+  value: unknown,
+  options: CompressionOptions,
+  what = "value",
+): EncodedValue {
+  const text = JSON.stringify(value);
+  if (text === undefined) {
+    throw new ChorusError("invalid_request", `Cannot store ${what}: it is not a JSON value`);
+  }
+  const raw = encoder.encode(text);
+  let bytes: Uint8Array = raw;
+  let encoding: Encoding = "json";
+  const algorithm = options.compression === "off" ? "gzip" : options.compression;
+  const wanted = options.force ??
+    (options.compression !== "off" && raw.byteLength >= options.threshold);
+  if (wanted) {
+    const packed = algorithm === "gzip"
+      ? gzipSync(raw, { level: options.level })
+      : deflateSync(raw, { level: options.level });
+    if (options.force || packed.byteLength < raw.byteLength) {
+      bytes = new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength);
+      encoding = algorithm;
+    }
+  }
+  if (bytes.byteLength > MAX_STORED_BYTES) {
+    throw new ChorusError(
+      "payload_too_large",
+      `Cannot store ${what}: ${bytes.byteLength} bytes stored exceeds the 512 KiB limit`,
+      { details: { stored_bytes: bytes.byteLength, limit: MAX_STORED_BYTES } },
+    );
+  }
+  return { bytes, encoding, rawSize: raw.byteLength };
+}
+
+/** Decodes stored bytes back to the JSON value. */
+export function decodeValue(bytes: Uint8Array, encoding: Encoding): unknown {
+  const plain = encoding === "gzip"
+    ? gunzipSync(bytes)
+    : encoding === "deflate"
+    ? inflateSync(bytes)
+    : bytes;
+  return JSON.parse(decoder.decode(plain));
+}
+
+/** Splits bytes into chunks of at most {@linkcode CHUNK_BYTES}. */
+export function splitChunks(bytes: Uint8Array): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  for (let i = 0; i < bytes.byteLength; i += CHUNK_BYTES) {
+    chunks.push(bytes.subarray(i, Math.min(i + CHUNK_BYTES, bytes.byteLength)));
+  }
+  return chunks.length ? chunks : [bytes];
+}
+
+/** Joins chunks read back from KV. */
+export function joinChunks(chunks: Uint8Array[]): Uint8Array {
+  const size = chunks.reduce((n, c) => n + c.byteLength, 0);
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/** Freezes a JSON value deeply, so a value shared from an actor's cache cannot be changed. */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** The configured compression settings, optionally overridden per request. */
+export function compressionOptions(config: ResolvedConfig, force?: boolean): CompressionOptions {
+  return {
+    compression: config.compression,
+    level: config.compressionLevel,
+    threshold: config.compressionThreshold,
+    force,
+  };
+}

@@ -1,0 +1,290 @@
+/**
+ * The only code that talks to Deno KV. It maps read consistency onto KV's options and turns
+ * actors' write intents into atomic commits: **group commit** sends every intent that queued while
+ * the previous commit was in flight in one atomic operation, within KV's per-commit limits, and
+ * still gives each intent its own outcome.
+ * @module
+ */
+import { ChorusError } from "../errors.ts";
+import type { Clock } from "../clock.ts";
+import { systemClock } from "../clock.ts";
+
+/** A precondition: `key` still has `versionstamp` (null = absent). */
+export interface Check {
+  key: Deno.KvKey;
+  versionstamp: string | null;
+}
+
+/** One change inside an atomic commit. */
+export type Mutation =
+  | { type: "set"; key: Deno.KvKey; value: unknown; expireIn?: number }
+  | { type: "delete"; key: Deno.KvKey }
+  | { type: "sum"; key: Deno.KvKey; value: bigint };
+
+/** What an actor wants committed: all or nothing, if the checks hold. */
+export interface Intent {
+  checks: Check[];
+  mutations: Mutation[];
+  /** Estimated bytes of keys and values, to keep a combined commit under KV's size limit. */
+  bytes: number;
+}
+
+/** Outcome of one intent. */
+export type CommitResult = { ok: true; versionstamp: string } | { ok: false };
+
+/** KV's limits for one atomic commit. */
+export interface CommitLimits {
+  /** Most checks (100 on Deploy and local KV, 10 on a self-hosted KV Connect server). */
+  checks: number;
+  /** Most mutations (1,000). */
+  mutations: number;
+  /** Most bytes of keys and values (800 KiB; we keep a margin). */
+  bytes: number;
+}
+
+/** Counters the metrics and status routes read. */
+export interface StoreStats {
+  /** Atomic commits sent to KV. */
+  commits: number;
+  /** Intents committed (≥ commits: the difference is what group commit saved). */
+  intents: number;
+  /** Intents whose checks failed. */
+  conflicts: number;
+  /** Reads sent to KV. */
+  reads: number;
+  /** Sum of commit latencies in ms (with {@linkcode commits}, the mean). */
+  commitMs: number;
+  /** Latency of the last commit in ms. */
+  lastCommitMs: number;
+}
+
+interface Pending {
+  intent: Intent;
+  resolve: (r: CommitResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Options of {@linkcode Store}. */
+export interface StoreOptions {
+  /** Per-commit limits; checks default to 100. */
+  limits?: Partial<CommitLimits>;
+  /** Time source for latency figures. */
+  clock?: Clock;
+}
+
+/** Maps a read consistency mode onto Deno KV's option. */
+export function kvConsistency(mode: "strong" | "eventual"): Deno.KvConsistencyLevel {
+  return mode;
+}
+
+function keyId(key: Deno.KvKey): string {
+  return JSON.stringify(key, (_k, v) => typeof v === "bigint" ? `${v}n` : v);
+}
+
+/**
+ * Wraps one `Deno.Kv` handle: reads, lists, and group-committed atomic writes.
+ */
+export class Store {
+  /** The KV handle; only storage/ modules may use it. */
+  readonly kv: Deno.Kv;
+  /** Live counters. */
+  readonly stats: StoreStats = {
+    commits: 0,
+    intents: 0,
+    conflicts: 0,
+    reads: 0,
+    commitMs: 0,
+    lastCommitMs: 0,
+  };
+  readonly #limits: CommitLimits;
+  readonly #clock: Clock;
+  #queue: Pending[] = [];
+  #draining = false;
+  #closed = false;
+
+  constructor(kv: Deno.Kv, options: StoreOptions = {}) {
+    this.kv = kv;
+    this.#limits = {
+      checks: options.limits?.checks ?? 100,
+      mutations: options.limits?.mutations ?? 1000,
+      bytes: options.limits?.bytes ?? 780 * 1024,
+    };
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** The per-commit limits in force. */
+  get limits(): CommitLimits {
+    return this.#limits;
+  }
+
+  /** Intents waiting for the commit in flight. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Reads one entry. */
+  async get<T = unknown>(
+    key: Deno.KvKey,
+    consistency: "strong" | "eventual" = "strong",
+  ): Promise<Deno.KvEntryMaybe<T>> {
+    this.stats.reads++;
+    try {
+      return await this.kv.get<T>(key, { consistency });
+    } catch (e) {
+      throw unavailable("read", e);
+    }
+  }
+
+  /** Reads up to 10 entries at one point in time. */
+  async getMany(
+    keys: Deno.KvKey[],
+    consistency: "strong" | "eventual" = "strong",
+  ): Promise<Deno.KvEntryMaybe<unknown>[]> {
+    this.stats.reads++;
+    try {
+      return await this.kv.getMany(keys, { consistency });
+    } catch (e) {
+      throw unavailable("read", e);
+    }
+  }
+
+  /** Lists entries; a malformed cursor is a 400. */
+  list<T = unknown>(
+    selector: Deno.KvListSelector,
+    options: Deno.KvListOptions = {},
+  ): Deno.KvListIterator<T> {
+    this.stats.reads++;
+    try {
+      return this.kv.list<T>(selector, options);
+    } catch (e) {
+      throw new ChorusError("invalid_request", `Cannot list: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * Commits an intent, together with the others queued meanwhile. Resolves `{ok: false}` when
+   * this intent's checks failed (someone else wrote): the caller reloads and retries.
+   */
+  commit(intent: Intent): Promise<CommitResult> {
+    if (this.#closed) {
+      return Promise.reject(new ChorusError("unavailable", "Cannot commit: the store is closed"));
+    }
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ intent, resolve, reject });
+      if (!this.#draining) this.#drain();
+    });
+  }
+
+  /** Stops accepting commits; queued ones still go out. */
+  close(): void {
+    this.#closed = true;
+  }
+
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      while (this.#queue.length) {
+        const batch = this.#takeBatch();
+        await this.#commitBatch(batch);
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  /** Takes the longest prefix of the queue that fits one commit and touches no key twice. */
+  #takeBatch(): Pending[] {
+    const batch: Pending[] = [];
+    let checks = 0, mutations = 0, bytes = 0;
+    const seen = new Set<string>();
+    while (this.#queue.length) {
+      const next = this.#queue[0];
+      const i = next.intent;
+      if (batch.length) {
+        if (
+          checks + i.checks.length > this.#limits.checks ||
+          mutations + i.mutations.length > this.#limits.mutations ||
+          bytes + i.bytes > this.#limits.bytes
+        ) break;
+        let overlap = false;
+        for (const c of i.checks) if (seen.has(keyId(c.key))) overlap = true;
+        for (const m of i.mutations) if (seen.has(keyId(m.key))) overlap = true;
+        if (overlap) break;
+      }
+      for (const c of i.checks) seen.add(keyId(c.key));
+      for (const m of i.mutations) seen.add(keyId(m.key));
+      checks += i.checks.length;
+      mutations += i.mutations.length;
+      bytes += i.bytes;
+      batch.push(this.#queue.shift()!);
+    }
+    return batch;
+  }
+
+  async #commitBatch(batch: Pending[]): Promise<void> {
+    if (batch.length === 1) {
+      const p = batch[0];
+      try {
+        p.resolve(await this.#commitOne([p.intent], 1));
+      } catch (e) {
+        p.reject(e);
+      }
+      return;
+    }
+    let combined: CommitResult | undefined;
+    try {
+      combined = await this.#commitOne(batch.map((p) => p.intent), batch.length);
+    } catch {
+      combined = undefined; // e.g. a size estimate was off: fall back to one commit each
+    }
+    if (combined?.ok) {
+      for (const p of batch) p.resolve(combined);
+      return;
+    }
+    // Some check failed (or the combined commit was refused): find out which, one by one.
+    for (const p of batch) {
+      try {
+        p.resolve(await this.#commitOne([p.intent], 1));
+      } catch (e) {
+        p.reject(e);
+      }
+    }
+  }
+
+  async #commitOne(intents: Intent[], count: number): Promise<CommitResult> {
+    const op = this.kv.atomic();
+    for (const intent of intents) {
+      for (const c of intent.checks) op.check(c);
+      for (const m of intent.mutations) {
+        if (m.type === "set") {
+          op.set(m.key, m.value, m.expireIn === undefined ? undefined : { expireIn: m.expireIn });
+        } else if (m.type === "delete") op.delete(m.key);
+        else op.sum(m.key, m.value);
+      }
+    }
+    const started = this.#clock.now();
+    let result: Deno.KvCommitResult | Deno.KvCommitError;
+    try {
+      result = await op.commit();
+    } catch (e) {
+      if (e instanceof TypeError && /too (many|large)|exceeds|limit/i.test(e.message)) {
+        throw new ChorusError("payload_too_large", `Cannot commit: ${e.message}`, { cause: e });
+      }
+      throw unavailable("commit", e);
+    }
+    const ms = this.#clock.now() - started;
+    this.stats.commits++;
+    this.stats.commitMs += ms;
+    this.stats.lastCommitMs = ms;
+    if (result.ok) {
+      this.stats.intents += count;
+      return { ok: true, versionstamp: result.versionstamp };
+    }
+    if (count === 1) this.stats.conflicts++;
+    return { ok: false };
+  }
+}
+
+function unavailable(action: string, cause: unknown): ChorusError {
+  return new ChorusError("unavailable", `Cannot ${action}: KV is not reachable`, { cause });
+}
