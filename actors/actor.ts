@@ -106,10 +106,18 @@ export abstract class Actor<Tx, Event = unknown> {
    * The default reloads and returns none.
    */
   protected async onRemoteChange(): Promise<Event[]> {
-    await this.#load("strong");
+    await this.reload();
     return [];
   }
-  /** Runs in the mailbox when an alarm set with {@linkcode setAlarm} fires. */
+
+  /** Reloads the state from KV with a strong read (for {@linkcode onRemoteChange}). */
+  protected reload(): Promise<void> {
+    return this.#load("strong");
+  }
+  /**
+   * Runs in the mailbox when an alarm set with {@linkcode setAlarm} fires. It must not await
+   * {@linkcode write} (the write queues behind the alarm): start it and return.
+   */
   protected onAlarm(): Promise<void> | void {}
 
   /** Current lifecycle status. */

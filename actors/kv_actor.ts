@@ -206,7 +206,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
 
   protected override async onRemoteChange(): Promise<KvChange[]> {
     const before = this.#emitted;
-    await this.onStart("strong");
+    await this.reload();
     const now = this.#state.record?.v ?? 0;
     if (now <= before) return [];
     const changes: KvChange[] = [];
@@ -228,8 +228,9 @@ export class KvActor extends Actor<KvTx, KvChange> {
     this.#armExpiry();
   }
 
-  protected override onAlarm(): Promise<void> {
-    return this.write((tx) => this.expireOp(tx)).then(() => {});
+  protected override onAlarm(): void {
+    // Queued behind the alarm message, not awaited inside it (that would wait on itself).
+    this.write((tx) => this.expireOp(tx)).catch(() => {});
   }
 
   /** Only events newer than the last one sent, in order. */

@@ -129,7 +129,7 @@ export class Store {
   ): Promise<Deno.KvEntryMaybe<T>> {
     this.stats.reads++;
     try {
-      return await this.kv.get<T>(key, { consistency });
+      return await retryBusy(() => this.kv.get<T>(key, { consistency }));
     } catch (e) {
       throw unavailable("read", e);
     }
@@ -142,7 +142,7 @@ export class Store {
   ): Promise<Deno.KvEntryMaybe<unknown>[]> {
     this.stats.reads++;
     try {
-      return await this.kv.getMany(keys, { consistency });
+      return await retryBusy(() => this.kv.getMany(keys, { consistency }));
     } catch (e) {
       throw unavailable("read", e);
     }
@@ -265,7 +265,7 @@ export class Store {
     const started = this.#clock.now();
     let result: Deno.KvCommitResult | Deno.KvCommitError;
     try {
-      result = await op.commit();
+      result = await retryBusy(() => op.commit());
     } catch (e) {
       if (e instanceof TypeError && /too (many|large)|exceeds|limit/i.test(e.message)) {
         throw new ChorusError("payload_too_large", `Cannot commit: ${e.message}`, { cause: e });
@@ -282,6 +282,27 @@ export class Store {
     }
     if (count === 1) this.stats.conflicts++;
     return { ok: false };
+  }
+}
+
+/** How long a "database is locked" answer from local SQLite is retried before giving up. */
+const BUSY_RETRY_MS = 5000;
+
+/**
+ * Local KV is SQLite: several handles on one file (processes, `deno serve --parallel` workers)
+ * can briefly see "database is locked". That is contention, not failure: retry with backoff.
+ */
+async function retryBusy<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = performance.now() + BUSY_RETRY_MS;
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      const busy = e instanceof Error && /database is (locked|busy)|SQLITE_BUSY/i.test(e.message);
+      if (!busy || performance.now() > deadline) throw e;
+      const ms = Math.min(20, 0.5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random());
+      await new Promise((resolve) => setTimeout(resolve, ms));
+    }
   }
 }
 

@@ -1,0 +1,255 @@
+/**
+ * A bounded outbound buffer for one socket, and the only code that writes to it.
+ *
+ * SPEC §3 asks that a slow consumer never holds up anyone else: fan-out calls
+ * {@linkcode Outbox.enqueue}, which never blocks. Frames go straight to the socket while it has
+ * room; past the bound, `low` frames are dropped and the rest wait in order. A socket that
+ * stays over the bound for `overLimitMs` is declared slow once (the socket layer closes it with 1013).
+ * @module
+ */
+
+/** How much a frame matters when the socket is backed up; only `low` frames are ever dropped. */
+export type OutboxPriority = "low" | "normal" | "high" | "critical";
+
+/** What an {@linkcode Outbox} writes to: a WebSocket, or a fake in tests. */
+export interface OutboxSink {
+  /** Hands one frame to the transport. */
+  send(data: string | Uint8Array): void;
+  /** Bytes handed to the transport and not yet sent, as `WebSocket.bufferedAmount`. */
+  readonly bufferedAmount: number;
+}
+
+/** A source of milliseconds; injected so tests control time. */
+export interface OutboxClock {
+  /** The current time in milliseconds. */
+  now(): number;
+}
+
+/** Options of {@linkcode Outbox}. */
+export interface OutboxOptions {
+  /** Bound on the bytes queued here plus the sink's `bufferedAmount`. Default 1 MiB. */
+  maxBytes?: number;
+  /** How long the socket may stay over `maxBytes` before it is declared slow. Default 5000 ms. */
+  overLimitMs?: number;
+  /**
+   * Memory cap: once queued plus buffered bytes pass it, the socket is slow at once instead of
+   * after `overLimitMs`. Default 4 × `maxBytes`.
+   */
+  hardLimitBytes?: number;
+  /** The clock. Default `Date`. */
+  clock?: OutboxClock;
+  /** Called once when the socket is declared slow; the socket layer closes it with 1013. */
+  onSlow?: () => void;
+}
+
+interface Entry {
+  readonly data: string | Uint8Array;
+  readonly size: number;
+}
+
+/**
+ * Per-socket outbound buffer with a byte bound, priority dropping and slow-consumer detection.
+ *
+ * The load is the bytes queued here plus the sink's `bufferedAmount`. A frame goes to the sink at
+ * once when nothing is queued and the sink has room for it (or is empty, so a frame larger than
+ * the bound still goes out alone). Otherwise a `low` frame is dropped when it would take the load
+ * past the bound, and any other frame waits in order until {@linkcode Outbox.flush} (called by the
+ * socket layer on a timer or when the sink drains) or the next enqueue finds room. Because a
+ * waiting frame means the sink is full, `low` frames never wait: they are the ones dropped first.
+ * Frames that are not dropped leave in the order they were enqueued. O(1) amortized per frame.
+ */
+export class Outbox {
+  #sink: OutboxSink;
+  #maxBytes: number;
+  #overLimitMs: number;
+  #hardLimitBytes: number;
+  #clock: OutboxClock;
+  #onSlow: () => void;
+  #queue = new Fifo<Entry>();
+  #queuedBytes = 0;
+  #sent = 0;
+  #dropped = 0;
+  #overSince: number | null = null;
+  #slow = false;
+  #closed = false;
+
+  /**
+   * @param sink The socket this outbox is the single writer of.
+   * @param options Bounds, clock and the slow callback.
+   */
+  constructor(sink: OutboxSink, options: OutboxOptions = {}) {
+    this.#sink = sink;
+    this.#maxBytes = options.maxBytes ?? 1024 * 1024;
+    this.#overLimitMs = options.overLimitMs ?? 5000;
+    this.#hardLimitBytes = options.hardLimitBytes ?? 4 * this.#maxBytes;
+    this.#clock = options.clock ?? Date;
+    this.#onSlow = options.onSlow ?? (() => {});
+  }
+
+  /** Frames handed to the sink. */
+  get sent(): number {
+    return this.#sent;
+  }
+
+  /** Frames dropped: `low` frames over the bound, and every frame once the socket is slow. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Bytes waiting here (not counting the sink's own buffer). */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** Frames waiting here. */
+  get queuedFrames(): number {
+    return this.#queue.length;
+  }
+
+  /** Whether the socket has been declared slow; nothing more is sent once it is. */
+  get slow(): boolean {
+    return this.#slow;
+  }
+
+  /**
+   * Sends `data` now, queues it behind earlier frames, or drops it when it is `low` and would take
+   * the socket over the bound. Never blocks.
+   *
+   * @param data A text frame or an encoded binary frame; the same object may go to many outboxes.
+   * @param priority Only `low` frames are dropped. Default `normal`.
+   * @returns Whether the frame was sent or queued (false: dropped, slow, or closed).
+   */
+  enqueue(data: string | Uint8Array, priority: OutboxPriority = "normal"): boolean {
+    if (this.#closed) return false;
+    if (this.#slow) {
+      this.#dropped++;
+      return false;
+    }
+    const size = byteSize(data);
+    const buffered = this.#drain();
+    if (this.#queue.length === 0 && (buffered === 0 || buffered + size <= this.#maxBytes)) {
+      this.#send(data);
+      this.#check(this.#sink.bufferedAmount);
+      return true;
+    }
+    if (priority === "low" && buffered + this.#queuedBytes + size > this.#maxBytes) {
+      this.#dropped++;
+      this.#check(buffered);
+      return false;
+    }
+    this.#queue.push({ data, size });
+    this.#queuedBytes += size;
+    this.#check(buffered);
+    return true;
+  }
+
+  /**
+   * Moves queued frames to the sink while it has room, then checks how long the socket has been
+   * over the bound. Call it on a timer and whenever the sink drains.
+   */
+  flush(): void {
+    if (this.#closed || this.#slow) return;
+    this.#check(this.#drain());
+  }
+
+  /** Discards the queue; later frames are ignored. Call it when the socket closes. */
+  close(): void {
+    this.#closed = true;
+    this.#clear();
+  }
+
+  #send(data: string | Uint8Array): void {
+    this.#sink.send(data);
+    this.#sent++;
+  }
+
+  /** Sends queued frames in order while the sink has room; returns its `bufferedAmount` after. */
+  #drain(): number {
+    let buffered = this.#sink.bufferedAmount;
+    while (this.#queue.length > 0) {
+      const entry = this.#queue.peek()!;
+      if (buffered > 0 && buffered + entry.size > this.#maxBytes) break;
+      this.#queue.shift();
+      this.#queuedBytes -= entry.size;
+      this.#send(entry.data);
+      buffered = this.#sink.bufferedAmount;
+    }
+    return buffered;
+  }
+
+  /** Tracks time over the bound; declares the socket slow past `overLimitMs` or the hard limit. */
+  #check(buffered: number): void {
+    const load = buffered + this.#queuedBytes;
+    if (load <= this.#maxBytes) {
+      this.#overSince = null;
+      return;
+    }
+    const now = this.#clock.now();
+    this.#overSince ??= now;
+    if (load > this.#hardLimitBytes || now - this.#overSince >= this.#overLimitMs) {
+      this.#slow = true;
+      this.#dropped += this.#queue.length;
+      this.#clear();
+      this.#onSlow();
+    }
+  }
+
+  #clear(): void {
+    this.#queue = new Fifo();
+    this.#queuedBytes = 0;
+  }
+}
+
+/** A FIFO with O(1) amortized push and shift (an array with a moving head, compacted lazily). */
+class Fifo<T> {
+  #items: T[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(item: T): void {
+    this.#items.push(item);
+  }
+
+  peek(): T | undefined {
+    return this.#items[this.#head];
+  }
+
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head];
+    this.#items[this.#head++] = undefined as T;
+    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+}
+
+let lastText = "";
+let lastTextBytes = 0;
+
+/**
+ * The frame's size in bytes as the transport counts it (UTF-8 for text). Fan-out hands the same
+ * string to every socket in a row, so the last string's size is remembered.
+ */
+function byteSize(data: string | Uint8Array): number {
+  if (typeof data !== "string") return data.byteLength;
+  if (data === lastText) return lastTextBytes;
+  let bytes = data.length;
+  for (let i = 0; i < data.length; i++) {
+    const c = data.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) bytes += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && (data.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 2; // a surrogate pair: two units, four bytes
+      i++;
+    } else bytes += 2;
+  }
+  lastText = data;
+  lastTextBytes = bytes;
+  return bytes;
+}

@@ -1,0 +1,63 @@
+/**
+ * Test helpers: a Chorus on `:memory:` or a temp-dir KV with a manual clock, and a JSON request
+ * helper over `app.request()`.
+ * @module
+ */
+import { Chorus, type ChorusOptions } from "../mod.ts";
+import { ManualClock } from "../clock.ts";
+import type { ResolvedConfig } from "../config.ts";
+
+/** A Chorus on a private in-memory KV with a manual clock. */
+export async function openTest(
+  options: { config?: Partial<ResolvedConfig>; path?: string; kv?: Deno.Kv } = {},
+): Promise<{ chorus: Chorus; clock: ManualClock }> {
+  const clock = new ManualClock();
+  const open: ChorusOptions = {
+    path: options.path ?? ":memory:",
+    kv: options.kv,
+    clock,
+    config: options.config,
+  };
+  return { chorus: await Chorus.open(open), clock };
+}
+
+/** A fresh temp directory's KV file path, removed by the returned cleanup. */
+export async function tempKvPath(): Promise<{ path: string; cleanup: () => Promise<void> }> {
+  const dir = await Deno.makeTempDir({ prefix: "chorus-test-" });
+  return {
+    path: `${dir}/chorus.kv`,
+    cleanup: () => Deno.remove(dir, { recursive: true }).catch(() => {}),
+  };
+}
+
+/** Response of {@linkcode call}. */
+export interface Called {
+  status: number;
+  headers: Headers;
+  // deno-lint-ignore no-explicit-any
+  body: any;
+}
+
+/** Sends a JSON request to an app and parses the JSON answer. */
+export async function call(
+  app: { request: (path: string, init?: RequestInit) => Response | Promise<Response> },
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Called> {
+  const init: RequestInit = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)["content-type"] ??= "application/json";
+  }
+  const res = await app.request(path, init);
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, headers: res.headers, body: parsed };
+}

@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { Chorus } from "../../mod.ts";
+import { tempKvPath } from "../_helpers.ts";
+
+async function twoInstances() {
+  const { path, cleanup } = await tempKvPath();
+  const a = await Chorus.open({ path });
+  const b = await Chorus.open({ path });
+  return {
+    a,
+    b,
+    async close() {
+      await a.close();
+      await b.close();
+      await cleanup();
+    },
+  };
+}
+
+Deno.test("Two instances on one KV file: 50 concurrent incr from each end at exactly 100", async () => {
+  const { a, b, close } = await twoInstances();
+  try {
+    const results = await Promise.all([
+      ...Array.from({ length: 50 }, () => a.kv.incr("counter")),
+      ...Array.from({ length: 50 }, () => b.kv.incr("counter")),
+    ]);
+    const values = results.map((r) => r.value).sort((x, y) => x - y);
+    assert.deepEqual(
+      values,
+      Array.from({ length: 100 }, (_, i) => i + 1),
+      "each caller got its own count",
+    );
+    assert.equal((await a.kv.get("counter", { consistency: "strong" }))?.value, 100);
+    assert.equal((await b.kv.get("counter", { consistency: "strong" }))?.value, 100);
+    assert.ok(a.store.stats.commits + b.store.stats.commits < 100, "writes were group-committed");
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("Two instances: concurrent If-Match writers never both win the same version", async () => {
+  const { a, b, close } = await twoInstances();
+  try {
+    await a.kv.put("cas", 0);
+    for (let round = 0; round < 20; round++) {
+      const current = (await a.kv.get("cas", { consistency: "strong" }))!;
+      const attempts = [a, b, a, b].map((inst, i) =>
+        inst.kv.put("cas", `${round}-${i}`, { ifMatch: current.version }).then(
+          (r) => ({ ok: true as const, version: r.version, value: `${round}-${i}` }),
+          (e) => ({ ok: false as const, code: e.code as string }),
+        )
+      );
+      const outcomes = await Promise.all(attempts);
+      const winners = outcomes.filter((o) => o.ok);
+      assert.equal(winners.length, 1, `round ${round}: exactly one writer wins`);
+      for (const o of outcomes) if (!o.ok) assert.equal(o.code, "conflict");
+      const after = (await b.kv.get("cas", { consistency: "strong" }))!;
+      assert.equal(after.version, current.version + 1);
+      assert.equal(after.value, (winners[0] as { value: string }).value);
+    }
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("Two instances: a write on one is seen by the other's leader cache via watch", async () => {
+  const { a, b, close } = await twoInstances();
+  try {
+    await a.kv.put("shared", "v1");
+    assert.equal((await b.kv.get("shared"))?.value, "v1"); // loads b's actor
+    await a.kv.put("shared", "v2");
+    let seen: unknown;
+    for (let i = 0; i < 200 && seen !== "v2"; i++) {
+      seen = (await b.kv.get("shared"))?.value;
+      if (seen !== "v2") await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(seen, "v2");
+    // A strong read never trails.
+    await a.kv.put("shared", "v3");
+    assert.equal((await b.kv.get("shared", { consistency: "strong" }))?.value, "v3");
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("Two instances: watchers on both see every change in the same order", async () => {
+  const { a, b, close } = await twoInstances();
+  try {
+    const seenA: number[] = [];
+    const seenB: number[] = [];
+    const stopA = await a.kv.watch("w", (c) => seenA.push(c.version));
+    const stopB = await b.kv.watch("w", (c) => seenB.push(c.version));
+    const writes = [];
+    for (let i = 0; i < 30; i++) writes.push((i % 2 ? a : b).kv.put("w", i));
+    await Promise.all(writes);
+    for (let i = 0; i < 400 && (seenA.length < 30 || seenB.length < 30); i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const expected = Array.from({ length: 30 }, (_, i) => i + 1);
+    assert.deepEqual(seenA, expected);
+    assert.deepEqual(seenB, expected);
+    stopA();
+    stopB();
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("Two instances: bulk writes racing single writes lose nothing", async () => {
+  const { a, b, close } = await twoInstances();
+  try {
+    const keys = Array.from({ length: 150 }, (_, i) => `k${i}`);
+    await Promise.all([
+      a.kv.putMany(keys.map((key) => ({ key, value: "bulk" }))),
+      ...keys.slice(0, 40).map((key) => b.kv.incr(`${key}:n`)),
+      ...keys.slice(0, 40).map((key) => b.kv.put(key, "single")),
+    ]);
+    const all = await a.kv.getMany(keys, { consistency: "strong" });
+    for (const item of all.items) {
+      assert.ok(item.found);
+      const i = Number(item.key.slice(1));
+      assert.ok(i < 40 ? ["bulk", "single"].includes(item.value as string) : item.value === "bulk");
+      assert.equal(item.version, i < 40 ? 2 : 1, `${item.key} has one version per write`);
+    }
+  } finally {
+    await close();
+  }
+});
