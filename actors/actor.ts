@@ -146,7 +146,7 @@ export abstract class Actor<Tx, Event = unknown> {
    */
   read<R>(fn: () => R): Promise<R> {
     this.lastUsed = this.ctx.clock.now();
-    if (this.#status === "started" && this.#mailbox.idle) {
+    if (this.#status === "started" && this.#unwatch && this.#mailbox.idle) {
       try {
         return Promise.resolve(fn());
       } catch (e) {
@@ -209,6 +209,12 @@ export abstract class Actor<Tx, Event = unknown> {
   /** Adds a subscriber for this actor's events; returns the function that removes it. */
   subscribe(listener: (event: Event) => void): () => void {
     this.#subscribers.add(listener);
+    // Subscribers need other instances' changes: watch (its first notification catches up).
+    this.start().then(() => {
+      if (!this.#closed && this.#subscribers.size) {
+        this.#unwatch ??= this.ctx.watch.subscribe(this.headKey(), (vs) => this.#onWatch(vs));
+      }
+    }, () => {});
     this.onSubscribersChanged();
     return () => {
       if (this.#subscribers.delete(listener)) this.onSubscribersChanged();
@@ -250,9 +256,6 @@ export abstract class Actor<Tx, Event = unknown> {
     this.#starting = this.#load("strong").then(() => {
       this.#status = "started";
       this.#starting = undefined;
-      if (!this.#unwatch && !this.#closed) {
-        this.#unwatch = this.ctx.watch.subscribe(this.headKey(), (vs) => this.#onWatch(vs));
-      }
     }, (e) => {
       this.#status = "idle";
       this.#starting = undefined;
@@ -374,6 +377,20 @@ export abstract class Actor<Tx, Event = unknown> {
     this.versionstamp = await this.onStart(consistency);
   }
 
+  /**
+   * Starts watching the head key so the cache follows other instances' writes. An actor that is
+   * only written needs no watch (every write checks the versionstamp), so watching begins with
+   * the first read or subscriber; a cache older than this message is confirmed first.
+   */
+  async #watchFrom(loadedNow: boolean): Promise<void> {
+    if (this.#closed) return;
+    if (!loadedNow) {
+      const entry = await this.ctx.store.get(this.headKey(), "strong");
+      if (entry.versionstamp !== this.versionstamp) await this.#refreshNow();
+    }
+    this.#unwatch ??= this.ctx.watch.subscribe(this.headKey(), (vs) => this.#onWatch(vs));
+  }
+
   #onWatch(versionstamp: string | null): void {
     if (versionstamp === null || this.#closed) return;
     if (this.#seenRemote === null || versionstamp > this.#seenRemote) {
@@ -394,6 +411,7 @@ export abstract class Actor<Tx, Event = unknown> {
   }
 
   async #handle(batch: Message<Tx>[]): Promise<void> {
+    const loadedNow = this.#status !== "started";
     try {
       await this.start();
     } catch (e) {
@@ -406,6 +424,7 @@ export abstract class Actor<Tx, Event = unknown> {
     const first = batch[0];
     if (first.type === "read") {
       try {
+        if (!this.#unwatch) await this.#watchFrom(loadedNow);
         first.resolve(await first.run());
       } catch (e) {
         first.reject(e);

@@ -52,7 +52,8 @@ export function validateKey(key: unknown): string {
   if (key.isWellFormed && !key.isWellFormed()) {
     throw new ChorusError("invalid_key", `Cannot use key ${JSON.stringify(key)}: not valid UTF-8`);
   }
-  const bytes = encoder.encode(key).byteLength;
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: short keys need no encoding to check.
+  const bytes = key.length * 3 <= MAX_KEY_BYTES ? 0 : encoder.encode(key).byteLength;
   if (bytes > MAX_KEY_BYTES) {
     throw new ChorusError(
       "invalid_key",

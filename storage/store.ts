@@ -77,10 +77,6 @@ export function kvConsistency(mode: "strong" | "eventual"): Deno.KvConsistencyLe
   return mode;
 }
 
-function keyId(key: Deno.KvKey): string {
-  return JSON.stringify(key, (_k, v) => typeof v === "bigint" ? `${v}n` : v);
-}
-
 /**
  * Wraps one `Deno.Kv` handle: reads, lists, and group-committed atomic writes.
  */
@@ -192,27 +188,22 @@ export class Store {
     }
   }
 
-  /** Takes the longest prefix of the queue that fits one commit and touches no key twice. */
+  /**
+   * Takes the longest prefix of the queue that fits one commit. Intents never share keys: every
+   * key belongs to one actor, and an actor has at most one intent in flight.
+   */
   #takeBatch(): Pending[] {
     const batch: Pending[] = [];
     let checks = 0, mutations = 0, bytes = 0;
-    const seen = new Set<string>();
     while (this.#queue.length) {
-      const next = this.#queue[0];
-      const i = next.intent;
-      if (batch.length) {
-        if (
+      const i = this.#queue[0].intent;
+      if (
+        batch.length && (
           checks + i.checks.length > this.#limits.checks ||
           mutations + i.mutations.length > this.#limits.mutations ||
           bytes + i.bytes > this.#limits.bytes
-        ) break;
-        let overlap = false;
-        for (const c of i.checks) if (seen.has(keyId(c.key))) overlap = true;
-        for (const m of i.mutations) if (seen.has(keyId(m.key))) overlap = true;
-        if (overlap) break;
-      }
-      for (const c of i.checks) seen.add(keyId(c.key));
-      for (const m of i.mutations) seen.add(keyId(m.key));
+        )
+      ) break;
       checks += i.checks.length;
       mutations += i.mutations.length;
       bytes += i.bytes;
