@@ -72,15 +72,17 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       { details: { limit: deps.config.maxBody } },
     );
   };
-  app.use("/api/*", bodyLimit({ maxSize: deps.config.maxBody, onError: tooLarge }));
+  const limitBody = bodyLimit({ maxSize: deps.config.maxBody, onError: tooLarge });
   app.use("/api/*", async (c, next) => {
-    // Bodies must be JSON unless a route says otherwise (415 before parsing).
-    const type = c.req.header("content-type");
-    const hasBody = c.req.header("content-length") !== undefined &&
-        c.req.header("content-length") !== "0" ||
+    // Only requests that carry a body pay for these checks (reads are the hot path).
+    const method = c.req.method;
+    if (method !== "POST" && method !== "PUT" && method !== "PATCH") return await next();
+    const length = c.req.header("content-length");
+    const hasBody = (length !== undefined && length !== "0") ||
       c.req.header("transfer-encoding") !== undefined;
-    if (hasBody && ["POST", "PUT", "PATCH"].includes(c.req.method)) {
-      const mime = (type ?? "").split(";")[0].trim().toLowerCase();
+    if (hasBody) {
+      // Bodies must be JSON (or protobuf where a route takes it): 415 before parsing.
+      const mime = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
       const allowed = mime === "application/json" || mime.endsWith("+json") ||
         mime === "application/x-protobuf";
       if (!allowed) {
@@ -90,7 +92,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
         );
       }
     }
-    await next();
+    return await limitBody(c, next);
   });
 
   app.route("/", healthRoutes(deps));
