@@ -1,0 +1,151 @@
+/**
+ * Authentication and authorization for `/api/v1`: reads `Authorization: Bearer`, resolves the
+ * principal, checks the scope the route needs and, for tokens limited to a prefix, the key or id
+ * in the path. Route handlers that take several keys (bulk, list) check the rest with
+ * {@linkcode requirePrefix}.
+ * @module
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { ChorusError } from "../errors.ts";
+import { hasScope, type Principal, type Scope, type TokenStore } from "./tokens.ts";
+
+/** What a request needs: a scope (or just a valid token) and the resource id in its path. */
+export interface Requirement {
+  /** The scope required; undefined = any valid token. */
+  scope?: Scope;
+  /** The key or id named in the path, checked against a token's prefix. */
+  resource?: string;
+}
+
+const ANONYMOUS: Principal = {
+  id: "anonymous",
+  scopes: new Set(["admin"]),
+  userId: "anonymous",
+};
+
+const principals = new WeakMap<Request, Principal>();
+
+/** The principal of a request (anonymous with every scope when auth is off). */
+export function principalOf(c: Context): Principal {
+  return principals.get(c.req.raw) ?? ANONYMOUS;
+}
+
+/**
+ * Refuses ids outside the principal's prefix.
+ * @throws {ChorusError} `forbidden`
+ */
+export function requirePrefix(principal: Principal, ids: Iterable<string>, what = "key"): void {
+  const prefix = principal.prefix;
+  if (prefix === undefined) return;
+  for (const id of ids) {
+    if (!id.startsWith(prefix)) {
+      throw new ChorusError(
+        "forbidden",
+        `Cannot use ${what} "${id}": this token is limited to "${prefix}…"`,
+      );
+    }
+  }
+}
+
+function segment(parts: string[], i: number): string | undefined {
+  const raw = parts[i];
+  if (raw === undefined || raw === "") return undefined;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ChorusError("invalid_request", `Cannot read the path segment "${raw}"`);
+  }
+}
+
+/**
+ * Maps a method and a path below `/api/v1` to what it requires; null = open (the OpenAPI document).
+ */
+export function requirementOf(method: string, path: string): Requirement | null {
+  const parts = path.replace(/^\/+/, "").split("/");
+  const root = parts[0];
+  const reads = method === "GET" || method === "HEAD";
+  switch (root) {
+    case "openapi.json":
+      return null;
+    case "kv": {
+      const bulk = parts[1] === "bulk" && method === "POST";
+      const read = reads || (bulk && parts[2] === "get");
+      return {
+        scope: read ? "kv:read" : "kv:write",
+        resource: bulk ? undefined : segment(parts, 1),
+      };
+    }
+    case "contexts":
+      return { scope: reads ? "contexts:read" : "contexts:write", resource: segment(parts, 1) };
+    case "reels":
+    case "users":
+      return { scope: reads ? "reels:read" : "reels:write", resource: segment(parts, 1) };
+    case "tokens":
+    case "admin":
+      return { scope: "admin" };
+    default:
+      return {};
+  }
+}
+
+/** Options of {@linkcode authMiddleware}. */
+export interface AuthOptions {
+  /** Whether tokens are required (`CHORUS_AUTH`). */
+  enabled: boolean;
+  tokens: TokenStore;
+}
+
+/** Extracts the bearer secret; a malformed `Authorization` header is a 401. */
+export function bearerOf(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const m = /^Bearer[ ]+([^\s]+)\s*$/i.exec(header);
+  if (!m) {
+    throw new ChorusError(
+      "unauthorized",
+      "Cannot authenticate: the Authorization header must be `Bearer <token>`",
+      { headers: { "WWW-Authenticate": 'Bearer realm="chorus"' } },
+    );
+  }
+  return m[1];
+}
+
+/** Resolves a secret to a principal or throws 401. */
+export async function authenticate(tokens: TokenStore, secret: string | undefined) {
+  const challenge = { "WWW-Authenticate": 'Bearer realm="chorus"' };
+  if (secret === undefined) {
+    throw new ChorusError("unauthorized", "Cannot authenticate: a bearer token is required", {
+      headers: challenge,
+    });
+  }
+  const principal = await tokens.verify(secret);
+  if (!principal) {
+    throw new ChorusError(
+      "unauthorized",
+      "Cannot authenticate: the token is unknown, revoked or expired",
+      { headers: { "WWW-Authenticate": 'Bearer realm="chorus", error="invalid_token"' } },
+    );
+  }
+  return principal;
+}
+
+/** Checks a principal against a requirement. @throws {ChorusError} `forbidden` */
+export function authorize(principal: Principal, need: Requirement): void {
+  if (need.scope && !hasScope(principal, need.scope)) {
+    throw new ChorusError("forbidden", `Cannot do this: the token lacks the "${need.scope}" scope`);
+  }
+  if (need.resource !== undefined) requirePrefix(principal, [need.resource]);
+}
+
+/** The middleware for `/api/v1/*`. */
+export function authMiddleware(options: AuthOptions): MiddlewareHandler {
+  return async (c, next) => {
+    if (!options.enabled) return await next();
+    const path = c.req.path.replace(/^\/api\/v1/, "");
+    const need = requirementOf(c.req.method, path);
+    if (need === null) return await next();
+    const principal = await authenticate(options.tokens, bearerOf(c.req.header("authorization")));
+    authorize(principal, need);
+    principals.set(c.req.raw, principal);
+    await next();
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * Token administration (scope `admin`): create (the secret is returned once), list, revoke.
+ * @module
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { SCOPES, type TokenStore } from "../auth/tokens.ts";
+import { errorResponses, validationHook } from "./_common.ts";
+
+/** Dependencies of {@linkcode tokenRoutes}. */
+export interface TokenRoutesDeps {
+  tokens: TokenStore;
+}
+
+const TokenInfo = z.object({
+  id: z.string(),
+  name: z.string().optional(),
+  scopes: z.array(z.enum(SCOPES)),
+  prefix: z.string().optional(),
+  expires_at: z.number().int().optional().openapi({ description: "ms since epoch" }),
+  created_at: z.number().int(),
+  last_used_at: z.number().int().optional(),
+}).openapi("TokenInfo");
+
+const createTokenRoute = createRoute({
+  method: "post",
+  path: "/tokens",
+  summary: "Create a token; the secret is in this response only",
+  request: {
+    body: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: z.object({
+            scopes: z.array(z.enum(SCOPES)).min(1),
+            prefix: z.string().min(1).max(1024).optional(),
+            ttl: z.number().positive().optional().openapi({ description: "Seconds to live" }),
+            name: z.string().max(200).optional(),
+          }),
+        },
+      },
+    },
+  },
+  responses: {
+    201: {
+      description: "Created",
+      content: {
+        "application/json": {
+          schema: TokenInfo.extend({ token: z.string().openapi({ example: "sk_chorus_…" }) }),
+        },
+      },
+    },
+    ...errorResponses(400, 401, 403),
+  },
+});
+
+const listTokensRoute = createRoute({
+  method: "get",
+  path: "/tokens",
+  summary: "List tokens (never their secrets)",
+  responses: {
+    200: {
+      description: "Tokens",
+      content: { "application/json": { schema: z.object({ tokens: z.array(TokenInfo) }) } },
+    },
+    ...errorResponses(401, 403),
+  },
+});
+
+const revokeTokenRoute = createRoute({
+  method: "delete",
+  path: "/tokens/{id}",
+  summary: "Revoke a token",
+  request: { params: z.object({ id: z.string() }) },
+  responses: {
+    200: {
+      description: "Revoked",
+      content: {
+        "application/json": { schema: z.object({ deleted: z.literal(true), id: z.string() }) },
+      },
+    },
+    ...errorResponses(401, 403, 404),
+  },
+});
+
+/** The token routes, mounted under `/api/v1`. */
+export function tokenRoutes(deps: TokenRoutesDeps): OpenAPIHono {
+  const app = new OpenAPIHono({ defaultHook: validationHook });
+  app.openapi(createTokenRoute, async (c) => {
+    const { token, info } = await deps.tokens.create(c.req.valid("json"));
+    return c.json({ ...info, token }, 201);
+  });
+  app.openapi(listTokensRoute, async (c) => c.json({ tokens: await deps.tokens.list() }, 200));
+  app.openapi(revokeTokenRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    await deps.tokens.revoke(id);
+    return c.json({ deleted: true as const, id }, 200);
+  });
+  return app;
+}
