@@ -65,7 +65,8 @@ export function encodeValue(
       ? gzipSync(raw, { level: options.level })
       : deflateSync(raw, { level: options.level });
     if (options.force || packed.byteLength < raw.byteLength) {
-      bytes = new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength);
+      // zlib hands back a view into a larger pooled buffer; KV would store the whole buffer.
+      bytes = new Uint8Array(packed);
       encoding = algorithm;
     }
   }
