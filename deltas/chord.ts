@@ -137,6 +137,7 @@ function diffNode(from: JsonObject, to: JsonObject): ChordDelta | undefined {
       continue;
     }
     const a = from[key];
+    if (a === b) continue; // shared (or equal primitive): unchanged, skip the walk
     if (isJsonObject(a) && isJsonObject(b)) {
       const sub = diffNode(a, b);
       if (sub === undefined) continue;

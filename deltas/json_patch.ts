@@ -100,6 +100,7 @@ function diffObject(a: JsonObject, b: JsonObject, path: string[], ops: JsonPatch
   }
   for (const key of Object.keys(b)) {
     if (Object.hasOwn(a, key)) {
+      if (a[key] === b[key]) continue; // shared (or equal primitive): unchanged, skip the walk
       diffValue(a[key], b[key], [...path, key], ops);
     } else {
       ops.push({ op: "add", path: formatPointer([...path, key]), value: deepClone(b[key]) });

@@ -110,6 +110,7 @@ function diffMembers(
   for (const key of Object.keys(to)) {
     const b = to[key];
     const a = getOwn(from, key);
+    if (a === b) continue; // shared (or equal primitive): unchanged, skip the walk
     if (isJsonObject(a) && isJsonObject(b)) {
       const sub = diffMembers(a, b);
       if (sub === INEXPRESSIBLE) return INEXPRESSIBLE;

@@ -21,6 +21,17 @@ export interface BlobRef {
   n?: number;
 }
 
+/**
+ * The bytes in a buffer of exactly their size. A view into a larger buffer (Node's zlib returns
+ * views into 16 KiB pools) is serialized by KV with its whole buffer, which counts against the
+ * 800 KiB commit limit and is stored as such; copying costs far less than that.
+ */
+export function exactBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes
+    : bytes.slice();
+}
+
 /** Names the KV key of chunk `index` of one stored value. */
 export type ChunkKeyOf = (index: number) => Deno.KvKey;
 
@@ -37,14 +48,14 @@ export function layoutBlob(
   const parts = splitChunks(encoded.bytes);
   const ref: BlobRef = { enc: encoded.encoding, sz: encoded.rawSize };
   if (parts.length === 1) {
-    ref.d = encoded.bytes;
+    ref.d = exactBytes(encoded.bytes);
     return { ref, mutations: [] };
   }
   ref.n = parts.length;
   const mutations: Mutation[] = parts.map((value, i) => ({
     type: "set",
     key: chunkKey(i),
-    value,
+    value: exactBytes(value),
     expireIn: options.expireIn,
   }));
   return { ref, mutations };

@@ -115,3 +115,99 @@ export const CLEANUP_SCHEDULE_KEY = ["admin", "cleanup_schedule"] as const;
 
 /** When cleanup last ran and which instance ran it (claimed atomically, so one instance runs). */
 export const CLEANUP_STATE_KEY = ["admin", "cleanup_state"] as const;
+
+/** An API token's record (hash, scopes, prefix, expiry), by token id. */
+export function tokenKey(id: string): [string, string] {
+  return ["token", id];
+}
+
+/** The prefix of all token records (for listing). */
+export const TOKEN_PREFIX = ["token"] as const;
+
+/** Index from a token's SHA-256 hash (hex) to its id. */
+export function tokenHashKey(hash: string): [string, string] {
+  return ["token_hash", hash];
+}
+
+/** When a token was last used; kept apart from the record so use never conflicts with edits. */
+export function tokenUsedKey(id: string): [string, string] {
+  return ["token_used", id];
+}
+
+/** Marks that the first-start admin token was issued, so only one instance issues it. */
+export const TOKEN_BOOTSTRAP_KEY = ["token_bootstrap"] as const;
+
+/** A global rate-limit window counter for a principal (`CHORUS_RATE_LIMIT_SCOPE=global`). */
+export function rateWindowKey(principal: string, window: number): [string, string, number] {
+  return ["rate", principal, window];
+}
+
+/** The head record of a reel: seq, version, like/comment/share counters, log bounds. */
+export function reelHeadKey(id: string): [string, string] {
+  return ["reel", id];
+}
+
+/** One retained update of a reel, by its seq (the update log; trimmed like context deltas). */
+export function reelLogKey(id: string, seq: number): [string, string, number] {
+  return ["reel_log", id, seq];
+}
+
+/** The prefix of a reel's update log. */
+export function reelLogPrefix(id: string): [string, string] {
+  return ["reel_log", id];
+}
+
+/** One retained interaction of a reel, by the reel version it produced (cross-instance fan-out). */
+export function reelEventKey(id: string, version: number): [string, string, number] {
+  return ["reel_ilog", id, version];
+}
+
+/** The prefix of a reel's interaction log. */
+export function reelEventPrefix(id: string): [string, string] {
+  return ["reel_ilog", id];
+}
+
+/** A reel's view counter (`Deno.KvU64`, written only with coalesced `sum` mutations). */
+export function reelViewsKey(id: string): [string, string] {
+  return ["reel_views", id];
+}
+
+/** Marks that `user` likes reel `id` (present = liked): what makes likes idempotent per user. */
+export function reelLikeKey(id: string, user: string): [string, string, string] {
+  return ["reel_like", id, user];
+}
+
+/** One comment on a reel, by comment id (a ULID, so listings come back in time order). */
+export function reelCommentKey(id: string, commentId: string): [string, string, string] {
+  return ["reel_comment", id, commentId];
+}
+
+/** The prefix of a reel's comments. */
+export function reelCommentPrefix(id: string): [string, string] {
+  return ["reel_comment", id];
+}
+
+/** A user who said over REST that they watch reel `id` (expires with the presence TTL). */
+export function reelViewerKey(id: string, user: string): [string, string, string] {
+  return ["reel_viewer", id, user];
+}
+
+/** The prefix of a reel's REST-reported viewers. */
+export function reelViewerPrefix(id: string): [string, string] {
+  return ["reel_viewer", id];
+}
+
+/** The head record of a user: presence (status, current reel, activity, last seen) and log seq. */
+export function userHeadKey(id: string): [string, string] {
+  return ["user", id];
+}
+
+/** One retained event of a user's feed (`user_activity`, targeted `reel_update`), by seq. */
+export function userLogKey(id: string, seq: number): [string, string, number] {
+  return ["user_log", id, seq];
+}
+
+/** The prefix of a user's event log. */
+export function userLogPrefix(id: string): [string, string] {
+  return ["user_log", id];
+}

@@ -1,0 +1,581 @@
+/**
+ * The actor that owns one context: the JSON object (cached decoded and frozen), its gapless integer
+ * version and the delta log that sync is served from. Every version's chord delta (with old values)
+ * is kept in KV under `["ctx_delta", id, version]` and in memory, so the context at any retained
+ * version is the current one walked back (`rewindChord`), and one merged delta for any format is
+ * `format.diff(contextAtV, current)`.
+ *
+ * Retention: deltas expire after `deltaTtlMs` (KV `expireIn`, and filtered by their timestamp so an
+ * expired one is never used before KV removes it) and are trimmed beyond `deltaThreshold` in the
+ * commit that adds new ones. A context whose last change is older than `contextTtlMs` is expired:
+ * hidden (reads say "not found"), and a write starts it afresh. A deleted context leaves a tombstone
+ * that keeps its version, so versions keep rising when the id is used again.
+ * @module
+ */
+import { ChorusError } from "../errors.ts";
+import type { Intent, Mutation, Store } from "../storage/store.ts";
+import { ctxChunkKey, ctxDeltaKey, ctxHeadKey } from "../storage/keys.ts";
+import { compressionOptions, decodeValue, deepFreeze, encodeValue } from "../storage/codec.ts";
+import type { Encoding } from "../storage/codec.ts";
+import { CHUNK_BYTES } from "../storage/codec.ts";
+import { type BlobRef, dropBlob, exactBytes, layoutBlob, readBlob } from "../storage/chunked.ts";
+import { type ChordDelta, diffChord } from "../deltas/chord.ts";
+import { rewindShared } from "../contexts/structural.ts";
+import type { DeltaFormat } from "../deltas/format.ts";
+import { deepEqual, type JsonObject } from "../deltas/json.ts";
+import { Actor, type ActorContext } from "./actor.ts";
+
+/** The head record stored at `["ctx", id]`. */
+export interface ContextRecord extends Partial<BlobRef> {
+  /** Version: +1 on every change and on delete. */
+  v: number;
+  /** Generation: a new one each time the context is created (after absence, delete or expiry). */
+  g: string;
+  /** Deltas are kept for versions `b + 1 … v` at most (older ones were trimmed). */
+  b: number;
+  /** When the context last changed (ms since epoch); with `contextTtlMs`, its expiry. */
+  u: number;
+  /** Version whose chunk keys hold the value, when it is chunked. */
+  cv?: number;
+  /** True for a tombstone: the context was deleted or expired; the version is remembered. */
+  x?: true;
+}
+
+/**
+ * One page of the delta log, stored at `["ctx_delta", id, v]`: the chord deltas of versions
+ * `v … v + n - 1`, written by one commit (a group commit of many updates writes one page, not one
+ * entry per version, which keeps commits small). A page holds at most ~60 KB of JSON.
+ */
+export interface DeltaPage {
+  /** Generation of the context the deltas belong to. */
+  g: string;
+  /** The first version in the page. */
+  v: number;
+  /** How many versions the page holds. */
+  n: number;
+  /** When they were made (ms since epoch); with `deltaTtlMs`, their expiry. */
+  at: number;
+  /** Encoding of {@linkcode d}. */
+  enc: Encoding;
+  /** The encoded JSON array of chord deltas; a `null` is a delta too large to keep (a gap). */
+  d: Uint8Array;
+}
+
+/** A retained delta in memory: `delta` is null for a gap (sync across it sends the context). */
+export interface RetainedDelta {
+  version: number;
+  at: number;
+  delta: ChordDelta | null;
+  /** The first version of the stored page holding it (set when committed). */
+  page: number;
+}
+
+/**
+ * What subscribers receive, in version order, on every instance:
+ * - `delta`: the change from `from_version` to `version` as a chord delta (a creation is a delta
+ *   from `{}`);
+ * - `full_context`: the context at `version`, when the changes in between cannot be sent as deltas
+ *   (another instance's changes whose log was trimmed or expired, or a delta too large to keep);
+ * - `deleted`: the context was deleted at `version`.
+ */
+export type ContextEvent =
+  | {
+    type: "delta";
+    id: string;
+    from_version: number;
+    version: number;
+    delta: ChordDelta;
+    at: number;
+  }
+  | { type: "full_context"; id: string; version: number; context: JsonObject; at: number }
+  | { type: "deleted"; id: string; version: number; at: number };
+
+/** A context as returned by reads and writes. */
+export interface ContextValue {
+  id: string;
+  version: number;
+  context: JsonObject;
+}
+
+/** The result of a sync: what a client at some version needs to reach the current one. */
+export type SyncResult =
+  | { type: "full_context"; version: number; context: JsonObject }
+  | { type: "delta"; from_version: number; version: number; delta: unknown }
+  | { type: "no_change"; version: number };
+
+/** The working copy of one write batch. */
+export interface ContextTx {
+  now: number;
+  record: ContextRecord | null;
+  context: JsonObject | undefined;
+  deltas: RetainedDelta[];
+  events: ContextEvent[];
+  /** The record and deltas as they were when the batch began (what the commit replaces). */
+  before: { record: ContextRecord | null; deltas: RetainedDelta[] };
+  contextChanged: boolean;
+  dirty: boolean;
+}
+
+/** Whether a record holds a live (not deleted, not expired) context at `now`. */
+export function isLiveContext(
+  record: ContextRecord | null,
+  now: number,
+  ttlMs: number,
+): record is ContextRecord {
+  return record !== null && !record.x && record.u + ttlMs > now;
+}
+
+/** Most deletions of old deltas and chunks one commit carries; the rest expire or are cleaned. */
+const MAX_DROPS = 400;
+/** Sync results cached per actor until the next change. */
+const SYNC_CACHE = 256;
+/** Bytes one commit of this actor may carry (KV allows 800 KiB; the rest is margin). */
+const COMMIT_BUDGET = 700 * 1024;
+
+/** The actor owning one context. */
+export class ContextActor extends Actor<ContextTx, ContextEvent> {
+  #record: ContextRecord | null = null;
+  #context: JsonObject | undefined;
+  #deltas: RetainedDelta[] = [];
+  #emitted = 0;
+  #syncCache = new Map<string, { result: SyncResult; until: number }>();
+
+  constructor(id: string, ctx: ActorContext) {
+    super("context", id, ctx);
+  }
+
+  /** The live context, or undefined when absent, deleted or expired. */
+  current(): ContextValue | undefined {
+    if (!this.#live(this.#record)) return undefined;
+    return { id: this.id, version: this.#record.v, context: this.#context! };
+  }
+
+  /**
+   * The retained deltas after `since`, oldest first, contiguous up to the current version; the
+   * expired ones and everything up to the last gap are left out.
+   */
+  retained(since = 0): RetainedDelta[] {
+    const now = this.ctx.clock.now();
+    const ttl = this.ctx.config.deltaTtlMs;
+    let start = 0;
+    for (let i = 0; i < this.#deltas.length; i++) {
+      const d = this.#deltas[i];
+      if (d.at + ttl <= now || d.delta === null) start = i + 1;
+    }
+    return this.#deltas.slice(start).filter((d) => d.version > since);
+  }
+
+  /**
+   * What a client at `clientVersion` needs: `no_change`, one merged `delta` in `format`, or
+   * `full_context` (no version, unknown or newer version, older than the retained deltas, or a
+   * change the format cannot express). Results are cached until the next change.
+   * @throws {ChorusError} `not_found` when the context is absent or expired
+   */
+  sync(clientVersion: number | undefined, format: DeltaFormat): SyncResult {
+    const live = this.current();
+    if (!live) throw notFound("sync", this.id);
+    const full = (): SyncResult => ({
+      type: "full_context",
+      version: live.version,
+      context: live.context,
+    });
+    if (clientVersion === undefined || clientVersion > live.version) return full();
+    if (clientVersion === live.version) return { type: "no_change", version: live.version };
+    const key = `${format.name}\u0000${clientVersion}`;
+    const now = this.ctx.clock.now();
+    const cached = this.#syncCache.get(key);
+    if (cached && now < cached.until) return cached.result;
+    const deltas = this.retained(clientVersion);
+    let result: SyncResult;
+    if (deltas.length !== live.version - clientVersion) result = full();
+    else {
+      const chords = deltas.map((d) => d.delta!);
+      const delta = format.name === "chord" && chords.length === 1
+        ? chords[0]
+        : format.diff(rewindShared(live.context, chords), live.context);
+      result = delta === undefined ? full() : deepFreeze({
+        type: "delta",
+        from_version: clientVersion,
+        version: live.version,
+        delta,
+      });
+    }
+    if (this.#syncCache.size >= SYNC_CACHE) this.#syncCache.clear();
+    // Valid until the oldest delta it used expires (a full answer: until the next change).
+    const until = deltas.length ? deltas[0].at + this.ctx.config.deltaTtlMs : Infinity;
+    this.#syncCache.set(key, { result, until });
+    return result;
+  }
+
+  /**
+   * The events a subscriber joining at `since` has missed: one `delta` per retained version, or a
+   * single `full_context` (or `deleted`) when the log no longer reaches back that far.
+   */
+  eventsSince(since: number): ContextEvent[] {
+    const rec = this.#record;
+    const version = rec?.v ?? 0;
+    if (since >= version || !rec) return [];
+    if (rec.x) return [{ type: "deleted", id: this.id, version, at: rec.u }];
+    const live = this.current();
+    if (!live) return [];
+    const deltas = this.retained(since);
+    if (deltas.length !== version - since) {
+      return [{ type: "full_context", id: this.id, version, context: live.context, at: rec.u }];
+    }
+    return deltas.map((d) => deltaEvent(this.id, d));
+  }
+
+  #live(record: ContextRecord | null): record is ContextRecord {
+    return isLiveContext(record, this.ctx.clock.now(), this.ctx.config.contextTtlMs);
+  }
+
+  protected headKey(): Deno.KvKey {
+    return ctxHeadKey(this.id);
+  }
+
+  protected async onStart(consistency: "strong" | "eventual"): Promise<string | null> {
+    const loaded = await loadContext(this.ctx.store, this.id, consistency);
+    const rec = loaded.record;
+    // Deltas already cached for this generation are kept; only newer ones are read.
+    const cached = rec && !rec.x && this.#record?.g === rec.g
+      ? this.#deltas.filter((d) => d.version > rec.b && d.version <= rec.v)
+      : [];
+    let deltas = cached;
+    if (rec && !rec.x && rec.v > rec.b) {
+      const from = Math.max(rec.b, cached.at(-1)?.version ?? 0) + 1;
+      const more = await loadDeltas(
+        this.ctx.store,
+        this.id,
+        rec,
+        from,
+        cached.length === 0,
+        consistency,
+      );
+      deltas = contiguousSuffix([...cached, ...more], rec.v);
+    }
+    this.#record = rec;
+    this.#context = loaded.context;
+    this.#deltas = deltas;
+    this.#syncCache.clear();
+    if (this.#emitted === 0) this.#emitted = rec?.v ?? 0;
+    return loaded.versionstamp;
+  }
+
+  protected begin(): ContextTx {
+    return {
+      now: this.ctx.clock.now(),
+      record: this.#record,
+      context: this.#context,
+      deltas: this.#deltas,
+      events: [],
+      before: { record: this.#record, deltas: this.#deltas },
+      contextChanged: false,
+      dirty: false,
+    };
+  }
+
+  protected intent(tx: ContextTx): Intent | null {
+    if (!tx.dirty || !tx.record) return null;
+    const { config } = this.ctx;
+    const id = this.id;
+    const old = tx.before.record;
+    const rec: ContextRecord = { ...tx.record };
+    const mutations: Mutation[] = [];
+    let bytes = 512;
+    const tombstoneTtl = Math.max(config.deltaTtlMs, config.contextTtlMs);
+    const expireIn = rec.x
+      ? tombstoneTtl
+      : config.contextAutoDelete
+      ? config.contextTtlMs
+      : undefined;
+    const oldChunks = (r: ContextRecord | null) =>
+      r?.n ? dropBlob(r as BlobRef, (i) => ctxChunkKey(id, r.cv ?? r.v, i)) : [];
+    const drops: Mutation[] = [];
+    if (tx.contextChanged || rec.x) {
+      delete rec.enc, delete rec.d, delete rec.n, delete rec.cv, delete rec.sz;
+      drops.push(...oldChunks(old));
+    }
+    if (tx.contextChanged && !rec.x) {
+      const encoded = encodeValue(tx.context, compressionOptions(config), `context "${id}"`);
+      const laid = layoutBlob(encoded, (i) => ctxChunkKey(id, rec.v, i), { expireIn });
+      Object.assign(rec, laid.ref);
+      if (laid.ref.n) rec.cv = rec.v;
+      mutations.push(...laid.mutations);
+      bytes += encoded.bytes.byteLength;
+    } else if (rec.d) bytes += rec.d.byteLength;
+    // Trimmed beyond the threshold (in memory once per batch; pages wholly below the base go).
+    let cut = 0;
+    while (cut < tx.deltas.length && tx.deltas[cut].version <= rec.b) cut++;
+    if (cut) tx.deltas = tx.deltas.slice(cut);
+    const sameGeneration = old !== null && old.g === rec.g && !rec.x;
+    const keptPages = new Set(sameGeneration ? tx.deltas.map((d) => d.page) : []);
+    const oldPages = new Set(tx.before.deltas.map((d) => d.page));
+    for (const page of oldPages) {
+      if (!keptPages.has(page)) drops.push({ type: "delete", key: ctxDeltaKey(id, page) });
+    }
+    mutations.push(...drops.slice(0, MAX_DROPS));
+    const fresh = tx.deltas.filter((d) => d.version > (old && sameGeneration ? old.v : rec.b));
+    for (const page of packPages(rec.g, fresh, config, COMMIT_BUDGET - bytes)) {
+      mutations.push({
+        type: "set",
+        key: ctxDeltaKey(id, page.v),
+        value: page,
+        expireIn: config.deltaTtlMs,
+      });
+      bytes += page.d.byteLength + 128;
+    }
+    mutations.push({ type: "set", key: ctxHeadKey(id), value: rec, expireIn });
+    tx.record = rec;
+    return { checks: [{ key: ctxHeadKey(id), versionstamp: this.versionstamp }], mutations, bytes };
+  }
+
+  protected adopt(tx: ContextTx, _versionstamp: string): ContextEvent[] {
+    this.#record = tx.record;
+    this.#context = tx.context;
+    this.#deltas = tx.deltas;
+    this.#syncCache.clear();
+    return this.#fresh(tx.events);
+  }
+
+  protected override async onRemoteChange(): Promise<ContextEvent[]> {
+    const before = this.#emitted;
+    await this.reload();
+    this.#emitted = before;
+    return this.#fresh(this.eventsSince(before));
+  }
+
+  /** Only events newer than the last one sent, in order. */
+  #fresh(events: ContextEvent[]): ContextEvent[] {
+    const out = events.filter((e) => e.version > this.#emitted);
+    if (out.length) this.#emitted = out[out.length - 1].version;
+    return out;
+  }
+
+  // ---- ops: validate, then change the working copy ----
+
+  /** Replaces the context (creating it when absent); no change, no new version. */
+  setOp(tx: ContextTx, context: JsonObject): ContextValue {
+    const live = isLiveContext(tx.record, tx.now, this.ctx.config.contextTtlMs);
+    if (live && deepEqual(tx.context, context)) {
+      return { id: this.id, version: tx.record!.v, context: tx.context! };
+    }
+    return this.#change(tx, live ? tx.context! : undefined, context);
+  }
+
+  /**
+   * Applies `change` to the live context (a patch applier that throws on a bad patch, returning
+   * the new context, and its chord delta when it knows it); records only what
+   * really changed, and keeps the version when nothing did.
+   * @throws {ChorusError} `not_found` when absent or expired; whatever `change` throws
+   */
+  updateOp(
+    tx: ContextTx,
+    change: (context: JsonObject) => { context: JsonObject; delta?: ChordDelta },
+  ): ContextValue {
+    if (!isLiveContext(tx.record, tx.now, this.ctx.config.contextTtlMs)) {
+      throw notFound("update", this.id);
+    }
+    const next = change(tx.context!);
+    return this.#change(tx, tx.context!, next.context, next.delta);
+  }
+
+  /** Deletes the context, leaving a tombstone that remembers the version. @throws `not_found` */
+  deleteOp(tx: ContextTx): { deleted: true; version: number } {
+    if (!isLiveContext(tx.record, tx.now, this.ctx.config.contextTtlMs)) {
+      throw notFound("delete", this.id);
+    }
+    const version = tx.record!.v + 1;
+    tx.record = { v: version, g: tx.record!.g, b: version, u: tx.now, x: true };
+    tx.context = undefined;
+    tx.deltas = [];
+    tx.dirty = true;
+    tx.events.push({ type: "deleted", id: this.id, version, at: tx.now });
+    return { deleted: true, version };
+  }
+
+  #change(
+    tx: ContextTx,
+    from: JsonObject | undefined,
+    to: JsonObject,
+    known?: ChordDelta,
+  ): ContextValue {
+    const delta = known ?? diffChord(from ?? {}, to);
+    const prev = tx.record;
+    if (from !== undefined && Object.keys(delta).length === 0) {
+      return { id: this.id, version: prev!.v, context: tx.context! };
+    }
+    const version = (prev?.v ?? 0) + 1;
+    const context = deepFreeze(to);
+    if (tx.deltas === tx.before.deltas) tx.deltas = tx.deltas.slice();
+    const at = Math.max(tx.now, prev?.u ?? 0);
+    deepFreeze(delta);
+    if (from === undefined) {
+      // A creation: a new generation whose log starts here.
+      tx.record = { v: version, g: newGeneration(), b: version, u: at };
+      tx.deltas = [];
+    } else {
+      tx.deltas.push({ version, at, delta, page: version });
+      const base = Math.max(prev!.b, version - this.ctx.config.deltaThreshold);
+      tx.record = { v: version, g: prev!.g, b: base, u: at };
+    }
+    tx.context = context;
+    tx.contextChanged = true;
+    tx.dirty = true;
+    tx.events.push({
+      type: "delta",
+      id: this.id,
+      from_version: version - 1,
+      version,
+      delta,
+      at,
+    });
+    return { id: this.id, version, context };
+  }
+}
+
+function deltaEvent(id: string, d: RetainedDelta): ContextEvent {
+  return {
+    type: "delta",
+    id,
+    from_version: d.version - 1,
+    version: d.version,
+    delta: d.delta!,
+    at: d.at,
+  };
+}
+
+function notFound(action: string, id: string): ChorusError {
+  return new ChorusError("not_found", `Cannot ${action} context "${id}": no such context`);
+}
+
+function newGeneration(): string {
+  return crypto.randomUUID().slice(0, 13);
+}
+
+/**
+ * Packs a commit's new deltas into pages of at most ~60 KB of JSON. A delta too large for a page,
+ * or beyond what the commit can still carry (`budget` bytes), is not kept: it becomes a gap (null)
+ * here and in memory, so every instance serves the same thing (a full context across it).
+ */
+function packPages(
+  g: string,
+  fresh: RetainedDelta[],
+  config: ActorContext["config"],
+  budget: number,
+): DeltaPage[] {
+  const limit = CHUNK_BYTES - 1024;
+  const texts = fresh.map((d) => d.delta === null ? 4 : JSON.stringify(d.delta).length);
+  let total = texts.reduce((n, t) => n + t, 0);
+  const bySize = texts.map((_, i) => i).sort((a, b) => texts[b] - texts[a]);
+  for (const i of bySize) {
+    if (texts[i] <= limit && total <= budget) break;
+    total -= texts[i];
+    texts[i] = 4;
+    fresh[i].delta = null;
+  }
+  const pages: DeltaPage[] = [];
+  let start = 0;
+  let size = 0;
+  const flush = (end: number) => {
+    if (end === start) return;
+    const part = fresh.slice(start, end);
+    const encoded = encodeValue(part.map((d) => d.delta), compressionOptions(config), "deltas");
+    for (const d of part) d.page = part[0].version;
+    pages.push({
+      g,
+      v: part[0].version,
+      n: part.length,
+      at: part[part.length - 1].at,
+      enc: encoded.encoding,
+      d: exactBytes(encoded.bytes),
+    });
+    start = end;
+    size = 0;
+  };
+  texts.forEach((t, i) => {
+    if (size + t > limit) flush(i);
+    size += t + 1;
+  });
+  flush(fresh.length);
+  return pages;
+}
+
+/** The longest run of consecutive versions ending at `head`, from deltas sorted by version. */
+function contiguousSuffix(deltas: RetainedDelta[], head: number): RetainedDelta[] {
+  let i = deltas.length;
+  let expect = head;
+  while (i > 0 && deltas[i - 1].version === expect) {
+    i--;
+    expect--;
+  }
+  return deltas.slice(i);
+}
+
+/** A head record with its decoded context, as read from KV. */
+export interface LoadedContext {
+  record: ContextRecord | null;
+  context: JsonObject | undefined;
+  versionstamp: string | null;
+}
+
+/**
+ * Reads a context's head and (chunked) value from KV. Chunks are immutable per version, so a
+ * missing chunk means the head moved on meanwhile: read again.
+ * @throws {ChorusError} `unavailable` when KV cannot be read or the value keeps changing
+ */
+export async function loadContext(
+  store: Store,
+  id: string,
+  consistency: "strong" | "eventual",
+): Promise<LoadedContext> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const head = await store.get<ContextRecord>(ctxHeadKey(id), consistency);
+    const record = head.value;
+    if (!record || record.x || record.enc === undefined) {
+      return { record, context: undefined, versionstamp: head.versionstamp };
+    }
+    const version = record.cv ?? record.v;
+    const context = await readBlob(
+      store,
+      record as BlobRef,
+      (i) => ctxChunkKey(id, version, i),
+      consistency,
+    );
+    if (context === undefined) continue;
+    return { record, context: context as JsonObject, versionstamp: head.versionstamp };
+  }
+  throw new ChorusError("unavailable", `Cannot read context "${id}": it kept changing`);
+}
+
+/**
+ * Reads the delta log of the record's generation from version `from` to the record's version.
+ * Pages start where a commit's new versions start, so a read from just after the cached deltas
+ * starts at a page boundary; a full read scans the whole (trimmed, so short) log.
+ */
+async function loadDeltas(
+  store: Store,
+  id: string,
+  record: ContextRecord,
+  from: number,
+  full: boolean,
+  consistency: "strong" | "eventual",
+): Promise<RetainedDelta[]> {
+  const out: RetainedDelta[] = [];
+  if (from > record.v) return out;
+  const iter = store.list<DeltaPage>(
+    { start: ctxDeltaKey(id, full ? 0 : from), end: ctxDeltaKey(id, record.v + 1) },
+    { consistency },
+  );
+  for await (const entry of iter) {
+    const page = entry.value;
+    if (page.g !== record.g) continue;
+    const deltas = deepFreeze(decodeValue(page.d, page.enc)) as (ChordDelta | null)[];
+    deltas.forEach((delta, i) => {
+      const version = page.v + i;
+      if (version >= from && version > record.b && version <= record.v) {
+        out.push({ version, at: page.at, delta, page: page.v });
+      }
+    });
+  }
+  return out;
+}

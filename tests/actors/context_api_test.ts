@@ -1,0 +1,218 @@
+import assert from "node:assert/strict";
+import { openTest } from "../_helpers.ts";
+import type { ContextEvent } from "../../mod.ts";
+
+Deno.test("contexts: set/update/get/delete through chorus.contexts", async () => {
+  const { chorus } = await openTest();
+  try {
+    const c = chorus.contexts;
+    assert.deepEqual(await c.set("a", { x: 1 }), { id: "a", version: 1, context: { x: 1 } });
+    assert.deepEqual((await c.update("a", { y: { z: 1 } })).context, { x: 1, y: { z: 1 } });
+    const jp = await c.update("a", [{ op: "replace", path: "/y/z", value: 2 }]);
+    assert.deepEqual(jp, { id: "a", version: 3, context: { x: 1, y: { z: 2 } } });
+    assert.ok(Object.isFrozen(jp.context), "the cached context is frozen");
+    assert.equal((await c.get("a", { consistency: "eventual" }))?.version, 3);
+    assert.deepEqual(await c.delete("a"), { deleted: true, version: 4 });
+    assert.equal(await c.get("a"), null);
+    await assert.rejects(c.update("a", { x: 2 }), { code: "not_found" });
+    await assert.rejects(c.set("", {}), { code: "invalid_request" });
+    await assert.rejects(c.sync("a", -1), { code: "invalid_request" });
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("contexts: caller objects are copied, so changing them later changes nothing", async () => {
+  const { chorus } = await openTest();
+  try {
+    const mine = { list: [1], nested: { a: 1 } };
+    await chorus.contexts.set("own", mine);
+    mine.list.push(2);
+    mine.nested.a = 9;
+    assert.deepEqual((await chorus.contexts.get("own"))?.context, { list: [1], nested: { a: 1 } });
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("contexts: concurrent updates on one instance are group-committed, gapless", async () => {
+  const { chorus } = await openTest();
+  try {
+    await chorus.contexts.set("g", {});
+    const before = chorus.store.stats.commits;
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => chorus.contexts.update("g", { [`k${i}`]: i })),
+    );
+    assert.deepEqual(
+      results.map((r) => r.version).sort((a, b) => a - b),
+      Array.from({ length: 50 }, (_, i) => i + 2),
+    );
+    assert.ok(chorus.store.stats.commits - before < 10, "batched into few commits");
+    const deltas = await chorus.contexts.deltas("g");
+    assert.equal(deltas.deltas.length, 50);
+    assert.equal(Object.keys((await chorus.contexts.get("g"))!.context).length, 50);
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("contexts: a failing op in a batch fails alone and leaves no trace", async () => {
+  const { chorus } = await openTest();
+  try {
+    await chorus.contexts.set("f", { a: 1 });
+    const outcomes = await Promise.allSettled([
+      chorus.contexts.update("f", { b: 1 }),
+      chorus.contexts.update("f", [{ op: "test", path: "/a", value: 2 }]),
+      chorus.contexts.update("f", { c: 1 }),
+    ]);
+    assert.deepEqual(outcomes.map((o) => o.status), ["fulfilled", "rejected", "fulfilled"]);
+    const now = await chorus.contexts.get("f");
+    assert.deepEqual(now, { id: "f", version: 3, context: { a: 1, b: 1, c: 1 } });
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("contexts: subscribers get every change in version order, and a backlog with since", async () => {
+  const { chorus } = await openTest();
+  try {
+    const seen: ContextEvent[] = [];
+    const stop = await chorus.contexts.subscribe("sub", (e) => seen.push(e));
+    await chorus.contexts.set("sub", { a: 1 });
+    await Promise.all([
+      chorus.contexts.update("sub", { b: 2 }),
+      chorus.contexts.update("sub", { a: null }),
+    ]);
+    await chorus.contexts.delete("sub");
+    assert.deepEqual(seen.map((e) => [e.type, e.version]), [
+      ["delta", 1],
+      ["delta", 2],
+      ["delta", 3],
+      ["deleted", 4],
+    ]);
+    assert.deepEqual(seen[0], {
+      type: "delta",
+      id: "sub",
+      from_version: 0,
+      version: 1,
+      delta: { a: { action: "added", value: 1 } },
+      at: seen[0].at,
+    });
+    stop();
+    await chorus.contexts.set("sub", { z: 0 });
+    assert.equal(seen.length, 4, "no events after unsubscribe");
+    await chorus.contexts.update("sub", { z: 1 });
+    await chorus.contexts.update("sub", { z: 2 });
+    const late: ContextEvent[] = [];
+    const stop2 = await chorus.contexts.subscribe("sub", (e) => late.push(e), { since: 5 });
+    await chorus.contexts.update("sub", { z: 3 });
+    assert.deepEqual(late.map((e) => e.version), [6, 7, 8]);
+    stop2();
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("contexts: expiry follows the injected clock; expired data is never returned", async () => {
+  const { chorus, clock } = await openTest({
+    config: { contextTtlMs: 10_000, deltaTtlMs: 4_000 },
+  });
+  try {
+    const c = chorus.contexts;
+    await c.set("e", { n: 0 });
+    await c.update("e", { n: 1 });
+    clock.advance(2_000);
+    await c.update("e", { n: 2 });
+    assert.equal((await c.sync("e", 1)).type, "delta");
+    clock.advance(2_500); // the delta of version 2 is now older than deltaTtl
+    assert.equal((await c.sync("e", 1)).type, "full_context");
+    assert.equal((await c.sync("e", 2)).type, "delta");
+    assert.deepEqual((await c.deltas("e")).deltas.map((d) => d.version), [3]);
+    clock.advance(10_000); // untouched for longer than contextTtl
+    assert.equal(await c.get("e"), null);
+    assert.equal(await c.get("e", { consistency: "eventual" }), null);
+    assert.equal(await c.get("e", { consistency: "strong" }), null);
+    await assert.rejects(c.sync("e", 3), { code: "not_found" });
+    // Without auto-delete, cleanup leaves the (hidden) context; deltas past their TTL go.
+    assert.deepEqual(await c.cleanup(), { contexts: 0, deltas: 2, scanned: 2 });
+    // A write after expiry starts afresh (new generation), versions keep rising.
+    const again = await c.set("e", { fresh: true });
+    assert.equal(again.version, 4);
+    assert.equal((await c.sync("e", 3)).type, "full_context");
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("contexts: cleanup with auto-delete removes expired contexts and their deltas", async () => {
+  const { chorus, clock } = await openTest({
+    config: { contextTtlMs: 10_000, contextAutoDelete: true },
+  });
+  try {
+    const c = chorus.contexts;
+    for (const id of ["x1", "x2", "x3"]) {
+      await c.set(id, { n: 0 });
+      await c.update(id, { n: 1 });
+    }
+    clock.advance(5_000);
+    await c.update("x3", { n: 2 }); // x3 stays fresh
+    clock.advance(6_000);
+    const first = await c.cleanup({ limit: 2 });
+    assert.deepEqual([first.contexts, first.deltas], [1, 1], "the limit bounds one run");
+    const rest = await c.cleanup();
+    assert.deepEqual([rest.contexts, rest.deltas], [1, 1]);
+    assert.deepEqual([(await c.cleanup()).contexts], [0]);
+    assert.equal(await c.get("x1"), null);
+    assert.equal((await c.get("x3"))?.version, 3);
+    const recreated = await c.set("x1", { back: 1 });
+    assert.equal(recreated.version, 4, "a tombstone keeps the version");
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("contexts: an embedder's delta format is served by sync", async () => {
+  const { Chorus } = await import("../../mod.ts");
+  const chorus = await Chorus.open({
+    path: ":memory:",
+    deltaFormats: [{
+      name: "keys",
+      diff: (from, to) => Object.keys(to).filter((k) => from[k] !== to[k]),
+      apply: (context) => context,
+    }],
+  });
+  try {
+    await chorus.contexts.set("k", { a: 1, b: 1 });
+    await chorus.contexts.update("k", { b: 2 });
+    assert.deepEqual(await chorus.contexts.sync("k", 1, { format: "keys" }), {
+      type: "delta",
+      from_version: 1,
+      version: 2,
+      delta: ["b"],
+    });
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("contexts: large contexts are chunked and read back", async () => {
+  const { chorus, clock } = await openTest({ config: { compression: "off" } });
+  try {
+    const big = { text: "x".repeat(200_000), n: 1 };
+    await chorus.contexts.set("big", big);
+    await chorus.contexts.update("big", { n: 2 });
+    chorus.registry.sweep();
+    const { Chorus } = await import("../../mod.ts");
+    const other = await Chorus.open({ kv: chorus.store.kv, scheduler: "off", clock });
+    try {
+      const got = await other.contexts.get("big");
+      assert.equal(got?.version, 2);
+      assert.equal((got!.context.text as string).length, 200_000);
+      assert.equal((await other.contexts.sync("big", 1)).type, "delta");
+    } finally {
+      await other.close();
+    }
+  } finally {
+    await chorus.close();
+  }
+});
