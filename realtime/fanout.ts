@@ -1,0 +1,206 @@
+/**
+ * Fan-out inside one instance: one {@linkcode TopicHub} per topic with sockets here, fed once by
+ * the topic's handler (and presence), writing each message to every subscriber. A message is
+ * encoded at most once per wire format and the same string/bytes go to every socket, so the cost
+ * per extra subscriber is one `Outbox.enqueue` (SPEC §3, DESIGN "Why it is fast").
+ *
+ * Order: a hub delivers in publish order; handlers publish in the actor's order (kv versions,
+ * presence log seqs), the same on every instance. A joining socket is "pending" while its history
+ * replays: live messages are buffered for it and released after the replay, minus those the
+ * replay already covered, so it sees no gap and no duplicate.
+ * @module
+ */
+import { encodeEnvelope } from "../proto/codec.ts";
+import { broadcast, encodeBinaryBroadcast, encodeText } from "./phoenix.ts";
+import type { OutboxPriority } from "./outbox.ts";
+import type { TopicMatch, TopicMessage } from "./topics.ts";
+import type { PresenceView } from "./presence.ts";
+
+/** The two wire formats of a socket: Phoenix V2 JSON (with binary frames) or protobuf Envelopes. */
+export type WireFormat = "json" | "protobuf";
+
+/** A socket as seen by a hub. */
+export interface Subscriber {
+  /** Which encoding this socket wants. */
+  readonly format: WireFormat;
+  /** Writes one encoded frame (shared with other sockets; never mutate it). */
+  deliver(data: string | Uint8Array, priority: OutboxPriority): void;
+}
+
+/** A topic message with its broadcast frame encoded lazily, once per format. */
+export class EncodedMessage {
+  /** The message. */
+  readonly message: TopicMessage;
+  readonly #topic: string;
+  #json?: string | Uint8Array;
+  #protobuf?: Uint8Array;
+
+  constructor(topic: string, message: TopicMessage) {
+    this.#topic = topic;
+    this.message = message;
+  }
+
+  /** The broadcast frame `[null, null, topic, event, payload]` in `format`. */
+  encoded(format: WireFormat): string | Uint8Array {
+    const { event, payload } = this.message;
+    if (format === "protobuf") {
+      return this.#protobuf ??= encodeEnvelope(broadcast(this.#topic, event, payload));
+    }
+    return this.#json ??= payload instanceof ArrayBuffer
+      ? encodeBinaryBroadcast(this.#topic, event, payload)
+      : encodeText(broadcast(this.#topic, event, payload));
+  }
+}
+
+interface Member {
+  /** Messages held back while this socket's history replays; null once live. */
+  buffer: EncodedMessage[] | null;
+  /** Live messages with a `seq` at or below this are skipped (already replayed). */
+  after: number;
+}
+
+/** One topic's subscribers on this instance. */
+export class TopicHub {
+  /** The topic. */
+  readonly topic: string;
+  readonly #members = new Map<Subscriber, Member>();
+  /** Messages published through this hub. */
+  published = 0;
+  /** The topic's presence view on this instance, when the topic tracks presence. */
+  presence: PresenceView | undefined;
+
+  constructor(topic: string) {
+    this.topic = topic;
+  }
+
+  /** Subscribers, pending ones included. */
+  get size(): number {
+    return this.#members.size;
+  }
+
+  /** Sends `message` to every subscriber: encoded once per format, the same bytes to each. */
+  publish(message: TopicMessage): void {
+    this.published++;
+    const encoded = new EncodedMessage(this.topic, message);
+    const priority = message.priority ?? "normal";
+    const seq = message.seq;
+    for (const [sub, member] of this.#members) {
+      if (member.buffer) member.buffer.push(encoded);
+      else if (seq === undefined || seq > member.after) {
+        sub.deliver(encoded.encoded(sub.format), priority);
+      }
+    }
+  }
+
+  /** Adds a subscriber in the pending state: live messages are held until {@linkcode activate}. */
+  addPending(sub: Subscriber): void {
+    this.#members.set(sub, { buffer: [], after: -Infinity });
+  }
+
+  /**
+   * Makes a pending subscriber live: releases what was held, skipping messages whose `seq` is at
+   * or below `after` (the last one its replay sent).
+   */
+  activate(sub: Subscriber, after = -Infinity): void {
+    const member = this.#members.get(sub);
+    if (!member || !member.buffer) return;
+    const held = member.buffer;
+    member.buffer = null;
+    member.after = after;
+    for (const encoded of held) {
+      const { seq, priority } = encoded.message;
+      if (seq === undefined || seq > after) {
+        sub.deliver(encoded.encoded(sub.format), priority ?? "normal");
+      }
+    }
+  }
+
+  /** Removes a subscriber; returns whether it was there. */
+  remove(sub: Subscriber): boolean {
+    return this.#members.delete(sub);
+  }
+}
+
+/** Starts per-topic extras (presence) when a hub opens; returns their stop function. */
+export type HubAttach = (hub: TopicHub, match: TopicMatch) => Promise<() => void>;
+
+interface HubSlot {
+  hub: TopicHub;
+  refs: number;
+  ready: Promise<void>;
+  stops: (() => void)[];
+}
+
+/** Opens a hub per topic on first use and closes it when its last socket leaves. */
+export class Fanout {
+  readonly #slots = new Map<string, HubSlot>();
+  readonly #attach?: HubAttach;
+
+  /** @param attach per-topic extras to start with each hub (presence) */
+  constructor(attach?: HubAttach) {
+    this.#attach = attach;
+  }
+
+  /** Topics with at least one socket (or a join in progress) on this instance. */
+  get topics(): number {
+    return this.#slots.size;
+  }
+
+  /** The hub of `topic`, if open. */
+  hub(topic: string): TopicHub | undefined {
+    return this.#slots.get(topic)?.hub;
+  }
+
+  /**
+   * Takes a reference on the hub of `topic`, opening it (handler feed, then extras) on first use.
+   * Pair every call with {@linkcode release}, also when this throws.
+   */
+  async acquire(topic: string, match: TopicMatch): Promise<TopicHub> {
+    let slot = this.#slots.get(topic);
+    if (!slot) {
+      const hub = new TopicHub(topic);
+      const created: HubSlot = { hub, refs: 0, stops: [], ready: Promise.resolve() };
+      created.ready = (async () => {
+        if (match.handler.open) {
+          created.stops.push(
+            await match.handler.open(topic, match.name, (m) => hub.publish(m)),
+          );
+        }
+        if (this.#attach) created.stops.push(await this.#attach(hub, match));
+      })();
+      slot = created;
+      this.#slots.set(topic, slot);
+    }
+    slot.refs++;
+    await slot.ready;
+    return slot.hub;
+  }
+
+  /** Drops a reference taken by {@linkcode acquire}; the last one stops the topic's feed. */
+  release(topic: string, sub?: Subscriber): void {
+    const slot = this.#slots.get(topic);
+    if (!slot) return;
+    if (sub) slot.hub.remove(sub);
+    if (--slot.refs > 0) return;
+    this.#slots.delete(topic);
+    slot.ready.then(() => stopAll(slot.stops), () => stopAll(slot.stops));
+  }
+
+  /** Stops every feed. */
+  close(): void {
+    for (const slot of this.#slots.values()) {
+      slot.ready.then(() => stopAll(slot.stops), () => stopAll(slot.stops));
+    }
+    this.#slots.clear();
+  }
+}
+
+function stopAll(stops: (() => void)[]): void {
+  for (const stop of stops.splice(0)) {
+    try {
+      stop();
+    } catch {
+      // A feed that fails to stop must not keep the others running.
+    }
+  }
+}

@@ -1,0 +1,540 @@
+/**
+ * Presence across instances, in Phoenix Presence's shapes (shared/PHOENIX.md §4).
+ *
+ * Storage: every tracked meta is one KV entry `presenceKey(topic, key, phx_ref)` with `expireIn`
+ * and an `exp` time, refreshed by the instance that owns the socket every `ttlMs / 3`. Every join
+ * and leave also appends `{joins, leaves}` to the topic's change log under the next sequence number;
+ * the number lives at `presenceSeqKey(topic)` and each append checks its versionstamp, so the log
+ * has one order with no gaps for every instance. Each instance with sockets on a topic keeps a
+ * {@linkcode PresenceView}: it watches the sequence key, reads the log from the last seq it applied
+ * and broadcasts each entry as a `presence_diff`; when the log has expired past it, it reloads the
+ * entries and broadcasts the difference. A view also sweeps entries whose `exp` passed (their
+ * instance died): it deletes them with a versionstamp check and logs the leave, so they vanish
+ * everywhere within the TTL.
+ * @module
+ */
+import type { Clock, TimerId } from "../clock.ts";
+import type { Check, Mutation, Store } from "../storage/store.ts";
+import type { WatchHub } from "../storage/watch.ts";
+import { presenceKey, presenceLogKey, presencePrefix, presenceSeqKey } from "../storage/keys.ts";
+import type { TopicMessage } from "./topics.ts";
+
+/** One tracked presence meta: `phx_ref`, `online_at` and what the join supplied. */
+export interface PresenceMeta {
+  /** url-safe base64 of 12 random bytes, unique per tracked meta. */
+  phx_ref: string;
+  /** When the socket joined (ms since epoch). */
+  online_at: number;
+  /** Further fields from the join (`status`, `activity`). */
+  [field: string]: unknown;
+}
+
+/** `{key: {metas: [...]}}`: the `presence_state` payload and each half of a diff. */
+export type PresenceMap = Record<string, { metas: PresenceMeta[] }>;
+
+/** The `presence_diff` payload. */
+export interface PresenceDiff {
+  /** Metas that arrived, by key. */
+  joins: PresenceMap;
+  /** Metas that left, by key, with the exact phx_refs clients hold. */
+  leaves: PresenceMap;
+}
+
+interface StoredPresence {
+  key: string;
+  meta: PresenceMeta;
+  /** Expiry (ms since epoch) unless refreshed. */
+  exp: number;
+  /** The instance that owns the socket. */
+  inst: string;
+}
+
+/** Options of {@linkcode PresenceTracker}. */
+export interface PresenceOptions {
+  /** Storage. */
+  store: Store;
+  /** Watch fan-in (the sequence keys). */
+  watch: WatchHub;
+  /** Time source for `online_at`, expiry and the refresh/sweep timers. */
+  clock: Clock;
+  /** This instance's id, stored with its entries. */
+  instanceId: string;
+  /** How long an entry outlives its last refresh (a dead instance's presence vanishes within it). Default 30 s. */
+  ttlMs?: number;
+  /** How long presence log entries are kept for views catching up. Default 10 min. */
+  logTtlMs?: number;
+}
+
+const BATCH = 50;
+const SEQ_TTL_MS = 7 * 86_400_000;
+const MAX_ATTEMPTS = 100;
+const MAX_META_STRING = 256;
+
+/** Generates a `phx_ref`: url-safe base64 of 12 random bytes, as Phoenix's tracker does. */
+export function randomRef(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_");
+}
+
+/**
+ * The meta fields a join may supply: `status` and `activity`, strings of at most 256 characters
+ * (anything else is left out, so a client cannot grow other clients' state at will).
+ */
+export function joinMeta(payload: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const field of ["status", "activity"]) {
+    const v = payload[field];
+    if (typeof v === "string") out[field] = v.slice(0, MAX_META_STRING);
+  }
+  return out;
+}
+
+type Op =
+  | { kind: "join"; key: string; meta: PresenceMeta; done: (r: Committed) => void; fail: Fail }
+  | { kind: "leave"; key: string; meta: PresenceMeta; done: (r: Committed) => void; fail: Fail }
+  | { kind: "sweep"; key: string; meta: PresenceMeta; done: (r: Committed) => void; fail: Fail };
+type Fail = (e: unknown) => void;
+interface Committed {
+  seq: number;
+  versionstamp: string | null;
+}
+
+interface Own {
+  topic: string;
+  key: string;
+  meta: PresenceMeta;
+  versionstamp: string | null;
+}
+
+/** This instance's presence: tracks its sockets' metas in KV and keeps one view per topic. */
+export class PresenceTracker {
+  readonly #store: Store;
+  readonly #watch: WatchHub;
+  readonly #clock: Clock;
+  readonly #instanceId: string;
+  readonly #ttlMs: number;
+  readonly #logTtlMs: number;
+  readonly #writers = new Map<string, TopicWriter>();
+  readonly #own = new Map<string, Own>();
+  readonly #views = new Set<PresenceView>();
+  #refreshTimer?: TimerId;
+  #closed = false;
+
+  constructor(options: PresenceOptions) {
+    this.#store = options.store;
+    this.#watch = options.watch;
+    this.#clock = options.clock;
+    this.#instanceId = options.instanceId;
+    this.#ttlMs = options.ttlMs ?? 30_000;
+    this.#logTtlMs = options.logTtlMs ?? 600_000;
+  }
+
+  /** The entry TTL in ms. */
+  get ttlMs(): number {
+    return this.#ttlMs;
+  }
+
+  /** Metas tracked by this instance. */
+  get tracked(): number {
+    return this.#own.size;
+  }
+
+  /**
+   * Tracks a meta for `key` on `topic` and logs the join.
+   * @returns the meta (with its new `phx_ref`) and the log seq of the join
+   */
+  async track(
+    topic: string,
+    key: string,
+    fields: Record<string, unknown> = {},
+  ): Promise<{ meta: PresenceMeta; seq: number }> {
+    const meta: PresenceMeta = { ...fields, phx_ref: randomRef(), online_at: this.#clock.now() };
+    const own: Own = { topic, key, meta, versionstamp: null };
+    this.#own.set(ownId(topic, meta.phx_ref), own);
+    this.#armRefresh();
+    const r = await this.#enqueue(topic, "join", key, meta);
+    own.versionstamp = r.versionstamp;
+    return { meta, seq: r.seq };
+  }
+
+  /** Removes a meta tracked by {@linkcode track} and logs the leave. */
+  async untrack(topic: string, key: string, meta: PresenceMeta): Promise<void> {
+    if (!this.#own.delete(ownId(topic, meta.phx_ref))) return;
+    await this.#enqueue(topic, "leave", key, meta);
+  }
+
+  /**
+   * Opens the view of `topic`: loads its state, then publishes every change as `presence_diff`.
+   * @returns the view (call `stop()` when the topic's last socket here leaves)
+   */
+  async view(topic: string, publish: (m: TopicMessage) => void): Promise<PresenceView> {
+    const view = new PresenceView(this, topic, publish);
+    this.#views.add(view);
+    await view.start();
+    return view;
+  }
+
+  /**
+   * Stops timers and views. With `untrack` (default true) this instance's metas are removed and
+   * their leaves logged first; false leaves them to expire, as after a crash.
+   */
+  async close(options: { untrack?: boolean } = {}): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#refreshTimer !== undefined) this.#clock.clearTimeout(this.#refreshTimer);
+    const own = [...this.#own.values()];
+    this.#own.clear();
+    if (options.untrack !== false) {
+      await Promise.allSettled(own.map((o) => this.#enqueue(o.topic, "leave", o.key, o.meta)));
+    }
+    for (const view of this.#views) view.stop();
+    this.#views.clear();
+  }
+
+  // ---- internals shared with PresenceView -------------------------------------------------
+
+  /** @internal */
+  get store(): Store {
+    return this.#store;
+  }
+  /** @internal */
+  get watchHub(): WatchHub {
+    return this.#watch;
+  }
+  /** @internal */
+  get clock(): Clock {
+    return this.#clock;
+  }
+  /** @internal Whether `ref` on `topic` is a meta this instance tracks (and refreshes). */
+  owns(topic: string, ref: string): boolean {
+    return this.#own.has(ownId(topic, ref));
+  }
+  /** @internal */
+  dropView(view: PresenceView): void {
+    this.#views.delete(view);
+  }
+  /** @internal Removes an entry whose owner stopped refreshing it (if it is still expired). */
+  sweep(topic: string, key: string, meta: PresenceMeta): Promise<Committed> {
+    return this.#enqueue(topic, "sweep", key, meta);
+  }
+
+  #enqueue(topic: string, kind: Op["kind"], key: string, meta: PresenceMeta): Promise<Committed> {
+    let writer = this.#writers.get(topic);
+    if (!writer) {
+      writer = new TopicWriter(topic, this, () => this.#writers.delete(topic));
+      this.#writers.set(topic, writer);
+    }
+    return new Promise((done, fail) => writer.push({ kind, key, meta, done, fail } as Op));
+  }
+
+  /** @internal The stored record of a meta. */
+  record(key: string, meta: PresenceMeta): StoredPresence {
+    return { key, meta, exp: this.#clock.now() + this.#ttlMs, inst: this.#instanceId };
+  }
+  /** @internal */
+  get logTtlMs(): number {
+    return this.#logTtlMs;
+  }
+
+  #armRefresh(): void {
+    if (this.#refreshTimer !== undefined || this.#closed) return;
+    this.#refreshTimer = this.#clock.setTimeout(() => {
+      this.#refreshTimer = undefined;
+      this.#refresh().finally(() => {
+        if (this.#own.size) this.#armRefresh();
+      });
+    }, Math.max(10, Math.floor(this.#ttlMs / 3)));
+  }
+
+  /** Rewrites every own entry with a new expiry; one whose entry was swept is tracked again. */
+  async #refresh(): Promise<void> {
+    await Promise.allSettled([...this.#own.values()].map(async (own) => {
+      if (own.versionstamp === null) return; // its join is still in flight
+      const key = presenceKey(own.topic, own.key, own.meta.phx_ref);
+      const r = await this.#store.commit({
+        checks: [{ key, versionstamp: own.versionstamp }],
+        mutations: [{
+          type: "set",
+          key,
+          value: this.record(own.key, own.meta),
+          expireIn: this.#ttlMs,
+        }],
+        bytes: 512,
+      });
+      if (r.ok) own.versionstamp = r.versionstamp;
+      else if (this.#own.get(ownId(own.topic, own.meta.phx_ref)) === own && !this.#closed) {
+        // Swept as dead (this instance was too slow): the socket is alive, so join again.
+        own.versionstamp = null;
+        const again = await this.#enqueue(own.topic, "join", own.key, own.meta);
+        own.versionstamp = again.versionstamp;
+      }
+    }));
+  }
+}
+
+/** Serializes one topic's log appends on this instance and batches what queues meanwhile. */
+class TopicWriter {
+  readonly #topic: string;
+  readonly #tracker: PresenceTracker;
+  readonly #onIdle: () => void;
+  #queue: Op[] = [];
+  #running = false;
+
+  constructor(topic: string, tracker: PresenceTracker, onIdle: () => void) {
+    this.#topic = topic;
+    this.#tracker = tracker;
+    this.#onIdle = onIdle;
+  }
+
+  push(op: Op): void {
+    this.#queue.push(op);
+    if (!this.#running) this.#run();
+  }
+
+  async #run(): Promise<void> {
+    this.#running = true;
+    try {
+      while (this.#queue.length) {
+        const batch = this.#queue.splice(0, BATCH);
+        try {
+          const r = await this.#commit(batch);
+          for (const op of batch) op.done(r);
+        } catch (e) {
+          for (const op of batch) op.fail(e);
+        }
+      }
+    } finally {
+      this.#running = false;
+      this.#onIdle();
+    }
+  }
+
+  async #commit(batch: Op[]): Promise<Committed> {
+    const { store, clock } = this.#tracker;
+    const seqKey = presenceSeqKey(this.#topic);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const seqEntry = await store.get<number>(seqKey);
+      const checks: Check[] = [{ key: seqKey, versionstamp: seqEntry.versionstamp }];
+      let ops = batch;
+      const sweeps = batch.filter((op) => op.kind === "sweep");
+      if (sweeps.length) {
+        const keys = sweeps.map((op) => presenceKey(this.#topic, op.key, op.meta.phx_ref));
+        const found = await getAll(store, keys);
+        const now = clock.now();
+        const gone = new Set<Op>();
+        sweeps.forEach((op, i) => {
+          const entry = found[i];
+          const value = entry.value as StoredPresence | null;
+          if (!value || value.exp > now) gone.add(op); // removed already, or refreshed
+          else checks.push({ key: keys[i], versionstamp: entry.versionstamp });
+        });
+        ops = batch.filter((op) => !gone.has(op));
+      }
+      const current = seqEntry.value ?? 0;
+      if (ops.length === 0) return { seq: current, versionstamp: null };
+      const seq = current + 1;
+      const diff: PresenceDiff = { joins: {}, leaves: {} };
+      const mutations: Mutation[] = [];
+      let bytes = 256;
+      for (const op of ops) {
+        const key = presenceKey(this.#topic, op.key, op.meta.phx_ref);
+        const side = op.kind === "join" ? diff.joins : diff.leaves;
+        (side[op.key] ??= { metas: [] }).metas.push(op.meta);
+        const size = JSON.stringify(op.meta).length + op.key.length + 64;
+        bytes += size * 2;
+        if (op.kind === "join") {
+          mutations.push({
+            type: "set",
+            key,
+            value: this.#tracker.record(op.key, op.meta),
+            expireIn: this.#tracker.ttlMs,
+          });
+        } else mutations.push({ type: "delete", key });
+      }
+      mutations.push({ type: "set", key: seqKey, value: seq, expireIn: SEQ_TTL_MS });
+      mutations.push({
+        type: "set",
+        key: presenceLogKey(this.#topic, seq),
+        value: diff,
+        expireIn: this.#tracker.logTtlMs,
+      });
+      const r = await store.commit({ checks, mutations, bytes });
+      if (r.ok) return { seq, versionstamp: r.versionstamp };
+      // Another instance appended first: back off a little and retry on the new seq.
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt))
+      );
+    }
+    throw new Error(`Cannot update presence of "${this.#topic}": the log stayed contended`);
+  }
+}
+
+/** One topic's presence as this instance knows it, kept current from the log. */
+export class PresenceView {
+  readonly #tracker: PresenceTracker;
+  readonly #topic: string;
+  readonly #publish: (m: TopicMessage) => void;
+  readonly #state = new Map<string, Map<string, PresenceMeta>>();
+  #lastSeq = 0;
+  #chain: Promise<void> = Promise.resolve();
+  #queued: Promise<void> | null = null;
+  #unwatch?: () => void;
+  #sweepTimer?: TimerId;
+  #stopped = false;
+  #loaded = false;
+
+  constructor(tracker: PresenceTracker, topic: string, publish: (m: TopicMessage) => void) {
+    this.#tracker = tracker;
+    this.#topic = topic;
+    this.#publish = publish;
+  }
+
+  /** The last log seq applied. */
+  get seq(): number {
+    return this.#lastSeq;
+  }
+
+  /** Loads the state and starts following the log. */
+  async start(): Promise<void> {
+    await this.catchUp();
+    if (this.#stopped) return;
+    this.#unwatch = this.#tracker.watchHub.subscribe(
+      presenceSeqKey(this.#topic),
+      () => void this.catchUp().catch(() => {}),
+    );
+    this.#armSweep();
+  }
+
+  /** The `presence_state` payload: every live meta by key. */
+  list(): PresenceMap {
+    const out: PresenceMap = {};
+    for (const [key, metas] of this.#state) out[key] = { metas: [...metas.values()] };
+    return out;
+  }
+
+  /**
+   * Applies the log up to its current end. Calls coalesce: at most one runs and one waits, and a
+   * caller returns once a pass that started after its call is done (so it saw every commit before).
+   */
+  catchUp(): Promise<void> {
+    if (this.#queued) return this.#queued;
+    const next = this.#chain.then(() => {
+      this.#queued = null;
+      return this.#pass();
+    });
+    this.#queued = next;
+    this.#chain = next.catch(() => {});
+    return next;
+  }
+
+  /** Stops following the topic. */
+  stop(): void {
+    this.#stopped = true;
+    this.#unwatch?.();
+    if (this.#sweepTimer !== undefined) this.#tracker.clock.clearTimeout(this.#sweepTimer);
+    this.#tracker.dropView(this);
+  }
+
+  async #pass(): Promise<void> {
+    if (this.#stopped) return;
+    const { store } = this.#tracker;
+    const end = (await store.get<number>(presenceSeqKey(this.#topic))).value ?? 0;
+    if (end === this.#lastSeq && this.#loaded) return;
+    if (end < this.#lastSeq || !this.#loaded) return this.#resync(end);
+    let expect = this.#lastSeq + 1;
+    const iter = store.list<PresenceDiff>({
+      start: presenceLogKey(this.#topic, expect),
+      end: presenceLogKey(this.#topic, end + 1),
+    });
+    for await (const entry of iter) {
+      if (this.#stopped) return;
+      if (entry.key[2] !== expect) return this.#resync(end); // expired part of the log
+      this.#apply(entry.value);
+      this.#lastSeq = expect++;
+      this.#publish({ event: "presence_diff", payload: { ...entry.value } });
+    }
+    if (expect !== end + 1) return this.#resync(end);
+  }
+
+  #apply(diff: PresenceDiff): void {
+    for (const [key, { metas }] of Object.entries(diff.joins)) {
+      let current = this.#state.get(key);
+      if (!current) this.#state.set(key, current = new Map());
+      for (const meta of metas) current.set(meta.phx_ref, meta);
+    }
+    for (const [key, { metas }] of Object.entries(diff.leaves)) {
+      const current = this.#state.get(key);
+      if (!current) continue;
+      for (const meta of metas) current.delete(meta.phx_ref);
+      if (current.size === 0) this.#state.delete(key);
+    }
+  }
+
+  /** Reloads the entries and broadcasts the difference from what this view held. */
+  async #resync(end: number): Promise<void> {
+    const { store, clock } = this.#tracker;
+    const now = clock.now();
+    const fresh = new Map<string, Map<string, PresenceMeta>>();
+    for await (const entry of store.list<StoredPresence>({ prefix: presencePrefix(this.#topic) })) {
+      const { key, meta, exp } = entry.value;
+      if (exp <= now) continue;
+      let metas = fresh.get(key);
+      if (!metas) fresh.set(key, metas = new Map());
+      metas.set(meta.phx_ref, meta);
+    }
+    if (this.#stopped) return;
+    const diff: PresenceDiff = { joins: {}, leaves: {} };
+    for (const [key, metas] of fresh) {
+      for (const [ref, meta] of metas) {
+        if (!this.#state.get(key)?.has(ref)) (diff.joins[key] ??= { metas: [] }).metas.push(meta);
+      }
+    }
+    for (const [key, metas] of this.#state) {
+      for (const [ref, meta] of metas) {
+        if (!fresh.get(key)?.has(ref)) (diff.leaves[key] ??= { metas: [] }).metas.push(meta);
+      }
+    }
+    this.#state.clear();
+    for (const [key, metas] of fresh) this.#state.set(key, metas);
+    this.#lastSeq = end;
+    const initial = !this.#loaded;
+    this.#loaded = true;
+    if (initial) return; // the first load is sent as presence_state, not as a diff
+    if (Object.keys(diff.joins).length || Object.keys(diff.leaves).length) {
+      this.#publish({ event: "presence_diff", payload: { ...diff } });
+    }
+  }
+
+  #armSweep(): void {
+    if (this.#stopped) return;
+    const every = Math.max(10, Math.floor(this.#tracker.ttlMs / 2));
+    this.#sweepTimer = this.#tracker.clock.setTimeout(() => {
+      this.#sweepTimer = undefined;
+      this.#sweep().catch(() => {}).finally(() => this.#armSweep());
+    }, every);
+  }
+
+  /** Removes entries past their expiry (their instance stopped refreshing them). */
+  async #sweep(): Promise<void> {
+    const { store, clock } = this.#tracker;
+    const now = clock.now();
+    const dead: Promise<unknown>[] = [];
+    for await (const entry of store.list<StoredPresence>({ prefix: presencePrefix(this.#topic) })) {
+      if (this.#stopped) return;
+      if (entry.value.exp <= now && !this.#tracker.owns(this.#topic, entry.value.meta.phx_ref)) {
+        dead.push(this.#tracker.sweep(this.#topic, entry.value.key, entry.value.meta));
+      }
+    }
+    await Promise.allSettled(dead);
+  }
+}
+
+function ownId(topic: string, ref: string): string {
+  return `${topic}\u0000${ref}`;
+}
+
+async function getAll(store: Store, keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<unknown>[]> {
+  const out: Deno.KvEntryMaybe<unknown>[] = [];
+  for (let i = 0; i < keys.length; i += 10) out.push(...await store.getMany(keys.slice(i, i + 10)));
+  return out;
+}

@@ -1,0 +1,461 @@
+/**
+ * One socket session speaking Phoenix Channels V2 (shared/PHOENIX.md §5): decodes frames, answers
+ * heartbeats, joins and leaves channels through the topic registry, routes pushes to handlers, and
+ * writes every outgoing frame through its {@linkcode Outbox}, the single writer of the socket.
+ *
+ * Frames of one topic are handled in arrival order (a per-topic chain), so a push sent right after
+ * a join is answered after the join reply; heartbeats never wait behind a slow join.
+ * @module
+ */
+import { decodeEnvelope, encodeEnvelope } from "../proto/codec.ts";
+import { log } from "../log.ts";
+import type { Clock, TimerId } from "../clock.ts";
+import {
+  CLOSE_INVALID_PAYLOAD,
+  CLOSE_MESSAGE_TOO_BIG,
+  CLOSE_TRY_AGAIN_LATER,
+  decodeBinary,
+  decodeText,
+  encodeBinaryBroadcast,
+  encodeBinaryPush,
+  encodeBinaryReply,
+  encodeText,
+  type Frame,
+  HEARTBEAT,
+  PHOENIX_TOPIC,
+  PHX_CLOSE,
+  PHX_JOIN,
+  PHX_LEAVE,
+  PHX_REPLY,
+  push,
+  reply,
+} from "./phoenix.ts";
+import { Outbox, type OutboxOptions, type OutboxPriority } from "./outbox.ts";
+import type { Fanout, Subscriber, TopicHub, WireFormat } from "./fanout.ts";
+import { joinMeta, type PresenceMeta, type PresenceTracker } from "./presence.ts";
+import {
+  type JoinContext,
+  type SocketInfo,
+  TopicError,
+  type TopicMatch,
+  type TopicMessage,
+  type TopicRegistry,
+  UNMATCHED_TOPIC,
+} from "./topics.ts";
+
+/** Message counters shared by every session of a server. */
+export interface SocketCounters {
+  /** Frames received. */
+  messagesIn: number;
+  /** Frames handed to sockets. */
+  messagesOut: number;
+  /** Frames dropped for slow consumers (and after a socket was declared slow). */
+  messagesDropped: number;
+}
+
+/** The transport under a session: a WebSocket, or a fake in tests. */
+export interface SessionSink {
+  /** Sends one frame. */
+  send(data: string | Uint8Array): void;
+  /** Bytes accepted by `send` and not yet on the wire. */
+  readonly bufferedAmount: number;
+  /** Closes the transport with a code and reason. */
+  close(code: number, reason: string): void;
+}
+
+/** What a session needs from its server. */
+export interface SessionDeps {
+  /** The topic registry. */
+  topics: TopicRegistry;
+  /** This instance's hubs. */
+  fanout: Fanout;
+  /** Presence, or null to disable it. */
+  presence: PresenceTracker | null;
+  /** Time source (idle tracking, outbox, flush timer). */
+  clock: Clock;
+  /** Shared counters. */
+  counters: SocketCounters;
+  /** Largest accepted incoming frame in bytes; bigger ones close the socket with 1009. */
+  maxFrameBytes: number;
+  /** Most channels one socket may join (Phoenix 1.8: 100). */
+  maxChannels: number;
+  /** Outbox bounds. */
+  outbox: Omit<OutboxOptions, "clock" | "onSlow">;
+  /** Called once when the session ends. */
+  onEnd?: (session: SocketSession) => void;
+}
+
+interface Channel {
+  topic: string;
+  joinRef: string | null;
+  context: JoinContext;
+  match: TopicMatch;
+  hub?: TopicHub;
+  presence?: { key: string; meta: PresenceMeta };
+  left: boolean;
+}
+
+const FLUSH_MS = 20;
+const MAX_REASON_BYTES = 120;
+
+/** One connected socket. */
+export class SocketSession implements Subscriber {
+  /** The socket's identity and connect params, as handlers see them. */
+  readonly info: SocketInfo;
+  /** `json` (Phoenix V2) or `protobuf` (Envelope frames). */
+  readonly format: WireFormat;
+  /** When the last frame arrived (clock ms); the server closes sockets idle too long. */
+  lastIncoming: number;
+  readonly #deps: SessionDeps;
+  readonly #sink: SessionSink;
+  readonly #outbox: Outbox;
+  readonly #channels = new Map<string, Channel>();
+  readonly #chains = new Map<string, Promise<void>>();
+  readonly #pending = new Set<Promise<unknown>>();
+  #flushTimer?: TimerId;
+  #ended = false;
+  #revoked = false;
+
+  /**
+   * @param sink the transport this session is the single writer of
+   * @param info identity and params
+   * @param format the wire format chosen at connect
+   */
+  constructor(sink: SessionSink, info: SocketInfo, format: WireFormat, deps: SessionDeps) {
+    this.#sink = sink;
+    this.info = info;
+    this.format = format;
+    this.#deps = deps;
+    this.lastIncoming = deps.clock.now();
+    this.#outbox = new Outbox(sink, {
+      ...deps.outbox,
+      clock: deps.clock,
+      onSlow: () => this.close(CLOSE_TRY_AGAIN_LATER, "slow consumer"),
+    });
+  }
+
+  /** Topics joined (or joining). */
+  get channels(): number {
+    return this.#channels.size;
+  }
+
+  /** True once the socket's credentials were found revoked or expired. */
+  get revoked(): boolean {
+    return this.#revoked;
+  }
+
+  /**
+   * The credentials behind this socket stopped being valid: every joined channel is told it
+   * closed (`phx_close`, so clients do not rejoin) and later joins and pushes are refused.
+   */
+  revoke(): void {
+    this.#revoked = true;
+    for (const channel of [...this.#channels.values()]) {
+      this.#teardown(channel);
+      this.send(push(channel.joinRef, channel.topic, PHX_CLOSE, { reason: "unauthorized" }));
+    }
+  }
+
+  /** Why this socket may not read or write `topic`, or null when it may. */
+  #denied(topic: string, write: boolean): string | null {
+    if (this.#revoked) return "unauthorized";
+    return this.info.access?.check(topic, write) ?? null;
+  }
+
+  /** Whether the session has ended. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** The outbox (for stats and tests). */
+  get outbox(): Outbox {
+    return this.#outbox;
+  }
+
+  /** Handles one incoming WebSocket message. Never throws: bad input closes the socket. */
+  receive(data: string | ArrayBuffer | Uint8Array): void {
+    if (this.#ended) return;
+    this.lastIncoming = this.#deps.clock.now();
+    this.#deps.counters.messagesIn++;
+    let frame: Frame;
+    try {
+      frame = this.#decode(data);
+    } catch (e) {
+      const code = e instanceof RangeError ? CLOSE_MESSAGE_TOO_BIG : CLOSE_INVALID_PAYLOAD;
+      this.close(code, e instanceof Error ? e.message : "bad frame");
+      return;
+    }
+    if (frame.topic === PHOENIX_TOPIC) {
+      if (frame.event === HEARTBEAT) this.#reply(frame, "ok", {});
+      else this.#reply(frame, "error", { reason: UNMATCHED_TOPIC });
+      return;
+    }
+    const previous = this.#chains.get(frame.topic) ?? Promise.resolve();
+    const next = previous.then(() => this.#handle(frame)).catch((error) => {
+      log.error("socket frame failed", { error, topic: frame.topic, event: frame.event });
+    });
+    this.#chains.set(frame.topic, next);
+    next.then(() => {
+      if (this.#chains.get(frame.topic) === next) this.#chains.delete(frame.topic);
+    });
+  }
+
+  /** Writes one pre-encoded frame (fan-out). */
+  deliver(data: string | Uint8Array, priority: OutboxPriority): void {
+    this.#write(data, priority);
+  }
+
+  /** Sends one frame to this socket, encoded in its format. */
+  send(frame: Frame, priority: OutboxPriority = "normal"): void {
+    if (this.#ended) return;
+    this.#write(this.#encode(frame), priority);
+  }
+
+  /**
+   * Closes the socket from the server side (1001/1012 "come back", 1007, 1009, 1013…) and ends the
+   * session. Queued frames are discarded.
+   */
+  close(code: number, reason: string): void {
+    if (this.#ended) return;
+    try {
+      this.#sink.close(code, truncate(reason));
+    } catch {
+      // already closed
+    }
+    this.end();
+  }
+
+  /**
+   * Ends the session: leaves every channel and removes its presence (on every instance, through
+   * the presence log). Call it when the transport closes. Resolves when presence is removed.
+   */
+  end(): Promise<void> {
+    if (!this.#ended) {
+      this.#ended = true;
+      this.#outbox.close();
+      if (this.#flushTimer !== undefined) this.#deps.clock.clearTimeout(this.#flushTimer);
+      for (const channel of [...this.#channels.values()]) this.#teardown(channel);
+      this.#deps.onEnd?.(this);
+    }
+    return this.settled();
+  }
+
+  /** Resolves when the session's background work (joins, presence writes) has finished. */
+  async settled(): Promise<void> {
+    while (this.#pending.size || this.#chains.size) {
+      await Promise.allSettled([...this.#pending, ...this.#chains.values()]);
+    }
+  }
+
+  #decode(data: string | ArrayBuffer | Uint8Array): Frame {
+    const max = this.#deps.maxFrameBytes;
+    if (typeof data === "string") return decodeText(data, max);
+    const buf = data instanceof Uint8Array
+      ? data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer
+      : data;
+    if (this.format === "protobuf") {
+      if (buf.byteLength > max) {
+        throw new RangeError(`Cannot decode Envelope: it is larger than ${max} bytes`);
+      }
+      return decodeEnvelope(buf);
+    }
+    return decodeBinary(buf, max);
+  }
+
+  #encode(frame: Frame): string | Uint8Array {
+    if (this.format === "protobuf") return encodeEnvelope(frame);
+    const payload = frame.payload;
+    if (payload instanceof ArrayBuffer) {
+      return frame.joinRef === null && frame.ref === null
+        ? encodeBinaryBroadcast(frame.topic, frame.event, payload)
+        : encodeBinaryPush(frame.joinRef, frame.topic, frame.event, payload);
+    }
+    if (frame.event === PHX_REPLY && payload.response instanceof ArrayBuffer) {
+      return encodeBinaryReply(
+        frame.joinRef,
+        frame.ref,
+        frame.topic,
+        String(payload.status),
+        payload.response,
+      );
+    }
+    return encodeText(frame);
+  }
+
+  #write(data: string | Uint8Array, priority: OutboxPriority): void {
+    if (this.#ended) return;
+    const counters = this.#deps.counters;
+    try {
+      if (this.#outbox.enqueue(data, priority)) counters.messagesOut++;
+      else counters.messagesDropped++;
+    } catch {
+      // The transport refused the frame (closing): the close event ends the session.
+      return;
+    }
+    if (this.#outbox.queuedFrames > 0 && this.#flushTimer === undefined && !this.#ended) {
+      this.#flushTimer = this.#deps.clock.setTimeout(() => this.#flush(), FLUSH_MS);
+    }
+  }
+
+  #flush(): void {
+    this.#flushTimer = undefined;
+    if (this.#ended) return;
+    this.#outbox.flush();
+    if (this.#outbox.queuedFrames > 0 && !this.#ended) {
+      this.#flushTimer = this.#deps.clock.setTimeout(() => this.#flush(), FLUSH_MS);
+    }
+  }
+
+  #reply(frame: Frame, status: string, response: Record<string, unknown> | ArrayBuffer): void {
+    if (frame.ref === null) return; // nothing to answer
+    this.send(
+      reply(frame.joinRef, frame.ref, frame.topic, status, response as Record<string, unknown>),
+    );
+  }
+
+  async #handle(frame: Frame): Promise<void> {
+    if (this.#ended) return;
+    if (frame.event === PHX_JOIN) return await this.#join(frame);
+    const channel = this.#channels.get(frame.topic);
+    if (frame.event === PHX_LEAVE) {
+      // Phoenix answers ok even for a topic that is not joined.
+      this.#reply(frame, "ok", {});
+      if (channel && (frame.joinRef === null || frame.joinRef === channel.joinRef)) {
+        this.#teardown(channel);
+        this.send({
+          joinRef: channel.joinRef,
+          ref: channel.joinRef,
+          topic: frame.topic,
+          event: PHX_CLOSE,
+          payload: {},
+        });
+      }
+      return;
+    }
+    if (!channel) return this.#reply(frame, "error", { reason: UNMATCHED_TOPIC });
+    if (frame.joinRef !== null && frame.joinRef !== channel.joinRef) return; // a stale join
+    if (frame.event === "ping") return this.#reply(frame, "ok", frame.payload);
+    const denied = this.#denied(frame.topic, frame.event !== "get");
+    if (denied) return this.#reply(frame, "error", { reason: denied });
+    const handler = channel.match.handler;
+    if (!handler.handleIn) return this.#reply(frame, "error", { reason: "unknown event" });
+    try {
+      const response = await handler.handleIn(frame.event, frame.payload, channel.context);
+      this.#reply(frame, "ok", response);
+    } catch (e) {
+      this.#reply(frame, "error", errorResponse(e, frame));
+    }
+  }
+
+  async #join(frame: Frame): Promise<void> {
+    const { topic } = frame;
+    const deps = this.#deps;
+    const match = deps.topics.match(topic);
+    if (!match) {
+      // Phoenix's unmatched-topic reply has a null join_ref (socket.ex encode_ignore).
+      this.send(reply(null, frame.ref, topic, "error", { reason: UNMATCHED_TOPIC }));
+      return;
+    }
+    const denied = this.#denied(topic, false);
+    if (denied) return this.#reply(frame, "error", { reason: denied });
+    const existing = this.#channels.get(topic);
+    if (existing) {
+      // A duplicate join replaces the old channel, which is told it closed.
+      this.#teardown(existing);
+      this.send(push(existing.joinRef, topic, PHX_CLOSE, {}));
+    }
+    if (this.#channels.size >= deps.maxChannels) {
+      return this.#reply(frame, "error", { reason: "too many channels joined" });
+    }
+    const payload = frame.payload instanceof ArrayBuffer ? {} : frame.payload;
+    const channel: Channel = {
+      topic,
+      joinRef: frame.joinRef ?? frame.ref,
+      context: { topic, name: match.name, payload, socket: this.info },
+      match,
+      left: false,
+    };
+    this.#channels.set(topic, channel);
+    let last = -Infinity;
+    try {
+      channel.hub = await deps.fanout.acquire(topic, match);
+      if (channel.left) return;
+      channel.hub.addPending(this);
+      const result = await match.handler.join(channel.context);
+      if (channel.left) return;
+      this.#reply(frame, "ok", result.response);
+      if (result.after !== undefined) last = result.after;
+      if (result.replay) {
+        for await (const message of result.replay) {
+          if (channel.left) return;
+          this.#sendMessage(topic, message);
+          if (message.seq !== undefined) last = message.seq;
+        }
+      }
+    } catch (e) {
+      if (!channel.left) {
+        this.#teardown(channel);
+        this.#reply(frame, "error", errorResponse(e, frame));
+      }
+      return;
+    }
+    channel.hub.activate(this, last);
+    if (deps.presence && match.handler.presence !== false) await this.#track(channel);
+  }
+
+  /** Tracks the join in presence, then pushes the topic's fresh `presence_state`. */
+  async #track(channel: Channel): Promise<void> {
+    const presence = this.#deps.presence!;
+    const key = this.info.userId ?? this.info.id;
+    try {
+      const { meta } = await presence.track(channel.topic, key, joinMeta(channel.context.payload));
+      if (channel.left) {
+        await presence.untrack(channel.topic, key, meta);
+        return;
+      }
+      channel.presence = { key, meta };
+      const view = channel.hub?.presence;
+      if (!view) return;
+      await view.catchUp();
+      if (channel.left) return;
+      this.send(push(channel.joinRef, channel.topic, "presence_state", view.list()));
+    } catch (error) {
+      log.warn("presence track failed", { error, topic: channel.topic });
+    }
+  }
+
+  #sendMessage(topic: string, message: TopicMessage): void {
+    this.send(
+      { joinRef: null, ref: null, topic, event: message.event, payload: message.payload },
+      message.priority,
+    );
+  }
+
+  #teardown(channel: Channel): void {
+    if (channel.left) return;
+    channel.left = true;
+    if (this.#channels.get(channel.topic) === channel) this.#channels.delete(channel.topic);
+    this.#deps.fanout.release(channel.topic, this);
+    const presence = this.#deps.presence;
+    if (presence && channel.presence) {
+      const { key, meta } = channel.presence;
+      const p = presence.untrack(channel.topic, key, meta).catch((error) => {
+        log.warn("presence untrack failed", { error, topic: channel.topic });
+      });
+      this.#pending.add(p);
+      p.finally(() => this.#pending.delete(p));
+    }
+  }
+}
+
+function errorResponse(e: unknown, frame: Frame): Record<string, unknown> {
+  if (e instanceof TopicError) return { ...e.details, reason: e.reason };
+  log.error("socket handler failed", { error: e, topic: frame.topic, event: frame.event });
+  return { reason: frame.event === PHX_JOIN ? "join crashed" : "internal error" };
+}
+
+function truncate(reason: string): string {
+  const bytes = new TextEncoder().encode(reason);
+  if (bytes.length <= MAX_REASON_BYTES) return reason;
+  return new TextDecoder().decode(bytes.slice(0, MAX_REASON_BYTES)).replace(/\uFFFD$/, "");
+}

@@ -1,0 +1,166 @@
+/**
+ * The topic registry: which code answers a socket topic. A prefix (`kv`, `context`, `system`, later
+ * `reel` and `user`) maps to a {@linkcode TopicHandler} that authorizes joins, builds the join
+ * reply, replays history, handles client pushes and feeds the topic's live messages. New products
+ * plug in with one `define` call; the socket session and fan-out never change for them.
+ * @module
+ */
+import type { OutboxPriority } from "./outbox.ts";
+
+/** What a topic handler knows about the socket asking. */
+export interface SocketInfo {
+  /** This socket's id (a ULID), unique across instances. */
+  readonly id: string;
+  /**
+   * The user the socket acts for: the token's user once auth lands, else the `user_id` param, else
+   * null. Presence falls back to the socket id when it is null.
+   */
+  readonly userId: string | null;
+  /** The connect params from the URL query (`token`, `user_id`, …), `vsn` and `format` included. */
+  readonly params: Readonly<Record<string, string>>;
+  /** What the socket's credentials allow; absent = everything (auth off). */
+  readonly access?: SocketAccess;
+}
+
+/** The authorization behind a socket, checked on every join and push. */
+export interface SocketAccess {
+  /** Null when `topic` may be read (`write` false: join) or written (pushes); else the reason. */
+  check(topic: string, write: boolean): string | null;
+  /** False once the credentials stop being valid (revoked, expired). */
+  valid(): Promise<boolean>;
+}
+
+/** One message of a topic, fanned out to every subscriber as a broadcast frame. */
+export interface TopicMessage {
+  /** The event name, such as `change` or `delta`. */
+  readonly event: string;
+  /** A JSON object, or raw bytes (sent as a binary frame). */
+  readonly payload: Record<string, unknown> | ArrayBuffer;
+  /**
+   * The position in the topic's order (a version or seq), when it has one: lets a join with
+   * `last_seq` skip live messages it already replayed. Messages without one are never skipped.
+   */
+  readonly seq?: number;
+  /** Outbound priority for slow consumers; only `low` is ever dropped. Default `normal`. */
+  readonly priority?: OutboxPriority;
+}
+
+/** The parts of a join a handler sees. */
+export interface JoinContext {
+  /** The full topic, such as `kv:greeting`. */
+  readonly topic: string;
+  /** The topic after the prefix and colon (`greeting`); empty for a bare topic such as `system`. */
+  readonly name: string;
+  /** The join payload (an empty object for a binary join). */
+  readonly payload: Record<string, unknown>;
+  /** The socket joining. */
+  readonly socket: SocketInfo;
+}
+
+/** What an accepted join gives the socket. */
+export interface JoinResult {
+  /** The `response` of the ok reply. */
+  response: Record<string, unknown>;
+  /**
+   * History to send this socket alone, after the reply and before any live message (a join with
+   * `last_seq`). Live messages whose `seq` is at or below the last replayed one are skipped.
+   */
+  replay?: AsyncIterable<TopicMessage> | Iterable<TopicMessage>;
+  /**
+   * Live messages whose `seq` is at or below this are skipped: the reply already covers them (a
+   * sync result at a version). A replay's last `seq` takes over when later.
+   */
+  after?: number;
+}
+
+/** Publishes one message to every socket of a topic on this instance. */
+export type Publish = (message: TopicMessage) => void;
+
+/** The code behind one topic prefix. */
+export interface TopicHandler {
+  /** Whether joins are tracked in presence. Default true (SPEC §3: every topic but `system`). */
+  readonly presence?: boolean;
+  /**
+   * Starts this instance's feed of a topic: called when its first socket here joins, before that
+   * join's {@linkcode TopicHandler.join}, so history read by `join` and live messages leave no gap.
+   * @returns the function that stops the feed, called when the last socket here leaves
+   */
+  open?(topic: string, name: string, publish: Publish): Promise<() => void> | (() => void);
+  /**
+   * Authorizes a join and builds its reply.
+   * @throws {TopicError} to refuse it; the client gets `{status: "error", response: {reason}}`
+   */
+  join(context: JoinContext): Promise<JoinResult> | JoinResult;
+  /**
+   * Handles a client push on a joined topic and returns the ok reply's response.
+   * @throws {TopicError} for an error reply with `{reason, ...details}`
+   */
+  handleIn?(
+    event: string,
+    payload: Record<string, unknown> | ArrayBuffer,
+    context: JoinContext,
+  ): Promise<Record<string, unknown> | ArrayBuffer> | Record<string, unknown> | ArrayBuffer;
+}
+
+/**
+ * A refused join or push: becomes an error reply `{reason, ...details}`, never a crash. Reasons
+ * follow Phoenix's style (`"unauthorized"`, `"unmatched topic"`, `"unknown event"`).
+ */
+export class TopicError extends Error {
+  /** The `reason` of the error reply. */
+  readonly reason: string;
+  /** More fields of the error response. */
+  readonly details: Record<string, unknown>;
+
+  constructor(reason: string, details: Record<string, unknown> = {}) {
+    super(reason);
+    this.name = "TopicError";
+    this.reason = reason;
+    this.details = details;
+  }
+}
+
+/** The reason Phoenix gives for a join or push to a topic nothing serves. */
+export const UNMATCHED_TOPIC = "unmatched topic";
+
+/** A topic resolved against the registry. */
+export interface TopicMatch {
+  /** The handler. */
+  handler: TopicHandler;
+  /** The prefix that matched. */
+  prefix: string;
+  /** The part after `prefix:` (empty for a bare topic). */
+  name: string;
+}
+
+/** Maps topic prefixes to handlers: `kv:<key>` → the `kv` handler, `system` → `system`. */
+export class TopicRegistry {
+  readonly #handlers = new Map<string, TopicHandler>();
+
+  /**
+   * Registers the handler of `prefix`. `define("kv", h)` serves `kv:<anything non-empty>`;
+   * `define("system", h)` serves the bare topic `system` (and `system:<x>`).
+   */
+  define(prefix: string, handler: TopicHandler): void {
+    if (!prefix || prefix.includes(":")) {
+      throw new TypeError(`Cannot define topic prefix "${prefix}": use a non-empty name, no ":"`);
+    }
+    this.#handlers.set(prefix, handler);
+  }
+
+  /** The prefixes served. */
+  prefixes(): string[] {
+    return [...this.#handlers.keys()];
+  }
+
+  /** The handler of `topic`, or null when nothing serves it. */
+  match(topic: string): TopicMatch | null {
+    const colon = topic.indexOf(":");
+    const prefix = colon < 0 ? topic : topic.slice(0, colon);
+    const name = colon < 0 ? "" : topic.slice(colon + 1);
+    const handler = this.#handlers.get(prefix);
+    if (!handler) return null;
+    if (colon >= 0 && name === "") return null;
+    return { handler, prefix, name };
+  }
+}

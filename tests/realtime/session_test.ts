@@ -1,0 +1,132 @@
+import assert from "node:assert/strict";
+import { openTest } from "../_helpers.ts";
+import type { SessionSink } from "../../realtime/socket.ts";
+import { encodeText } from "../../realtime/phoenix.ts";
+
+class FakeSink implements SessionSink {
+  sent: (string | Uint8Array)[] = [];
+  closed: { code: number; reason: string } | null = null;
+  bufferedAmount = 0;
+  send(data: string | Uint8Array): void {
+    this.sent.push(data);
+  }
+  close(code: number, reason: string): void {
+    this.closed = { code, reason };
+  }
+  frames(): unknown[][] {
+    return this.sent.filter((d) => typeof d === "string").map((d) => JSON.parse(d as string));
+  }
+}
+
+async function session(realtime = {}) {
+  const { chorus, clock } = await openTest();
+  // openTest has no realtime options: rebuild with them where needed.
+  const sink = new FakeSink();
+  if (Object.keys(realtime).length) {
+    await chorus.close();
+    const { Chorus } = await import("../../mod.ts");
+    const c = await Chorus.open({ path: ":memory:", clock, realtime });
+    return { chorus: c, clock, sink, s: c.realtime.attach(sink, { user_id: "u" }) };
+  }
+  return { chorus, clock, sink, s: chorus.realtime.attach(sink, { user_id: "u" }) };
+}
+
+Deno.test("[ws] bad frames close with 1007, oversized ones with 1009", async () => {
+  for (
+    const [input, code] of [
+      ["not json", 1007],
+      ['["1","1","kv:a","phx_join"]', 1007],
+      ['[1,"1","kv:a","phx_join",{}]', 1007],
+      [new Uint8Array([9, 9, 9]).buffer, 1007],
+      ["x".repeat(2000), 1009],
+    ] as const
+  ) {
+    const { chorus, sink, s } = await session({ maxFrameBytes: 1000 });
+    s.receive(input as string | ArrayBuffer);
+    assert.equal(sink.closed?.code, code, String(input).slice(0, 30));
+    assert.equal(chorus.realtime.stats().sockets, 0);
+    await chorus.close();
+  }
+});
+
+Deno.test("[ws] push to an unjoined topic and unknown phoenix events get error replies", async () => {
+  const { chorus, sink, s } = await session();
+  try {
+    s.receive(encodeText({ joinRef: null, ref: "5", topic: "kv:x", event: "put", payload: {} }));
+    s.receive(
+      encodeText({ joinRef: null, ref: "6", topic: "phoenix", event: "what", payload: {} }),
+    );
+    s.receive(
+      encodeText({ joinRef: "7", ref: "7", topic: "kv:x", event: "phx_leave", payload: {} }),
+    );
+    await s.settled();
+    assert.deepEqual(sink.frames(), [
+      [null, "6", "phoenix", "phx_reply", {
+        status: "error",
+        response: { reason: "unmatched topic" },
+      }],
+      [null, "5", "kv:x", "phx_reply", {
+        status: "error",
+        response: { reason: "unmatched topic" },
+      }],
+      ["7", "7", "kv:x", "phx_reply", { status: "ok", response: {} }],
+    ]);
+    assert.equal(sink.closed, null);
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("[ws] a duplicate join closes the old channel and joins again", async () => {
+  const { chorus, sink, s } = await session();
+  try {
+    s.receive(
+      encodeText({ joinRef: "1", ref: "1", topic: "kv:d", event: "phx_join", payload: {} }),
+    );
+    s.receive(
+      encodeText({ joinRef: "3", ref: "3", topic: "kv:d", event: "phx_join", payload: {} }),
+    );
+    await s.settled();
+    const events = sink.frames().map((f) => [f[0], f[3]]);
+    assert.deepEqual(events.filter(([, e]) => e !== "presence_state" && e !== "presence_diff"), [
+      ["1", "phx_reply"],
+      ["1", "phx_close"],
+      ["3", "phx_reply"],
+    ]);
+    assert.equal(s.channels, 1);
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("[ws] an idle socket is closed with 1001 after the idle timeout", async () => {
+  const { chorus, clock, sink } = await session({ idleTimeoutMs: 60_000 });
+  try {
+    clock.advance(59_000);
+    assert.equal(sink.closed, null);
+    clock.advance(16_000);
+    assert.equal((sink.closed as { code: number } | null)?.code, 1001);
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("[ws] a slow consumer drops low frames first and is closed with 1013", async () => {
+  const { chorus, clock, sink, s } = await session({
+    outbox: { maxBytes: 100, overLimitMs: 1000, hardLimitBytes: 100_000 },
+  });
+  try {
+    sink.bufferedAmount = 1000; // the transport is backed up
+    s.deliver("x".repeat(50), "low");
+    assert.equal(s.outbox.dropped, 1, "low frame dropped");
+    s.deliver("y".repeat(50), "normal");
+    assert.equal(s.outbox.queuedFrames, 1, "normal frame waits");
+    assert.equal(sink.closed, null);
+    clock.advance(1000);
+    s.deliver("z", "normal");
+    assert.equal((sink.closed as { code: number } | null)?.code, 1013);
+    assert.ok(chorus.realtime.stats().messagesDropped >= 1);
+  } finally {
+    await chorus.close();
+  }
+});
