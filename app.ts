@@ -12,9 +12,20 @@ import { ChorusError, type ErrorCode, toErrorBody } from "./errors.ts";
 import { log } from "./log.ts";
 import type { ResolvedConfig } from "./config.ts";
 import type { KvApi } from "./actors/kv_api.ts";
+import type { ContextsApi } from "./actors/context_api.ts";
 import type { Store } from "./storage/store.ts";
 import { kvRoutes } from "./routes/kv.ts";
-import { healthRoutes } from "./routes/system.ts";
+import { contextRoutes } from "./routes/contexts.ts";
+import { adminRoutes } from "./routes/admin.ts";
+import { healthRoutes, systemRoutes } from "./routes/system.ts";
+import { reelRoutes } from "./routes/reels.ts";
+import { userRoutes } from "./routes/users.ts";
+import type { ReelsApi } from "./actors/reel_api.ts";
+import type { UsersApi } from "./actors/user_api.ts";
+import type { Registry } from "./actors/registry.ts";
+import type { Members } from "./storage/members.ts";
+import { socketRoutes } from "./routes/socket.ts";
+import type { RealtimeServer } from "./realtime/server.ts";
 import { validationHook } from "./routes/_common.ts";
 
 /** What the routes need. */
@@ -22,6 +33,20 @@ export interface AppDeps {
   config: ResolvedConfig;
   store: Store;
   kv: KvApi;
+  /** The contexts product; absent: no `/contexts` or `/admin/cleanup` routes. */
+  contexts?: ContextsApi;
+  /** The WebSocket endpoint (`GET /socket/websocket`); absent: no socket route. */
+  realtime?: RealtimeServer;
+  /** The reels product; absent (or without `users`): no `/reels` routes. */
+  reels?: ReelsApi;
+  /** The users product; absent: no `/users` routes. */
+  users?: UsersApi;
+  /** Live actors, for `/system/*` and `/status`. */
+  registry?: Registry;
+  /** Membership, for `/status`. */
+  members?: Members;
+  /** `sqlite`, `memory`, `kv-connect`, `deno-deploy` or `handle`, for `/status`. */
+  kvBackend?: string;
   instanceId: string;
   startedAt: number;
   now: () => number;
@@ -96,7 +121,17 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   });
 
   app.route("/", healthRoutes(deps));
+  if (deps.realtime) app.route("/", socketRoutes({ realtime: deps.realtime }));
   app.route("/api/v1", kvRoutes({ kv: deps.kv }));
+  if (deps.contexts) {
+    app.route("/api/v1", contextRoutes({ contexts: deps.contexts }));
+    app.route("/api/v1", adminRoutes({ contexts: deps.contexts }));
+  }
+  if (deps.reels && deps.users) {
+    app.route("/api/v1", reelRoutes({ reels: deps.reels, users: deps.users }));
+  }
+  if (deps.users) app.route("/api/v1", userRoutes({ users: deps.users }));
+  app.route("/api/v1", systemRoutes(deps));
 
   app.doc31("/api/v1/openapi.json", {
     openapi: "3.1.0",

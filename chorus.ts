@@ -12,7 +12,23 @@ import { WatchHub } from "./storage/watch.ts";
 import { Registry } from "./actors/registry.ts";
 import { KvActor } from "./actors/kv_actor.ts";
 import { KvApi } from "./actors/kv_api.ts";
+import { ContextActor } from "./actors/context_actor.ts";
+import { ContextsApi } from "./actors/context_api.ts";
+import { type ExportProvider, resolveExportProvider } from "./contexts/export.ts";
+import type { SchedulerMode } from "./contexts/scheduler.ts";
+import { createDeltaFormats, type DeltaFormat } from "./deltas/format.ts";
 import { createApp } from "./app.ts";
+import { type RealtimeOptions, RealtimeServer } from "./realtime/server.ts";
+import { kvTopic } from "./realtime/kv_topic.ts";
+import { systemTopic } from "./realtime/system_topic.ts";
+import { contextTopic } from "./realtime/context_topic.ts";
+import { ReelActor } from "./actors/reel_actor.ts";
+import { ReelsApi } from "./actors/reel_api.ts";
+import { UserActor } from "./actors/user_actor.ts";
+import { UsersApi } from "./actors/user_api.ts";
+import { reelTopic } from "./realtime/reel_topic.ts";
+import { userTopic } from "./realtime/user_topic.ts";
+import { Members } from "./storage/members.ts";
 
 /** Options of {@linkcode Chorus.open}. */
 export interface ChorusOptions {
@@ -24,12 +40,34 @@ export interface ChorusOptions {
   config?: Partial<ResolvedConfig>;
   /** Time source (tests pass a `ManualClock`). */
   clock?: Clock;
+  /** Real-time socket settings (idle timeout, presence TTL, outbox bounds, auth seam). */
+  realtime?: RealtimeOptions;
+  /**
+   * Where context exports go, instead of the configured `kv`/`http` provider: `save(id, snapshot)`
+   * and `load(id)` (null when there is none).
+   */
+  exportProvider?: ExportProvider | Omit<ExportProvider, "name">;
+  /** Extra context delta formats served by `sync` (`?format=<name>`), beside the built-in three. */
+  deltaFormats?: DeltaFormat[];
+  /**
+   * How the context cleanup scheduler ticks on this instance: `timer` (default; the injected
+   * clock), `cron` (`Deno.cron`, what `main.ts` uses when it exists) or `off`.
+   */
+  scheduler?: SchedulerMode;
 }
 
 /** One Chorus instance. */
 export class Chorus {
   /** The kv product. */
   readonly kv: KvApi;
+  /** The contexts product: versioned JSON objects with full/delta/no-change sync. */
+  readonly contexts: ContextsApi;
+  /** The reels product: ordered updates, interactions (idempotent likes, coalesced views). */
+  readonly reels: ReelsApi;
+  /** The users product: presence (reported and socket-derived) and per-user feeds. */
+  readonly users: UsersApi;
+  /** This instance's membership heartbeat (started by `open`, stopped by `close`). */
+  readonly members: Members;
   /** The Hono app serving the HTTP API (`app.fetch` is a fetch handler). */
   readonly app: OpenAPIHono;
   /** The resolved settings. */
@@ -42,11 +80,20 @@ export class Chorus {
   readonly registry: Registry;
   /** The clock in use. */
   readonly clock: Clock;
+  /** The WebSocket endpoint: sessions, topic registry (`realtime.topics.define`), presence. */
+  readonly realtime: RealtimeServer;
   readonly #watch: WatchHub;
   readonly #ownsKv: boolean;
   #closed = false;
 
-  private constructor(kv: Deno.Kv, ownsKv: boolean, config: ResolvedConfig, clock: Clock) {
+  private constructor(
+    kv: Deno.Kv,
+    ownsKv: boolean,
+    config: ResolvedConfig,
+    clock: Clock,
+    realtime: RealtimeOptions = {},
+    options: ChorusOptions = {},
+  ) {
     this.config = config;
     this.clock = clock;
     this.instanceId = ulid();
@@ -56,10 +103,71 @@ export class Chorus {
     this.registry = new Registry({ store: this.store, watch: this.#watch, clock, config });
     this.registry.define("kv", (id, ctx) => new KvActor(id, ctx));
     this.kv = new KvApi({ registry: this.registry, store: this.store, config, clock });
+    this.registry.define("context", (id, ctx) => new ContextActor(id, ctx));
+    this.contexts = new ContextsApi({
+      registry: this.registry,
+      store: this.store,
+      config,
+      clock,
+      instanceId: this.instanceId,
+      formats: createDeltaFormats(options.deltaFormats),
+      exportProvider: resolveExportProvider(this.store, config, options.exportProvider),
+    });
+    const startedAt = clock.now();
+    this.registry.define("reel", (id, ctx) => new ReelActor(id, ctx));
+    this.registry.define("user", (id, ctx) => new UserActor(id, ctx));
+    this.reels = new ReelsApi({ registry: this.registry, store: this.store, config, clock });
+    this.users = new UsersApi({
+      registry: this.registry,
+      store: this.store,
+      config,
+      clock,
+      presenceTtlMs: realtime.presenceTtlMs,
+    });
+    this.members = new Members(this.store, clock, {
+      id: this.instanceId,
+      region: config.region,
+      pid: Deno.pid,
+      started_at: startedAt,
+    });
+    this.realtime = new RealtimeServer(
+      { store: this.store, watch: this.#watch, clock, instanceId: this.instanceId },
+      realtime,
+    );
+    this.realtime.topics.define(
+      "kv",
+      kvTopic({ kv: this.kv, registry: this.registry, store: this.store }),
+    );
+    this.realtime.topics.define("context", contextTopic(this.contexts));
+    this.realtime.topics.define("reel", reelTopic({ reels: this.reels, users: this.users }));
+    this.realtime.topics.define("user", userTopic(this.users));
+    this.realtime.topics.define(
+      "system",
+      systemTopic({
+        clock,
+        intervalMs: realtime.systemIntervalMs,
+        stats: () => ({
+          ...this.realtime.stats(),
+          actors: this.registry.size,
+          reels: this.reels.stats(),
+          kv: { ...this.store.stats },
+          memory: Deno.memoryUsage(),
+          uptime_ms: clock.now() - startedAt,
+          instance: this.instanceId,
+        }),
+      }),
+    );
     this.app = createApp({
       config,
       store: this.store,
       kv: this.kv,
+      reels: this.reels,
+      users: this.users,
+      registry: this.registry,
+      members: this.members,
+      kvBackend: kvBackendOf(options, config),
+      contexts: this.contexts,
+      realtime: this.realtime,
       instanceId: this.instanceId,
       startedAt: clock.now(),
       now: () => clock.now(),
@@ -91,19 +199,51 @@ export class Chorus {
       }
       kv = await Deno.openKv(path);
     }
-    return new Chorus(kv, owns, config, options.clock ?? systemClock);
+    const chorus = new Chorus(
+      kv,
+      owns,
+      config,
+      options.clock ?? systemClock,
+      options.realtime,
+      options,
+    );
+    try {
+      await chorus.contexts.scheduler.start(options.scheduler ?? "timer");
+      await chorus.members.start();
+    } catch (e) {
+      await chorus.close();
+      throw e;
+    }
+    return chorus;
   }
 
   /** A fetch handler for `Deno.serve`, `deno serve` and Deno Deploy. */
   fetch = (request: Request): Response | Promise<Response> => this.app.fetch(request);
 
-  /** Finishes queued work, stops watches and timers, and closes KV if this instance opened it. */
-  async close(): Promise<void> {
+  /**
+   * Finishes queued work, stops watches and timers, and closes KV if this instance opened it.
+   * Sockets are closed first with `socketCode` (1001 going away, or 1012 when draining for a
+   * restart; never 1000, after which phoenix ≤ 1.8.15 clients stay away) and their presence removed.
+   */
+  async close(options: { socketCode?: 1001 | 1012 } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.realtime.close({ code: options.socketCode ?? 1001 });
+    await this.contexts.scheduler.close();
+    await this.reels.close();
+    await this.members.stop();
     await this.registry.close();
     this.store.close();
     this.#watch.close();
     if (this.#ownsKv) this.store.kv.close();
   }
+}
+
+/** Which KV the instance runs on, for `GET /api/v1/status`. */
+function kvBackendOf(options: ChorusOptions, config: ResolvedConfig): string {
+  if (options.kv) return "handle";
+  const path = options.path ?? config.kvPath;
+  if (path === undefined) return "deno-deploy";
+  if (path === ":memory:") return "memory";
+  return /^https?:\/\//.test(path) ? "kv-connect" : "sqlite";
 }

@@ -17,7 +17,9 @@ async function start(): Promise<Chorus> {
       deploy: onDeploy,
     });
     setLogLevel(config.logLevel);
-    return await Chorus.open({ config });
+    // Cleanup ticks with Deno.cron where it exists (Deploy, --unstable-cron), else with a timer.
+    const scheduler = typeof (Deno as { cron?: unknown }).cron === "function" ? "cron" : "timer";
+    return await Chorus.open({ config, scheduler });
   } catch (e) {
     if (e instanceof ConfigError) {
       log.notice(`chorus: ${e.message}`);

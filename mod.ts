@@ -24,3 +24,71 @@ export type {
   KvValue,
   KvWriteResult,
 } from "./actors/kv_api.ts";
+export { type RealtimeOptions, RealtimeServer, type RealtimeStats } from "./realtime/server.ts";
+export {
+  type JoinContext,
+  type JoinResult,
+  type Publish,
+  type SocketInfo,
+  TopicError,
+  type TopicHandler,
+  type TopicMessage,
+  TopicRegistry,
+} from "./realtime/topics.ts";
+export type { PresenceDiff, PresenceMap, PresenceMeta } from "./realtime/presence.ts";
+export type {
+  CleanupResult,
+  ContextEvent,
+  ContextsApi,
+  ContextSnapshot,
+  ContextValue,
+  DeltaEntry,
+  DeltaList,
+  ExportResult,
+  PatchType,
+  RestoreResult,
+  SyncResult,
+} from "./actors/context_api.ts";
+export { type ExportProvider, httpExportProvider, kvExportProvider } from "./contexts/export.ts";
+export {
+  type CleanupSchedule,
+  CleanupScheduler,
+  type SchedulerMode,
+} from "./contexts/scheduler.ts";
+export {
+  chordFormat,
+  createDeltaFormats,
+  type DeltaFormat,
+  jsonPatchFormat,
+  mergePatchFormat,
+} from "./deltas/format.ts";
+export type {
+  CommentPage,
+  InteractionInput,
+  InteractionResult,
+  InteractionType,
+  PublishInput,
+  PublishResult,
+  ReelComment,
+  ReelEvent,
+  ReelsApi,
+  ReelStats,
+  UpdateList,
+} from "./actors/reel_api.ts";
+export { ID_PATTERN, validateId } from "./actors/reel_api.ts";
+export type {
+  PresenceInput,
+  PresenceStatus,
+  ReelPresence,
+  ReelViewer,
+  UserFeedEntry,
+  UserPresence,
+  UsersApi,
+} from "./actors/user_api.ts";
+export type {
+  InteractionJson,
+  PresenceUpdateJson,
+  Priority,
+  ReelStateJson,
+  ReelUpdateJson,
+} from "./proto/codec.ts";

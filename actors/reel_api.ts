@@ -1,0 +1,494 @@
+/**
+ * The reels product as a typed API over reel actors: what `chorus.reels` exposes to embedding
+ * programs and what the HTTP routes and the `reel:<id>` topic call. It validates input, publishes
+ * updates (atomically with the target users' feeds when `target_users` is set), applies
+ * interactions (likes idempotent per user), and coalesces views: each view adds to an in-memory
+ * count per reel, and one commit of KV `sum` mutations per window (default 100 ms) writes every
+ * reel's views at once, so a hot reel costs one commit per window, not one per view.
+ * @module
+ */
+import { monotonicFactory } from "ulid";
+import { ChorusError } from "../errors.ts";
+import type { Clock, TimerId } from "../clock.ts";
+import type { Consistency, ResolvedConfig } from "../config.ts";
+import type { Mutation, Store } from "../storage/store.ts";
+import {
+  reelCommentKey,
+  reelCommentPrefix,
+  reelHeadKey,
+  reelLikeKey,
+  reelViewsKey,
+} from "../storage/keys.ts";
+import type { InteractionJson, Priority, ReelStateJson, ReelUpdateJson } from "../proto/codec.ts";
+import { Actor, type JointOp } from "./actor.ts";
+import type { Registry } from "./registry.ts";
+import {
+  type CountedType,
+  LikeUnknown,
+  publicUpdate,
+  type ReelActor,
+  type ReelComment,
+  type ReelEvent,
+  type ReelTx,
+  type UpdateInput,
+} from "./reel_actor.ts";
+import type { UserActor, UserTx } from "./user_actor.ts";
+
+export type { ReelComment, ReelEvent };
+
+/**
+ * A valid reel or user id: 1–128 characters of `A–Z a–z 0–9 _ . : -`. Ids appear in topics
+ * (`reel:<id>`), URLs and KV keys; the narrow alphabet keeps them safe in all three unescaped.
+ */
+export const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** Most users one update may target (each is one more actor in the atomic commit). */
+export const MAX_TARGET_USERS = 50;
+/** Longest comment, in characters. */
+export const MAX_COMMENT_CHARS = 2000;
+/** Largest `update_data`, in bytes of JSON (one KV entry holds 64 KiB). */
+export const MAX_UPDATE_BYTES = 60 * 1024;
+/** Interaction types. */
+export const INTERACTION_TYPES = ["like", "unlike", "comment", "share", "view"] as const;
+/** One interaction type. */
+export type InteractionType = typeof INTERACTION_TYPES[number];
+/** Priorities. */
+export const PRIORITIES = ["low", "normal", "high", "critical"] as const;
+
+/**
+ * Checks a reel or user id against {@linkcode ID_PATTERN}.
+ * @throws {ChorusError} `invalid_request`
+ */
+export function validateId(id: unknown, what: "reel" | "user"): string {
+  if (typeof id !== "string" || !ID_PATTERN.test(id)) {
+    throw new ChorusError(
+      "invalid_request",
+      `Cannot use ${what} id ${
+        JSON.stringify(String(id).slice(0, 64))
+      }: use 1 to 128 characters of A-Z, a-z, 0-9, "_", ".", ":" or "-"`,
+    );
+  }
+  return id;
+}
+
+/** What a client sends to publish (SPEC §2 `POST /reels/:id/updates`). */
+export interface PublishInput {
+  update_data: Record<string, unknown>;
+  target_users?: string[];
+  target_channel?: string;
+  priority?: Priority;
+}
+
+/** The answer of a publish. */
+export interface PublishResult {
+  id: string;
+  reel_id: string;
+  seq: number;
+  timestamp: number;
+}
+
+/** What a client sends as an interaction. */
+export interface InteractionInput {
+  type: InteractionType;
+  user_id: string;
+  text?: string;
+}
+
+/** The answer of an interaction: the interaction, whether it counted, and the reel's counters. */
+export interface InteractionResult extends InteractionJson {
+  /** False for a repeated like or an unlike without a like: nothing changed. */
+  counted: boolean;
+  /** Views are counted at once but written in the next window. */
+  batched?: true;
+  state: ReelStateJson;
+}
+
+/** A page of retained updates. */
+export interface UpdateList {
+  reel_id: string;
+  /** The reel's last seq. */
+  seq: number;
+  /** False when updates after `since` were already trimmed or expired (some are missing). */
+  complete: boolean;
+  updates: ReelUpdateJson[];
+}
+
+/** A page of comments, oldest first. */
+export interface CommentPage {
+  reel_id: string;
+  comments: ReelComment[];
+  /** Pass back as `cursor` for the next page; null at the end. */
+  cursor: string | null;
+}
+
+/** Counters of the reels product on this instance. */
+export interface ReelStats {
+  /** Interactions accepted (views included). */
+  interactions: number;
+  /** Views accepted. */
+  views: number;
+  /** Commits that wrote coalesced views. */
+  viewCommits: number;
+  /** Updates published. */
+  updates: number;
+  /** Views waiting for the next window. */
+  pendingViews: number;
+}
+
+/** Dependencies of {@linkcode ReelsApi}. */
+export interface ReelsApiDeps {
+  registry: Registry;
+  store: Store;
+  config: ResolvedConfig;
+  clock: Clock;
+  /** How long views are coalesced before one commit writes them. Default 100 ms (≤ 1 s). */
+  viewWindowMs?: number;
+}
+
+const MAX_LIKE_ATTEMPTS = 12;
+const ulid = monotonicFactory();
+const MAX_SUMS_PER_COMMIT = 900;
+
+/** The reels product: updates, interactions, counters and their live events. */
+export class ReelsApi {
+  readonly #deps: ReelsApiDeps;
+  readonly #windowMs: number;
+  #pending = new Map<string, number>();
+  #flushing: Promise<void> = Promise.resolve();
+  #timer?: TimerId;
+  #closed = false;
+  readonly #stats = { interactions: 0, views: 0, viewCommits: 0, updates: 0 };
+
+  constructor(deps: ReelsApiDeps) {
+    this.#deps = deps;
+    this.#windowMs = deps.viewWindowMs ?? 100;
+  }
+
+  #actor(id: string): ReelActor {
+    return this.#deps.registry.get<ReelActor>("reel", validateId(id, "reel"));
+  }
+
+  /** This instance's counters. */
+  stats(): ReelStats {
+    let pendingViews = 0;
+    for (const n of this.#pending.values()) pendingViews += n;
+    return { ...this.#stats, pendingViews };
+  }
+
+  /**
+   * Publishes an update: the next seq of the reel's log. With `target_users`, the update is also
+   * appended to each user's feed in the same atomic commit and is delivered only on their
+   * `user:<id>` topics, not to the reel's subscribers.
+   * @throws {ChorusError} `invalid_request` for a bad id or input; `payload_too_large`
+   */
+  async publish(id: string, input: PublishInput): Promise<PublishResult> {
+    const actor = this.#actor(id);
+    const owned = validatePublish(id, input);
+    const targets = owned.target_users ?? [];
+    let stored: ReelUpdateJson | undefined;
+    if (targets.length === 0) {
+      stored = await actor.write((tx) => actor.publishOp(tx, owned), 256 + owned.weight);
+    } else {
+      const users = targets.map((u) => this.#deps.registry.get<UserActor>("user", u));
+      // One atomic commit: the reel's log and every target's feed (one Tx type per actor kind).
+      const ops = [
+        { actor, op: (tx: ReelTx) => (stored = publicUpdate(actor.publishOp(tx, owned))) },
+        ...users.map((user) => ({ actor: user, op: (tx: UserTx) => user.deliverOp(tx, stored!) })),
+      ] as unknown as JointOp<unknown>[];
+      await Actor.writeTogether(this.#deps.store, ops);
+    }
+    this.#stats.updates++;
+    return { id: stored!.id, reel_id: id, seq: stored!.seq, timestamp: stored!.timestamp };
+  }
+
+  /**
+   * The retained updates after `since` (default 0), oldest first, at most `limit` (default 100,
+   * at most 1000).
+   * @throws {ChorusError} `invalid_request`
+   */
+  async updates(
+    id: string,
+    options: { since?: number; limit?: number; consistency?: Consistency } = {},
+  ): Promise<UpdateList> {
+    const since = nonNegative(options.since ?? 0, "since");
+    const limit = options.limit ?? 100;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) {
+      throw new ChorusError("invalid_request", `Cannot use limit ${limit}: use 1 to 1000`);
+    }
+    return await this.#read(id, options.consistency, (actor) => {
+      const { updates, complete } = actor.updatesSince(since);
+      return {
+        reel_id: id,
+        seq: actor.seq,
+        complete,
+        updates: updates.slice(0, limit).map(publicUpdate),
+      };
+    });
+  }
+
+  /**
+   * The reel's counters. A reel nothing happened to has zeros. Views taken on this instance and
+   * not yet flushed are included; `strong` flushes them first and reads the counter from KV.
+   */
+  async get(id: string, options: { consistency?: Consistency } = {}): Promise<ReelStateJson> {
+    validateId(id, "reel");
+    const mode = options.consistency ?? this.#deps.config.readConsistency;
+    if (mode === "strong") await this.flushViews();
+    return await this.#read(id, mode, (actor) => actor.state(this.#pending.get(id) ?? 0));
+  }
+
+  #read<R>(id: string, mode: Consistency | undefined, fn: (actor: ReelActor) => R): Promise<R> {
+    const actor = this.#actor(id);
+    const m = mode ?? this.#deps.config.readConsistency;
+    if (m === "eventual" && actor.status === "started") {
+      return Promise.resolve(actor.peek(() => fn(actor))!);
+    }
+    return m === "strong" ? actor.readStrong(() => fn(actor)) : actor.read(() => fn(actor));
+  }
+
+  /**
+   * Applies an interaction. `like` is idempotent per user (a repeated like changes nothing),
+   * `unlike` removes the user's like, `comment` stores the text (1–2000 characters), `share`
+   * counts, `view` is counted at once and written with the next window's views.
+   * @throws {ChorusError} `invalid_request` for an unknown type, a bad user id or comment
+   */
+  async interact(id: string, input: InteractionInput): Promise<InteractionResult> {
+    const actor = this.#actor(id);
+    const { type, user_id: user, text } = validateInteraction(id, input);
+    this.#stats.interactions++;
+    if (type === "view") {
+      this.#stats.views++;
+      this.#addView(id);
+      const interaction: InteractionJson = {
+        id: ulid(this.#deps.clock.now()),
+        reel_id: id,
+        type,
+        user_id: user,
+        timestamp: this.#deps.clock.now(),
+      };
+      await actor.start();
+      actor.announce(interaction);
+      const state = actor.state(this.#pending.get(id) ?? 0);
+      return { ...interaction, counted: true, batched: true, state };
+    }
+    for (let attempt = 0; attempt < MAX_LIKE_ATTEMPTS; attempt++) {
+      if ((type === "like" || type === "unlike") && !actor.knowsLike(user)) {
+        await this.#learnLike(actor, user);
+      }
+      try {
+        const outcome = await actor.write(
+          (tx) => actor.interactOp(tx, type as CountedType, user, text),
+          256 + (text?.length ?? 0) * 3,
+        );
+        const state = await actor.read(() => actor.state(this.#pending.get(id) ?? 0));
+        return { ...outcome.interaction, counted: outcome.counted, state };
+      } catch (e) {
+        if (!(e instanceof LikeUnknown)) throw e;
+      }
+    }
+    throw new ChorusError(
+      "conflict",
+      `Cannot ${type} reel "${id}": too many concurrent writers, retry`,
+    );
+  }
+
+  /** Reads the head and the like mark at one point in time and hands them to the actor. */
+  async #learnLike(actor: ReelActor, user: string): Promise<void> {
+    await actor.start();
+    const [head, like] = await this.#deps.store.getMany(
+      [reelHeadKey(actor.id), reelLikeKey(actor.id, user)],
+      "strong",
+    );
+    await actor.read(() => actor.learnLike(user, like.versionstamp !== null, head.versionstamp));
+  }
+
+  /**
+   * Stored comments, oldest first: at most `limit` (default 50, at most 500) after `cursor`.
+   * @throws {ChorusError} `invalid_request` for a bad cursor or limit
+   */
+  async comments(
+    id: string,
+    options: { cursor?: string; limit?: number } = {},
+  ): Promise<CommentPage> {
+    validateId(id, "reel");
+    const limit = options.limit ?? 50;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500) {
+      throw new ChorusError("invalid_request", `Cannot use limit ${limit}: use 1 to 500`);
+    }
+    const iter = this.#deps.store.list<ReelComment>(
+      options.cursor
+        ? { prefix: reelCommentPrefix(id), start: reelCommentKey(id, options.cursor + "\u0000") }
+        : { prefix: reelCommentPrefix(id) },
+      { limit: limit + 1 },
+    );
+    const comments: ReelComment[] = [];
+    for await (const e of iter) comments.push(e.value);
+    const more = comments.length > limit;
+    if (more) comments.length = limit;
+    return { reel_id: id, comments, cursor: more ? comments[comments.length - 1].id : null };
+  }
+
+  /**
+   * Calls `listener` with the reel's events in order, once each, on every instance: updates
+   * (those with `target_users` included: filter them out for the reel's own subscribers) and
+   * counted interactions; views only on the instance that took them.
+   * @returns a function that stops the listener
+   */
+  async subscribe(id: string, listener: (event: ReelEvent) => void): Promise<() => void> {
+    const actor = this.#actor(id);
+    await actor.start();
+    return await actor.read(() => {
+      let last = -1;
+      return actor.subscribe((event) => {
+        if (event.v !== undefined) {
+          if (event.v <= last) return;
+          last = event.v;
+        }
+        listener(event);
+      });
+    });
+  }
+
+  // ---- view coalescing ----
+
+  #addView(id: string): void {
+    this.#pending.set(id, (this.#pending.get(id) ?? 0) + 1);
+    this.#arm();
+  }
+
+  #arm(): void {
+    if (this.#timer === undefined && !this.#closed) {
+      this.#timer = this.#deps.clock.setTimeout(() => {
+        this.#timer = undefined;
+        this.flushViews().catch(() => {});
+      }, this.#windowMs);
+    }
+  }
+
+  /**
+   * Writes every pending view now: one commit of `sum` mutations for all reels (split past KV's
+   * mutation limit). On failure the counts go back to pending for the next window.
+   */
+  flushViews(): Promise<void> {
+    const run = this.#flushing.then(() => this.#flushOnce());
+    this.#flushing = run.catch(() => {});
+    return run;
+  }
+
+  async #flushOnce(): Promise<void> {
+    if (this.#pending.size === 0) return;
+    const batch = [...this.#pending];
+    this.#pending = new Map();
+    if (this.#timer !== undefined) {
+      this.#deps.clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    for (let i = 0; i < batch.length; i += MAX_SUMS_PER_COMMIT) {
+      const part = batch.slice(i, i + MAX_SUMS_PER_COMMIT);
+      const mutations: Mutation[] = part.map(([id, n]) => ({
+        type: "sum",
+        key: reelViewsKey(id),
+        value: BigInt(n),
+      }));
+      let result;
+      try {
+        result = await this.#deps.store.commit({ checks: [], mutations, bytes: 64 * part.length });
+      } catch (e) {
+        for (const [id, n] of batch.slice(i)) {
+          this.#pending.set(id, (this.#pending.get(id) ?? 0) + n);
+        }
+        this.#arm();
+        throw e;
+      }
+      this.#stats.viewCommits++;
+      if (!result.ok) continue; // no checks: cannot happen
+      for (const [id, n] of part) {
+        this.#deps.registry.peek<ReelActor>("reel", id)?.addViews(n, result.versionstamp);
+      }
+    }
+  }
+
+  /** Writes pending views and stops the window timer. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== undefined) this.#deps.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.flushViews().catch(() => {});
+  }
+}
+
+function nonNegative(n: unknown, what: string): number {
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) {
+    throw new ChorusError(
+      "invalid_request",
+      `Cannot use ${what} ${JSON.stringify(n)}: it must be a non-negative integer`,
+    );
+  }
+  return n;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v) &&
+    (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
+}
+
+/** Validates and copies a publish; `weight` is its JSON size. */
+function validatePublish(id: string, input: PublishInput): UpdateInput & { weight: number } {
+  const bad = (why: string) =>
+    new ChorusError("invalid_request", `Cannot publish to reel "${id}": ${why}`);
+  if (!isPlainObject(input)) throw bad("the body must be a JSON object");
+  if (!isPlainObject(input.update_data)) throw bad("update_data must be a JSON object");
+  const text = JSON.stringify(input.update_data);
+  const weight = new TextEncoder().encode(text).byteLength;
+  if (weight > MAX_UPDATE_BYTES) {
+    throw new ChorusError(
+      "payload_too_large",
+      `Cannot publish to reel "${id}": update_data is over ${MAX_UPDATE_BYTES} bytes of JSON`,
+    );
+  }
+  const out: UpdateInput & { weight: number } = {
+    update_data: JSON.parse(text),
+    priority: input.priority ?? "normal",
+    weight,
+  };
+  if (!(PRIORITIES as readonly string[]).includes(out.priority)) {
+    throw bad("priority must be low, normal, high or critical");
+  }
+  if (input.target_users !== undefined) {
+    const t = input.target_users;
+    if (!Array.isArray(t)) throw bad("target_users must be a list of user ids");
+    if (t.length > MAX_TARGET_USERS) throw bad(`target_users holds at most ${MAX_TARGET_USERS}`);
+    for (const u of t) validateId(u, "user");
+    if (t.length) out.target_users = [...new Set(t)];
+  }
+  if (input.target_channel !== undefined) {
+    if (typeof input.target_channel !== "string" || input.target_channel.length > 256) {
+      throw bad("target_channel must be a string of at most 256 characters");
+    }
+    out.target_channel = input.target_channel;
+  }
+  return out;
+}
+
+function validateInteraction(id: string, input: InteractionInput): InteractionInput {
+  const bad = (why: string) =>
+    new ChorusError("invalid_request", `Cannot apply an interaction to reel "${id}": ${why}`);
+  if (!isPlainObject(input)) throw bad("the body must be a JSON object");
+  if (!(INTERACTION_TYPES as readonly unknown[]).includes(input.type)) {
+    throw bad(`type must be one of ${INTERACTION_TYPES.join(", ")}`);
+  }
+  if (input.user_id === undefined) throw bad("user_id is required");
+  validateId(input.user_id, "user");
+  const out: InteractionInput = { type: input.type, user_id: input.user_id };
+  if (input.type === "comment") {
+    if (typeof input.text !== "string" || input.text.trim().length === 0) {
+      throw bad("a comment needs a non-empty text");
+    }
+    if (input.text.length > MAX_COMMENT_CHARS) {
+      throw bad(`a comment holds at most ${MAX_COMMENT_CHARS} characters`);
+    }
+    out.text = input.text;
+  } else if (input.text !== undefined && typeof input.text !== "string") {
+    throw bad("text must be a string");
+  }
+  return out;
+}

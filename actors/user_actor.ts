@@ -1,0 +1,245 @@
+/**
+ * The actor that owns one user: the presence the user reported (status, current reel, activity,
+ * last seen) and the user's event feed, a log of `user_activity` changes and of reel updates
+ * targeted at the user, which the `user:<id>` topic delivers on every instance.
+ *
+ * Storage: the head `["user", id]` holds the presence and the feed's seq; feed entries live at
+ * `["user_log", id, seq]`, trimmed beyond `deltaThreshold` and expiring after `deltaTtlMs`. While a
+ * user reports watching a reel, `["reel_viewer", reel, user]` says so (with an expiry of one
+ * presence TTL), which is how `GET /reels/:id/presence` finds REST-reported viewers.
+ * @module
+ */
+import type { Intent, Mutation } from "../storage/store.ts";
+import { reelViewerKey, userHeadKey, userLogKey } from "../storage/keys.ts";
+import type { PresenceUpdateJson, Priority, ReelUpdateJson } from "../proto/codec.ts";
+import { Actor, type ActorContext } from "./actor.ts";
+
+/** A presence status. */
+export type PresenceStatus = "online" | "away" | "offline";
+
+/** The head record stored at `["user", id]`. */
+export interface UserRecord {
+  /** The feed's last seq. */
+  seq: number;
+  /** Feed entries with seq ≤ b were trimmed. */
+  b: number;
+  status: PresenceStatus;
+  current_reel?: string;
+  activity?: string;
+  /** When the user last reported presence (ms since epoch). */
+  last_seen: number;
+}
+
+/** One entry of a user's feed. */
+export interface UserFeedEntry {
+  seq: number;
+  /** `user_activity` (a presence change) or `reel_update` (an update targeted at the user). */
+  event: "user_activity" | "reel_update";
+  payload: PresenceUpdateJson | ReelUpdateJson;
+  priority: Priority;
+  at: number;
+}
+
+/** The validated input of a presence report. */
+export interface PresenceInput {
+  status: PresenceStatus;
+  current_reel?: string;
+  activity?: string;
+}
+
+/** The working copy of one write batch. */
+export interface UserTx {
+  now: number;
+  record: UserRecord | null;
+  feed: UserFeedEntry[];
+  /** Viewer index changes: reel → value to set (with TTL) or null to delete. */
+  viewers: Map<string, { ttlMs: number; value: unknown } | null>;
+  before: UserRecord | null;
+  dirty: boolean;
+}
+
+const MAX_DROPS = 200;
+
+/** The actor owning one user. */
+export class UserActor extends Actor<UserTx, UserFeedEntry> {
+  #record: UserRecord | null = null;
+  #feed: UserFeedEntry[] = [];
+  #emitted = 0;
+
+  constructor(id: string, ctx: ActorContext) {
+    super("user", id, ctx);
+  }
+
+  /** The stored presence record, or null for a user never seen. */
+  record(): UserRecord | null {
+    return this.#record;
+  }
+
+  /** The feed's last seq. */
+  get seq(): number {
+    return this.#record?.seq ?? 0;
+  }
+
+  /** Retained feed entries after `since`, and whether they reach back to `since + 1`. */
+  feedSince(since: number): { entries: UserFeedEntry[]; complete: boolean } {
+    const cutoff = this.ctx.clock.now() - this.ctx.config.deltaTtlMs;
+    const live = this.#feed.filter((e) => e.seq > since && e.at > cutoff);
+    const first = live[0]?.seq ?? this.seq + 1;
+    return { entries: live, complete: since >= this.seq || first === since + 1 };
+  }
+
+  protected headKey(): Deno.KvKey {
+    return userHeadKey(this.id);
+  }
+
+  protected async onStart(consistency: "strong" | "eventual"): Promise<string | null> {
+    const head = await this.ctx.store.get<UserRecord>(userHeadKey(this.id), consistency);
+    const rec = head.value;
+    const cached = rec ? this.#feed.filter((e) => e.seq > rec.b && e.seq <= rec.seq) : [];
+    const more: UserFeedEntry[] = [];
+    const from = Math.max(rec?.b ?? 0, cached.at(-1)?.seq ?? 0) + 1;
+    if (rec && from <= rec.seq) {
+      const iter = this.ctx.store.list<UserFeedEntry>({
+        start: userLogKey(this.id, from),
+        end: userLogKey(this.id, rec.seq + 1),
+      }, { consistency });
+      for await (const e of iter) more.push(e.value);
+    }
+    this.#record = rec;
+    this.#feed = [...cached, ...more];
+    if (this.#emitted === 0) this.#emitted = rec?.seq ?? 0;
+    return head.versionstamp;
+  }
+
+  protected begin(): UserTx {
+    return {
+      now: this.ctx.clock.now(),
+      record: this.#record,
+      feed: this.#feed,
+      viewers: new Map(),
+      before: this.#record,
+      dirty: false,
+    };
+  }
+
+  protected intent(tx: UserTx): Intent | null {
+    if (!tx.dirty || !tx.record) return null;
+    const { config } = this.ctx;
+    const id = this.id;
+    const rec = { ...tx.record };
+    const oldSeq = tx.before?.seq ?? 0;
+    const mutations: Mutation[] = [];
+    let bytes = 256;
+    if (tx.feed.length > config.deltaThreshold) {
+      const cut = tx.feed.length - config.deltaThreshold;
+      rec.b = Math.max(rec.b, tx.feed[cut - 1].seq);
+      tx.feed = tx.feed.slice(cut);
+    }
+    const drops: Mutation[] = [];
+    for (let s = (tx.before?.b ?? 0) + 1; s <= rec.b && s <= oldSeq; s++) {
+      drops.push({ type: "delete", key: userLogKey(id, s) });
+    }
+    mutations.push(...drops.slice(0, MAX_DROPS));
+    for (const e of tx.feed) {
+      if (e.seq <= oldSeq) continue;
+      mutations.push({
+        type: "set",
+        key: userLogKey(id, e.seq),
+        value: e,
+        expireIn: config.deltaTtlMs,
+      });
+      bytes += 128 + JSON.stringify(e.payload).length;
+    }
+    for (const [reel, v] of tx.viewers) {
+      mutations.push(
+        v
+          ? { type: "set", key: reelViewerKey(reel, id), value: v.value, expireIn: v.ttlMs }
+          : { type: "delete", key: reelViewerKey(reel, id) },
+      );
+      bytes += 128;
+    }
+    mutations.push({ type: "set", key: userHeadKey(id), value: rec });
+    tx.record = rec;
+    return {
+      checks: [{ key: userHeadKey(id), versionstamp: this.versionstamp }],
+      mutations,
+      bytes,
+    };
+  }
+
+  protected adopt(tx: UserTx, _versionstamp: string): UserFeedEntry[] {
+    this.#record = tx.record;
+    this.#feed = tx.feed;
+    return this.#fresh(tx.feed);
+  }
+
+  protected override async onRemoteChange(): Promise<UserFeedEntry[]> {
+    const before = this.#emitted;
+    await this.reload();
+    this.#emitted = before;
+    return this.#fresh(this.#feed);
+  }
+
+  #fresh(entries: UserFeedEntry[]): UserFeedEntry[] {
+    const out = entries.filter((e) => e.seq > this.#emitted);
+    if (out.length) this.#emitted = out[out.length - 1].seq;
+    return out;
+  }
+
+  #append(tx: UserTx, entry: Omit<UserFeedEntry, "seq">): number {
+    const prev = tx.record ?? { seq: 0, b: 0, status: "offline" as const, last_seen: 0 };
+    const seq = prev.seq + 1;
+    tx.record = { ...prev, ...tx.record, seq };
+    tx.feed = [...tx.feed, { ...entry, seq }];
+    tx.dirty = true;
+    return seq;
+  }
+
+  // ---- ops ----
+
+  /**
+   * Records a presence report and appends a `user_activity` entry. Moving to another reel (or
+   * going offline) removes the user from the previous reel's viewers.
+   * @param ttlMs how long the viewer mark lives without another report; null: set no mark (a
+   * socket's join, whose presence the socket itself tracks)
+   */
+  setPresenceOp(tx: UserTx, input: PresenceInput, ttlMs: number | null): PresenceUpdateJson {
+    const prev = tx.record;
+    const presence: PresenceUpdateJson = {
+      user_id: this.id,
+      status: input.status,
+      last_seen: tx.now,
+    };
+    if (input.current_reel !== undefined) presence.current_reel = input.current_reel;
+    if (input.activity !== undefined) presence.activity = input.activity;
+    if (
+      prev?.current_reel && (prev.current_reel !== input.current_reel || input.status === "offline")
+    ) {
+      tx.viewers.set(prev.current_reel, null);
+    }
+    if (ttlMs !== null && input.current_reel !== undefined && input.status !== "offline") {
+      tx.viewers.set(input.current_reel, { ttlMs, value: presence });
+    }
+    this.#append(tx, { event: "user_activity", payload: presence, priority: "normal", at: tx.now });
+    const rec: UserRecord = {
+      seq: tx.record!.seq,
+      b: tx.record!.b,
+      status: input.status,
+      last_seen: tx.now,
+    };
+    if (input.current_reel !== undefined) rec.current_reel = input.current_reel;
+    if (input.activity !== undefined) rec.activity = input.activity;
+    tx.record = rec;
+    return presence;
+  }
+
+  /** Appends a reel update targeted at this user to the feed. */
+  deliverOp(tx: UserTx, update: ReelUpdateJson): number {
+    return this.#append(tx, {
+      event: "reel_update",
+      payload: update,
+      priority: update.priority,
+      at: tx.now,
+    });
+  }
+}

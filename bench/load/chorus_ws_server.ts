@@ -1,0 +1,25 @@
+/**
+ * Chorus in one process on a durable temp KV file, for the socket fan-out benchmark. Real-time
+ * settings are the defaults except the idle timeout (10 min, so silent benchmark subscribers are
+ * not closed mid-run); presence is on unless the third argument is `nopresence`.
+ * `GET /__bench/gc` runs a full GC when started with `--v8-flags=--expose-gc`.
+ * Usage: deno run -A bench/load/chorus_ws_server.ts <port> <kv-path> [presence|nopresence]
+ */
+import { Chorus } from "../../mod.ts";
+
+const presence = Deno.args[2] !== "nopresence";
+const chorus = await Chorus.open({
+  path: Deno.args[1],
+  realtime: { idleTimeoutMs: 600_000, presence },
+});
+Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
+Deno.serve(
+  { hostname: "127.0.0.1", port: Number(Deno.args[0]), onListen: () => {} },
+  (request) => {
+    if (new URL(request.url).pathname === "/__bench/gc") {
+      (globalThis as { gc?: () => void }).gc?.();
+      return Response.json({ ...chorus.realtime.stats(), memory: Deno.memoryUsage() });
+    }
+    return chorus.fetch(request);
+  },
+);

@@ -1,0 +1,280 @@
+/**
+ * The reels routes of SPEC §2: publish and list updates, read counters, apply interactions, list
+ * comments, and who is on a reel. Bodies are JSON or `application/x-protobuf` (`ReelUpdate`,
+ * `Interaction`); answers are protobuf when `Accept` asks for it and a message exists.
+ * @module
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { ChorusError } from "../errors.ts";
+import {
+  ID_PATTERN,
+  INTERACTION_TYPES,
+  type InteractionInput,
+  PRIORITIES,
+  type PublishInput,
+  type ReelsApi,
+} from "../actors/reel_api.ts";
+import type { UsersApi } from "../actors/user_api.ts";
+import {
+  decodeInteraction,
+  decodeReelUpdate,
+  encodeInteraction,
+  encodeReelState,
+  encodeReelUpdate,
+  type ReelUpdateJson,
+} from "../proto/codec.ts";
+import { ConsistencyQuery, errorResponses, validationHook } from "./_common.ts";
+import { negotiate, PROTOBUF, ProtobufBytes, readProtobuf, sendsProtobuf } from "./_protobuf.ts";
+
+/** Dependencies of {@linkcode reelRoutes}. */
+export interface ReelRoutesDeps {
+  reels: ReelsApi;
+  users: UsersApi;
+}
+
+const IdParam = z.object({
+  id: z.string().openapi({
+    param: { name: "id", in: "path" },
+    example: "reel_42",
+    description: `1–128 characters of A-Z a-z 0-9 _ . : - (${ID_PATTERN.source})`,
+  }),
+});
+const Int = z.number().int();
+const UpdateBody = z.object({
+  update_data: z.record(z.string(), z.unknown()),
+  target_users: z.array(z.string()).max(50).optional(),
+  target_channel: z.string().max(256).optional(),
+  priority: z.enum(PRIORITIES).optional(),
+}).openapi("ReelUpdateInput");
+const ReelUpdate = z.object({
+  id: z.string(),
+  reel_id: z.string(),
+  update_data: z.record(z.string(), z.unknown()),
+  target_users: z.array(z.string()).optional(),
+  target_channel: z.string().optional(),
+  priority: z.enum(PRIORITIES),
+  timestamp: Int,
+  seq: Int,
+}).openapi("ReelUpdate");
+const ReelState = z.object({
+  reel_id: z.string(),
+  views: Int,
+  likes: Int,
+  comments: Int,
+  shares: Int,
+  updated_at: Int,
+  seq: Int,
+}).openapi("ReelState");
+const InteractionBody = z.object({
+  type: z.enum(INTERACTION_TYPES),
+  user_id: z.string(),
+  text: z.string().optional(),
+}).openapi("InteractionInput");
+const InteractionResult = z.object({
+  id: z.string(),
+  reel_id: z.string(),
+  type: z.string(),
+  user_id: z.string(),
+  text: z.string().optional(),
+  timestamp: Int,
+  counted: z.boolean(),
+  batched: z.boolean().optional(),
+  state: ReelState,
+}).openapi("InteractionResult");
+
+const both = <T extends z.ZodType>(schema: T, description = "OK") => ({
+  description,
+  content: {
+    "application/json": { schema },
+    [PROTOBUF]: { schema: ProtobufBytes },
+  },
+});
+const jsonOnly = <T extends z.ZodType>(schema: T, description = "OK") => ({
+  description,
+  content: { "application/json": { schema } },
+});
+const bodyOf = <T extends z.ZodType>(schema: T) => ({
+  content: { "application/json": { schema }, [PROTOBUF]: { schema: ProtobufBytes } },
+  required: false,
+});
+
+const publishRoute = createRoute({
+  method: "post",
+  path: "/reels/{id}/updates",
+  summary: "Publish an update to a reel (JSON or protobuf ReelUpdate)",
+  request: { params: IdParam, body: bodyOf(UpdateBody) },
+  responses: {
+    201: both(
+      z.object({ id: z.string(), reel_id: z.string(), seq: Int, timestamp: Int }),
+      "Published (protobuf: a ReelUpdate)",
+    ),
+    ...errorResponses(400, 413, 415),
+  },
+});
+
+const listRoute = createRoute({
+  method: "get",
+  path: "/reels/{id}/updates",
+  summary: "The retained updates after `since`, in order",
+  request: {
+    params: IdParam,
+    query: z.object({
+      since: z.coerce.number().int().min(0).optional(),
+      limit: z.coerce.number().int().min(1).max(1000).optional(),
+      consistency: ConsistencyQuery,
+    }),
+  },
+  responses: {
+    200: jsonOnly(z.object({
+      reel_id: z.string(),
+      seq: Int,
+      complete: z.boolean(),
+      updates: z.array(ReelUpdate),
+    })),
+    ...errorResponses(400),
+  },
+});
+
+const stateRoute = createRoute({
+  method: "get",
+  path: "/reels/{id}",
+  summary: "A reel's counters (zeros for a reel nothing happened to)",
+  request: { params: IdParam, query: z.object({ consistency: ConsistencyQuery }) },
+  responses: { 200: both(ReelState, "Counters (protobuf: ReelState)"), ...errorResponses(400) },
+});
+
+const interactRoute = createRoute({
+  method: "post",
+  path: "/reels/{id}/interactions",
+  summary: "Like, unlike, comment, share or view (likes idempotent per user; views batched)",
+  request: { params: IdParam, body: bodyOf(InteractionBody) },
+  responses: {
+    201: both(InteractionResult, "Applied (protobuf: the Interaction)"),
+    ...errorResponses(400, 409, 415),
+  },
+});
+
+const commentsRoute = createRoute({
+  method: "get",
+  path: "/reels/{id}/comments",
+  summary: "A reel's comments, oldest first, paged by cursor",
+  request: {
+    params: IdParam,
+    query: z.object({
+      cursor: z.string().optional(),
+      limit: z.coerce.number().int().min(1).max(500).optional(),
+    }),
+  },
+  responses: {
+    200: jsonOnly(z.object({
+      reel_id: z.string(),
+      comments: z.array(z.object({
+        id: z.string(),
+        reel_id: z.string(),
+        user_id: z.string(),
+        text: z.string(),
+        timestamp: Int,
+      })),
+      cursor: z.string().nullable(),
+    })),
+    ...errorResponses(400),
+  },
+});
+
+const presenceRoute = createRoute({
+  method: "get",
+  path: "/reels/{id}/presence",
+  summary: "Who is on the reel now (live sockets on reel:<id> and REST-reported viewers)",
+  request: { params: IdParam },
+  responses: {
+    200: jsonOnly(z.object({
+      reel_id: z.string(),
+      count: Int,
+      users: z.array(z.object({
+        user_id: z.string(),
+        status: z.string(),
+        activity: z.string().optional(),
+        sockets: Int,
+        last_seen: Int,
+      })),
+    })),
+    ...errorResponses(400),
+  },
+});
+
+/** The `/reels` routes, mounted under `/api/v1`. */
+export function reelRoutes(deps: ReelRoutesDeps): OpenAPIHono {
+  const app = new OpenAPIHono({ defaultHook: validationHook });
+  const { reels, users } = deps;
+
+  app.openapi(publishRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const input: PublishInput = sendsProtobuf(c)
+      ? fromProtoUpdate(await readProtobuf(c, decodeReelUpdate, "a ReelUpdate"))
+      : jsonBody<PublishInput>(c, c.req.valid("json"));
+    const r = await reels.publish(id, input);
+    return negotiate(c, r, 201, (v) =>
+      encodeReelUpdate({
+        ...v,
+        update_data: input.update_data,
+        priority: input.priority ?? "normal",
+      } as ReelUpdateJson)) as never;
+  });
+
+  app.openapi(listRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const { since, limit, consistency } = c.req.valid("query");
+    return c.json(await reels.updates(id, { since, limit, consistency }), 200);
+  });
+
+  app.openapi(stateRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const { consistency } = c.req.valid("query");
+    return negotiate(c, await reels.get(id, { consistency }), 200, encodeReelState) as never;
+  });
+
+  app.openapi(interactRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    let input: InteractionInput;
+    if (sendsProtobuf(c)) {
+      const m = await readProtobuf(c, decodeInteraction, "an Interaction");
+      input = { type: m.type as InteractionInput["type"], user_id: m.user_id, text: m.text };
+    } else input = jsonBody<InteractionInput>(c, c.req.valid("json"));
+    const r = await reels.interact(id, input);
+    return negotiate(c, r, 201, (v) => {
+      const { counted: _c, batched: _b, state: _s, ...interaction } = v;
+      return encodeInteraction(interaction);
+    }) as never;
+  });
+
+  app.openapi(commentsRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const { cursor, limit } = c.req.valid("query");
+    return c.json(await reels.comments(id, { cursor, limit }), 200);
+  });
+
+  app.openapi(presenceRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    return c.json(await users.reelPresence(id), 200);
+  });
+  return app;
+}
+
+/** The validated JSON body, or a clear 400 when there was none. */
+export function jsonBody<T>(c: Context, body: unknown): T {
+  if (body === undefined || body === null || typeof body !== "object") {
+    throw new ChorusError(
+      "invalid_request",
+      `Cannot ${c.req.method} ${c.req.path}: send a JSON body (or application/x-protobuf)`,
+    );
+  }
+  return body as T;
+}
+
+function fromProtoUpdate(m: ReelUpdateJson): PublishInput {
+  const input: PublishInput = { update_data: m.update_data, priority: m.priority };
+  if (m.target_users?.length) input.target_users = m.target_users;
+  if (m.target_channel !== undefined) input.target_channel = m.target_channel;
+  return input;
+}

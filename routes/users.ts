@@ -1,0 +1,99 @@
+/**
+ * The users routes of SPEC §2: report and read a user's presence, as JSON or
+ * `application/x-protobuf` (`PresenceUpdate`) both ways.
+ * @module
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { ID_PATTERN } from "../actors/reel_api.ts";
+import { PRESENCE_STATUSES, type PresenceInput, type UsersApi } from "../actors/user_api.ts";
+import { decodePresenceUpdate, encodePresenceUpdate } from "../proto/codec.ts";
+import { ConsistencyQuery, errorResponses, validationHook } from "./_common.ts";
+import { negotiate, PROTOBUF, ProtobufBytes, readProtobuf, sendsProtobuf } from "./_protobuf.ts";
+import { jsonBody } from "./reels.ts";
+
+/** Dependencies of {@linkcode userRoutes}. */
+export interface UserRoutesDeps {
+  users: UsersApi;
+}
+
+const IdParam = z.object({
+  id: z.string().openapi({
+    param: { name: "id", in: "path" },
+    example: "u_1",
+    description: `1–128 characters of A-Z a-z 0-9 _ . : - (${ID_PATTERN.source})`,
+  }),
+});
+const PresenceBody = z.object({
+  status: z.enum(PRESENCE_STATUSES),
+  current_reel: z.string().optional(),
+  activity: z.string().max(256).optional(),
+}).openapi("PresenceInput");
+const Presence = z.object({
+  user_id: z.string(),
+  status: z.enum(PRESENCE_STATUSES),
+  current_reel: z.string().optional(),
+  activity: z.string().optional(),
+  last_seen: z.number().int(),
+  sockets: z.number().int().optional(),
+}).openapi("PresenceUpdate");
+const both = (description: string) => ({
+  description,
+  content: {
+    "application/json": { schema: Presence },
+    [PROTOBUF]: { schema: ProtobufBytes },
+  },
+});
+
+const setRoute = createRoute({
+  method: "post",
+  path: "/users/{id}/presence",
+  summary: "Report a user's presence (status, current reel, activity)",
+  request: {
+    params: IdParam,
+    body: {
+      content: {
+        "application/json": { schema: PresenceBody },
+        [PROTOBUF]: { schema: ProtobufBytes },
+      },
+      required: false,
+    },
+  },
+  responses: { 200: both("Recorded (protobuf: PresenceUpdate)"), ...errorResponses(400, 415) },
+});
+
+const getRoute = createRoute({
+  method: "get",
+  path: "/users/{id}/presence",
+  summary: "A user's presence: reported status within the TTL, live sockets, else offline",
+  request: { params: IdParam, query: z.object({ consistency: ConsistencyQuery }) },
+  responses: { 200: both("Presence (protobuf: PresenceUpdate)"), ...errorResponses(400) },
+});
+
+/** The `/users` routes, mounted under `/api/v1`. */
+export function userRoutes(deps: UserRoutesDeps): OpenAPIHono {
+  const app = new OpenAPIHono({ defaultHook: validationHook });
+  const { users } = deps;
+
+  app.openapi(setRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    let input: PresenceInput;
+    if (sendsProtobuf(c)) {
+      const m = await readProtobuf(c, decodePresenceUpdate, "a PresenceUpdate");
+      input = { status: m.status as PresenceInput["status"] };
+      if (m.current_reel !== undefined) input.current_reel = m.current_reel;
+      if (m.activity !== undefined) input.activity = m.activity;
+    } else input = jsonBody<PresenceInput>(c, c.req.valid("json"));
+    return negotiate(c, await users.setPresence(id, input), 200, encodePresenceUpdate) as never;
+  });
+
+  app.openapi(getRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const { consistency } = c.req.valid("query");
+    const presence = await users.getPresence(id, { consistency });
+    return negotiate(c, presence, 200, (p) => {
+      const { sockets: _s, ...rest } = p;
+      return encodePresenceUpdate(rest);
+    }) as never;
+  });
+  return app;
+}
