@@ -27,6 +27,16 @@ import type { Members } from "./storage/members.ts";
 import { socketRoutes } from "./routes/socket.ts";
 import type { RealtimeServer } from "./realtime/server.ts";
 import { validationHook } from "./routes/_common.ts";
+import { cors } from "hono/cors";
+import { secureHeaders } from "hono/secure-headers";
+import { requestId } from "hono/request-id";
+import { getConnInfo } from "hono/deno";
+import type { TokenStore } from "./auth/tokens.ts";
+import { timingSafeEqual } from "./auth/tokens.ts";
+import { authMiddleware, principalOf } from "./auth/middleware.ts";
+import { RateLimiter, rateLimitMiddleware } from "./auth/rate_limit.ts";
+import { tokenRoutes } from "./routes/tokens.ts";
+import { type Metrics, metricsMiddleware } from "./observability/metrics.ts";
 
 /** What the routes need. */
 export interface AppDeps {
@@ -47,9 +57,22 @@ export interface AppDeps {
   members?: Members;
   /** `sqlite`, `memory`, `kv-connect`, `deno-deploy` or `handle`, for `/status`. */
   kvBackend?: string;
+  /** API tokens; required (with auth on) for `/api/v1` and the token routes. */
+  tokens?: TokenStore;
+  /** Metrics for `GET /metrics` and the HTTP duration histogram. */
+  metrics?: Metrics;
   instanceId: string;
   startedAt: number;
   now: () => number;
+}
+
+/** The client address for per-IP rate limits (`unknown` outside `Deno.serve`). */
+function clientAddress(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? "unknown";
+  } catch {
+    return "unknown";
+  }
 }
 
 const HTTP_CODES: Record<number, ErrorCode> = {
@@ -97,6 +120,37 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       { details: { limit: deps.config.maxBody } },
     );
   };
+  app.use("*", requestId({ headerName: "X-Request-Id" }));
+  app.use("*", secureHeaders({ crossOriginResourcePolicy: false }));
+  if (deps.config.corsOrigins.length) {
+    app.use(
+      "*",
+      cors({
+        origin: deps.config.corsOrigins,
+        credentials: false,
+        allowMethods: ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allowHeaders: [
+          "Authorization",
+          "Content-Type",
+          "Accept",
+          "If-Match",
+          "If-None-Match",
+          "Last-Event-ID",
+          "X-Request-Id",
+        ],
+        exposeHeaders: [
+          "ETag",
+          "Retry-After",
+          "RateLimit-Limit",
+          "RateLimit-Remaining",
+          "RateLimit-Reset",
+          "X-Request-Id",
+        ],
+        maxAge: 600,
+      }),
+    );
+  }
+  if (deps.metrics) app.use("*", metricsMiddleware(deps.metrics));
   const limitBody = bodyLimit({ maxSize: deps.config.maxBody, onError: tooLarge });
   app.use("/api/*", async (c, next) => {
     // Only requests that carry a body pay for these checks (reads are the hot path).
@@ -120,9 +174,45 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     return await limitBody(c, next);
   });
 
+  if (deps.tokens) {
+    app.use("/api/v1/*", authMiddleware({ enabled: deps.config.auth, tokens: deps.tokens }));
+  }
+  if (deps.config.rateLimit !== undefined) {
+    const limiter = new RateLimiter({
+      rate: deps.config.rateLimit,
+      burst: deps.config.rateBurst,
+      clock: { now: deps.now },
+      globalStore: deps.config.rateLimitScope === "global" ? deps.store : undefined,
+    });
+    app.use(
+      "/api/v1/*",
+      rateLimitMiddleware(limiter, (c) => {
+        const principal = principalOf(c);
+        return principal.id === "anonymous" ? `ip:${clientAddress(c)}` : `token:${principal.id}`;
+      }),
+    );
+  }
+  if (deps.metrics) {
+    const metrics = deps.metrics;
+    app.get("/metrics", async (c) => {
+      const token = deps.config.metricsToken;
+      if (token !== undefined) {
+        const given = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? "";
+        if (!timingSafeEqual(given, token)) {
+          throw new ChorusError(
+            "unauthorized",
+            "Cannot read metrics: a valid bearer token is required",
+          );
+        }
+      }
+      return c.body(await metrics.render(), 200, { "Content-Type": metrics.contentType });
+    });
+  }
+
   app.route("/", healthRoutes(deps));
   if (deps.realtime) app.route("/", socketRoutes({ realtime: deps.realtime }));
   app.route("/api/v1", kvRoutes({ kv: deps.kv }));
+  if (deps.tokens) app.route("/api/v1", tokenRoutes({ tokens: deps.tokens }));
   if (deps.contexts) {
     app.route("/api/v1", contextRoutes({ contexts: deps.contexts }));
     app.route("/api/v1", adminRoutes({ contexts: deps.contexts }));

@@ -18,6 +18,10 @@ import { type ExportProvider, resolveExportProvider } from "./contexts/export.ts
 import type { SchedulerMode } from "./contexts/scheduler.ts";
 import { createDeltaFormats, type DeltaFormat } from "./deltas/format.ts";
 import { createApp } from "./app.ts";
+import { TokenStore } from "./auth/tokens.ts";
+import { socketAuthenticator } from "./auth/socket.ts";
+import { Metrics } from "./observability/metrics.ts";
+import { log } from "./log.ts";
 import { type RealtimeOptions, RealtimeServer } from "./realtime/server.ts";
 import { kvTopic } from "./realtime/kv_topic.ts";
 import { systemTopic } from "./realtime/system_topic.ts";
@@ -82,6 +86,10 @@ export class Chorus {
   readonly clock: Clock;
   /** The WebSocket endpoint: sessions, topic registry (`realtime.topics.define`), presence. */
   readonly realtime: RealtimeServer;
+  /** API tokens (hashed, scoped, prefixed); checked on every request when auth is on. */
+  readonly tokens: TokenStore;
+  /** Prometheus metrics served at `GET /metrics`. */
+  readonly metrics: Metrics;
   readonly #watch: WatchHub;
   readonly #ownsKv: boolean;
   #closed = false;
@@ -130,6 +138,11 @@ export class Chorus {
       pid: Deno.pid,
       started_at: startedAt,
     });
+    this.tokens = new TokenStore(this.store, clock, config.adminToken);
+    realtime = {
+      ...realtime,
+      authenticate: realtime.authenticate ?? socketAuthenticator(this.tokens, config.auth),
+    };
     this.realtime = new RealtimeServer(
       { store: this.store, watch: this.#watch, clock, instanceId: this.instanceId },
       realtime,
@@ -157,7 +170,14 @@ export class Chorus {
         }),
       }),
     );
+    this.metrics = new Metrics({
+      store: this.store,
+      actors: this.registry,
+      sockets: () => this.realtime.stats(),
+    });
     this.app = createApp({
+      tokens: this.tokens,
+      metrics: this.metrics,
       config,
       store: this.store,
       kv: this.kv,
@@ -210,6 +230,14 @@ export class Chorus {
     try {
       await chorus.contexts.scheduler.start(options.scheduler ?? "timer");
       await chorus.members.start();
+      if (config.auth) {
+        const first = await chorus.tokens.bootstrap();
+        if (first) {
+          log.notice(
+            `chorus: auth is on and no CHORUS_ADMIN_TOKEN is set; this admin token is shown once:\n${first}`,
+          );
+        }
+      }
     } catch (e) {
       await chorus.close();
       throw e;
@@ -218,7 +246,8 @@ export class Chorus {
   }
 
   /** A fetch handler for `Deno.serve`, `deno serve` and Deno Deploy. */
-  fetch = (request: Request): Response | Promise<Response> => this.app.fetch(request);
+  fetch = (request: Request, info?: Deno.ServeHandlerInfo): Response | Promise<Response> =>
+    this.app.fetch(request, info);
 
   /**
    * Finishes queued work, stops watches and timers, and closes KV if this instance opened it.

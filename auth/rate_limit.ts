@@ -8,7 +8,6 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { ChorusError } from "../errors.ts";
-import type { Clock } from "../clock.ts";
 import type { Store } from "../storage/store.ts";
 import { rateWindowKey } from "../storage/keys.ts";
 
@@ -27,7 +26,8 @@ export interface RateLimiterOptions {
   rate: number;
   /** Bucket size (defaults to the rate). */
   burst?: number;
-  clock: Clock;
+  /** Time source (ms since epoch). */
+  clock: { now(): number };
   /** When set, counts in KV per one-second window across instances. */
   globalStore?: Store;
 }
@@ -36,7 +36,7 @@ export interface RateLimiterOptions {
 export class RateLimiter {
   readonly #rate: number;
   readonly #burst: number;
-  readonly #clock: Clock;
+  readonly #clock: { now(): number };
   readonly #store?: Store;
   readonly #buckets = new Map<string, { tokens: number; at: number }>();
 

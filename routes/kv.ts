@@ -8,6 +8,7 @@ import { streamSSE } from "hono/streaming";
 import { ChorusError } from "../errors.ts";
 import type { KvApi } from "../actors/kv_api.ts";
 import { validateKey } from "../actors/kv_api.ts";
+import { principalOf, requirePrefix } from "../auth/middleware.ts";
 import { ConsistencyQuery, errorResponses, etag, parseIfMatch, validationHook } from "./_common.ts";
 
 /** Dependencies of {@linkcode kvRoutes}. */
@@ -237,6 +238,21 @@ const watchRoute = createRoute({
   },
 });
 
+/**
+ * The prefix a list may use: a token limited to a prefix lists only inside it. A broader request
+ * is narrowed to the token's prefix; a request elsewhere is refused.
+ */
+function listPrefix(limit: string | undefined, requested: string | undefined): string | undefined {
+  if (limit === undefined) return requested;
+  const asked = requested ?? "";
+  if (asked.startsWith(limit)) return asked;
+  if (limit.startsWith(asked)) return limit;
+  throw new ChorusError(
+    "forbidden",
+    `Cannot list prefix "${asked}": this token is limited to "${limit}…"`,
+  );
+}
+
 function noMatchAll(header: string | undefined): boolean {
   if (header === undefined) return false;
   if (header.trim() === "*") return true;
@@ -253,18 +269,24 @@ export function kvRoutes(deps: KvRoutesDeps): OpenAPIHono {
 
   app.openapi(bulkPutRoute, async (c) => {
     const { items } = c.req.valid("json");
+    requirePrefix(principalOf(c), items.map((i) => i.key));
     return c.json(await kv.putMany(items), 200);
   });
   app.openapi(bulkGetRoute, async (c) => {
     const { keys } = c.req.valid("json");
+    requirePrefix(principalOf(c), keys);
     const { consistency } = c.req.valid("query");
     return c.json(await kv.getMany(keys, { consistency }), 200);
   });
   app.openapi(bulkDeleteRoute, async (c) => {
-    return c.json(await kv.deleteMany(c.req.valid("json").keys), 200);
+    const { keys } = c.req.valid("json");
+    requirePrefix(principalOf(c), keys);
+    return c.json(await kv.deleteMany(keys), 200);
   });
   app.openapi(bulkTouchRoute, async (c) => {
-    return c.json(await kv.touchMany(c.req.valid("json").items), 200);
+    const { items } = c.req.valid("json");
+    requirePrefix(principalOf(c), items.map((i) => i.key));
+    return c.json(await kv.touchMany(items), 200);
   });
 
   app.openapi(putRoute, async (c) => {
@@ -330,7 +352,7 @@ export function kvRoutes(deps: KvRoutesDeps): OpenAPIHono {
   app.openapi(listRoute, async (c) => {
     const q = c.req.valid("query");
     const page = await kv.list({
-      prefix: q.prefix,
+      prefix: listPrefix(principalOf(c).prefix, q.prefix),
       limit: q.limit,
       cursor: q.cursor,
       values: q.values === "true",

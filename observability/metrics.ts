@@ -1,0 +1,189 @@
+/**
+ * Prometheus metrics for `GET /metrics`: HTTP durations by route and status, KV commit counts,
+ * conflicts and latency, live actors, mailbox depth, sockets and messages. Gauges and counters
+ * are read from the live objects at scrape time, so the hot paths only pay for the HTTP
+ * histogram.
+ * @module
+ */
+import { Counter, Gauge, Histogram, Registry as PromRegistry } from "prom-client";
+import type { MiddlewareHandler } from "hono";
+import type { Store } from "../storage/store.ts";
+import type { Registry } from "../actors/registry.ts";
+
+/** Where metric values come from. */
+export interface MetricsSources {
+  store: Store;
+  actors: Registry;
+  /** Socket figures, when the real-time server runs. */
+  sockets?: () => {
+    sockets: number;
+    topics: number;
+    messagesIn: number;
+    messagesOut: number;
+    messagesDropped: number;
+  };
+  /** Extra counters (e.g. cleanup removals), by name → value. */
+  extra?: () => Record<string, number>;
+}
+
+/** A counter whose value is read from a running total at scrape time. */
+function totalCounter(
+  registry: PromRegistry,
+  name: string,
+  help: string,
+  read: () => number,
+): Counter {
+  let last = 0;
+  return new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const now = read();
+      if (now > last) this.inc(now - last);
+      last = Math.max(last, now);
+    },
+  });
+}
+
+/** The metrics of one instance. */
+export class Metrics {
+  /** The prom-client registry (text format via `render`). */
+  readonly registry = new PromRegistry();
+  readonly #http: Histogram<"method" | "route" | "status">;
+
+  constructor(sources: MetricsSources) {
+    const r = this.registry;
+    this.#http = new Histogram({
+      name: "chorus_http_request_duration_seconds",
+      help: "HTTP request duration by route and status",
+      labelNames: ["method", "route", "status"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [r],
+    });
+    const stats = sources.store.stats;
+    totalCounter(r, "chorus_kv_commits_total", "Atomic commits sent to KV", () => stats.commits);
+    totalCounter(
+      r,
+      "chorus_kv_intents_total",
+      "Writes committed (group commit)",
+      () => stats.intents,
+    );
+    totalCounter(
+      r,
+      "chorus_kv_conflicts_total",
+      "Commits refused by a versionstamp check",
+      () => stats.conflicts,
+    );
+    totalCounter(r, "chorus_kv_reads_total", "Reads sent to KV", () => stats.reads);
+    totalCounter(
+      r,
+      "chorus_kv_commit_seconds_sum",
+      "Total time spent in KV commits",
+      () => stats.commitMs / 1000,
+    );
+    new Gauge({
+      name: "chorus_kv_commit_last_seconds",
+      help: "Latency of the last KV commit",
+      registers: [r],
+      collect() {
+        this.set(stats.lastCommitMs / 1000);
+      },
+    });
+    new Gauge({
+      name: "chorus_actors_live",
+      help: "Live actors on this instance by kind",
+      labelNames: ["kind"],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [kind, n] of Object.entries(sources.actors.counts())) this.set({ kind }, n);
+      },
+    });
+    new Gauge({
+      name: "chorus_mailbox_depth",
+      help: "Messages queued in actor mailboxes",
+      registers: [r],
+      collect() {
+        this.set(sources.actors.mailboxDepth());
+      },
+    });
+    totalCounter(
+      r,
+      "chorus_actors_evicted_total",
+      "Idle actors evicted",
+      () => sources.actors.evicted,
+    );
+    if (sources.sockets) {
+      const sockets = sources.sockets;
+      new Gauge({
+        name: "chorus_sockets",
+        help: "Open WebSockets",
+        registers: [r],
+        collect() {
+          this.set(sockets().sockets);
+        },
+      });
+      new Gauge({
+        name: "chorus_socket_topics",
+        help: "Topics with subscribers on this instance",
+        registers: [r],
+        collect() {
+          this.set(sockets().topics);
+        },
+      });
+      totalCounter(
+        r,
+        "chorus_messages_in_total",
+        "Socket frames received",
+        () => sockets().messagesIn,
+      );
+      totalCounter(
+        r,
+        "chorus_messages_out_total",
+        "Socket frames sent",
+        () => sockets().messagesOut,
+      );
+      totalCounter(
+        r,
+        "chorus_messages_dropped_total",
+        "Socket frames dropped (slow consumers)",
+        () => sockets().messagesDropped,
+      );
+    }
+    if (sources.extra) {
+      const extra = sources.extra;
+      for (const name of Object.keys(extra())) {
+        totalCounter(r, name, `${name.replaceAll("_", " ")}`, () => extra()[name] ?? 0);
+      }
+    }
+  }
+
+  /** Records one HTTP request. */
+  observe(method: string, route: string, status: number, seconds: number): void {
+    this.#http.observe({ method, route, status: String(status) }, seconds);
+  }
+
+  /** The Prometheus text exposition. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** Content type of {@linkcode render}'s output. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+/** Times every request; the route label is the matched pattern, not the raw path. */
+export function metricsMiddleware(metrics: Metrics): MiddlewareHandler {
+  return async (c, next) => {
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      const route = c.req.routePath && c.req.routePath !== "/*" ? c.req.routePath : "unmatched";
+      metrics.observe(c.req.method, route, c.res.status, (performance.now() - started) / 1000);
+    }
+  };
+}
