@@ -134,6 +134,11 @@ export class TokenStore {
   readonly #adminHash?: Promise<string>;
   readonly #cache = new Map<string, { record: TokenRecord | null; at: number }>();
   readonly #usedAt = new Map<string, number>();
+  readonly #verified = new Map<
+    string,
+    { principal: Principal | null; at: number; expiresAt?: number }
+  >();
+  readonly #expiry = new Map<string, number>();
 
   constructor(store: Store, clock: Clock, adminToken?: string) {
     this.#store = store;
@@ -206,6 +211,9 @@ export class TokenStore {
       bytes: 256,
     });
     this.#cache.delete(entry.value.hash);
+    for (const [secret, v] of this.#verified) {
+      if (v.principal?.id === id) this.#verified.delete(secret);
+    }
   }
 
   /**
@@ -214,12 +222,33 @@ export class TokenStore {
    */
   async verify(secret: string): Promise<Principal | null> {
     if (typeof secret !== "string" || secret.length > 256) return null;
+    // Recently verified secrets skip hashing (memory only, for the cache time): the hot path.
+    const now = this.#clock.now();
+    const recent = this.#verified.get(secret);
+    if (recent && now - recent.at <= CACHE_MS) {
+      const p = recent.principal;
+      if (p && (recent.expiresAt === undefined || recent.expiresAt > now)) {
+        this.#touch(p.id, now);
+        return p;
+      }
+      if (!p) return null;
+    }
+    const principal = await this.#verifyHashed(secret, now);
+    this.#verified.set(secret, {
+      principal,
+      at: now,
+      expiresAt: principal ? this.#expiry.get(principal.id) : undefined,
+    });
+    if (this.#verified.size > 10_000) this.#verified.delete(this.#verified.keys().next().value!);
+    return principal;
+  }
+
+  async #verifyHashed(secret: string, now: number): Promise<Principal | null> {
     const hash = await sha256Hex(secret);
     if (this.#adminHash && timingSafeEqual(hash, await this.#adminHash)) {
       return { id: "admin", scopes: new Set(["admin"]), userId: "admin" };
     }
     if (!secret.startsWith(TOKEN_PREFIX_TEXT)) return null;
-    const now = this.#clock.now();
     let cached = this.#cache.get(hash);
     if (!cached || now - cached.at > CACHE_MS) {
       const index = await this.#store.get<string>(tokenHashKey(hash), "strong");
@@ -233,6 +262,7 @@ export class TokenStore {
     const record = cached.record;
     if (!record || !timingSafeEqual(record.hash, hash)) return null;
     if (record.expires_at !== undefined && record.expires_at <= now) return null;
+    if (record.expires_at !== undefined) this.#expiry.set(record.id, record.expires_at);
     this.#touch(record.id, now);
     return {
       id: record.id,

@@ -33,8 +33,13 @@ async function waitFor(port: number) {
   throw new Error(`server on ${port} did not start`);
 }
 
-async function wrk(url: string, script?: string): Promise<{ rps: number; p99: string }> {
+async function wrk(
+  url: string,
+  script?: string,
+  headers: string[] = [],
+): Promise<{ rps: number; p99: string }> {
   const args = ["-t2", `-c${connections}`, `-d${seconds}s`, "--latency"];
+  for (const h of headers) args.push("-H", h);
   if (script) args.push("-s", script);
   const out = await new Deno.Command("wrk", { args: [...args, url], stdout: "piped" }).output();
   const text = new TextDecoder().decode(out.stdout);
@@ -65,29 +70,52 @@ const servers = [
     port: 18102,
     args: [`${here}chorus_server.ts`, "18102", `${dir}/chorus.kv`],
   },
+  {
+    name: "Chorus, auth on",
+    port: 18103,
+    args: [`${here}chorus_server.ts`, "18103", `${dir}/chorus-auth.kv`, "auth"],
+  },
 ];
 const results: Record<string, Record<string, { rps: number; p99: string }>> = {};
 for (const s of servers) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--unstable-kv", ...s.args],
-    stdout: "null",
+    stdout: "piped",
     stderr: "inherit",
   }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let printed = "";
+  const drain = (async () => {
+    for (;;) {
+      const { value, done } = await lines.read();
+      if (done) return;
+      printed += value;
+    }
+  })();
   try {
     await waitFor(s.port);
+    while (s.args.includes("auth") && !/token (\S+)/.test(printed)) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const token = /token (\S+)/.exec(printed)?.[1];
+    const headers = token ? [`Authorization: Bearer ${token}`] : [];
     const base = `http://127.0.0.1:${s.port}`;
     await fetch(`${base}/api/v1/kv/hot`, {
       method: "PUT",
-      headers: { "content-type": "application/json" },
+      headers: {
+        "content-type": "application/json",
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
       body: JSON.stringify({ value: { user: "u-42", cart: [1, 2, 3], total: 99.5 } }),
     }).then((r) => r.body?.cancel());
     results[s.name] = {
-      GET: await wrk(`${base}/api/v1/kv/hot`),
-      PUT: await wrk(base, putScript),
+      GET: await wrk(`${base}/api/v1/kv/hot`, undefined, headers),
+      PUT: await wrk(base, putScript, headers),
     };
   } finally {
     child.kill("SIGTERM");
     await child.status;
+    await drain.catch(() => {});
   }
 }
 await Deno.remove(dir, { recursive: true });
@@ -95,6 +123,7 @@ await Deno.remove(putScript);
 
 const bare = results["bare Hono route"];
 const ours = results["Chorus"];
+const authed = results["Chorus, auth on"];
 console.log(
   `\nwrk -t2 -c${connections} -d${seconds}s, servers on 127.0.0.1, ${Deno.build.target}\n`,
 );
@@ -106,5 +135,15 @@ for (const m of ["GET", "PUT"] as const) {
     `| ${m} /api/v1/kv/:key | ${bare[m].rps.toFixed(0)} | ${ours[m].rps.toFixed(0)} | ${
       (ratio * 100).toFixed(0)
     }% | ${bare[m].p99} | ${ours[m].p99} |`,
+  );
+}
+
+console.log("\n| route | Chorus auth off req/s | auth on req/s | auth on / off |");
+console.log("| --- | ---: | ---: | ---: |");
+for (const m of ["GET", "PUT"] as const) {
+  console.log(
+    `| ${m} /api/v1/kv/:key | ${ours[m].rps.toFixed(0)} | ${authed[m].rps.toFixed(0)} | ${
+      (authed[m].rps / ours[m].rps * 100).toFixed(0)
+    }% |`,
   );
 }

@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { ConfigError, loadConfig, parseDuration } from "../config.ts";
+
+Deno.test("loadConfig resolves defaults", () => {
+  const c = loadConfig({});
+  assert.equal(c.port, 8000);
+  assert.equal(c.kvPath, "./data/chorus.kv");
+  assert.equal(c.readConsistency, "leader");
+  assert.equal(c.maxBody, 1024 * 1024);
+  assert.equal(c.compression, "gzip");
+  assert.equal(c.compressionLevel, 6);
+  assert.equal(c.compressionThreshold, 1024);
+  assert.equal(c.deltaThreshold, 100);
+  assert.equal(c.deltaTtlMs, 86_400_000);
+  assert.equal(c.contextTtlMs, 6 * 3_600_000);
+  assert.equal(c.contextAutoDelete, false);
+  assert.equal(c.auth, true, "auth is on unless under deno task dev");
+  assert.equal(loadConfig({}, { dev: true }).auth, false);
+  assert.equal(loadConfig({}, { deploy: true }).kvPath, undefined);
+  assert.equal(loadConfig({ CHORUS_KV: "https://kv.example.com/db" }).kvMaxChecks, 10);
+});
+
+Deno.test("loadConfig parses durations, sizes and lists", () => {
+  const c = loadConfig({
+    CHORUS_DELTA_TTL: "90m",
+    CHORUS_CONTEXT_TTL: "3600",
+    CHORUS_MAX_BODY: "2MiB",
+    CHORUS_CORS_ORIGINS: "https://a.example.com, http://localhost:5173",
+    CHORUS_RATE_LIMIT: "50",
+    CHORUS_AUTH: "off",
+  });
+  assert.equal(c.deltaTtlMs, 90 * 60_000);
+  assert.equal(c.contextTtlMs, 3_600_000);
+  assert.equal(c.maxBody, 2 * 1024 * 1024);
+  assert.deepEqual(c.corsOrigins, ["https://a.example.com", "http://localhost:5173"]);
+  assert.equal(c.rateLimit, 50);
+  assert.equal(c.rateBurst, 50);
+  assert.equal(c.auth, false);
+  assert.equal(parseDuration("X", "500ms"), 500);
+});
+
+Deno.test("loadConfig names the variable of a bad value", () => {
+  const bad: Record<string, string> = {
+    CHORUS_PORT: "eighty",
+    CHORUS_READ_CONSISTENCY: "sometimes",
+    CHORUS_COMPRESSION: "zip",
+    CHORUS_COMPRESSION_LEVEL: "11",
+    CHORUS_MAX_BODY: "lots",
+    CHORUS_DELTA_TTL: "1 day",
+    CHORUS_AUTH: "maybe",
+    CHORUS_CORS_ORIGINS: "https://a.example.com/path",
+    CHORUS_RATE_LIMIT: "-1",
+    CHORUS_EXPORT_PROVIDER: "http",
+  };
+  for (const [name, value] of Object.entries(bad)) {
+    assert.throws(() => loadConfig({ [name]: value }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.ok(e.message.includes(name), `${name}: ${e.message}`);
+      return true;
+    });
+  }
+});
+
+Deno.test("A bad CHORUS_* value stops the server with one line naming it", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-kv", new URL("../main.ts", import.meta.url).pathname],
+    env: { CHORUS_PORT: "99999", CHORUS_KV: ":memory:" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 2);
+  const lines = new TextDecoder().decode(out.stderr).trim().split("\n");
+  assert.equal(lines.length, 1);
+  assert.match(lines[0], /CHORUS_PORT="99999"/);
+});
