@@ -29,6 +29,16 @@ export function errorResponses(...statuses: number[]) {
   return out;
 }
 
+/** A JSON response declaration for `createRoute`'s `responses`. */
+export function jsonResponse<T extends z.ZodType>(schema: T, description = "OK") {
+  return { description, content: { "application/json": { schema } } };
+}
+
+/** A required JSON request body declaration for `createRoute`'s `request.body`. */
+export function jsonBody<T extends z.ZodType>(schema: T) {
+  return { content: { "application/json": { schema } }, required: true };
+}
+
 /** `?consistency=strong|leader|eventual`. */
 export const ConsistencyQuery = z.enum(["strong", "leader", "eventual"]).optional().openapi({
   description: "Read consistency; the default comes from CHORUS_READ_CONSISTENCY",

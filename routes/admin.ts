@@ -5,7 +5,7 @@
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { ContextsApi } from "../actors/context_api.ts";
-import { errorResponses, validationHook } from "./_common.ts";
+import { errorResponses, jsonResponse, validationHook } from "./_common.ts";
 
 /** Dependencies of {@linkcode adminRoutes}. */
 export interface AdminRoutesDeps {
@@ -17,10 +17,6 @@ const Schedule = z.object({
   limit: z.number().int().openapi({ example: 1000 }),
   enabled: z.boolean(),
 }).openapi("CleanupSchedule");
-const ok = <T extends z.ZodType>(schema: T) => ({
-  description: "OK",
-  content: { "application/json": { schema } },
-});
 const Counts = z.object({
   contexts: z.number().int(),
   deltas: z.number().int(),
@@ -40,14 +36,14 @@ const cleanupRoute = createRoute({
       },
     },
   },
-  responses: { 200: ok(Counts), ...errorResponses(400) },
+  responses: { 200: jsonResponse(Counts), ...errorResponses(400) },
 });
 
 const getScheduleRoute = createRoute({
   method: "get",
   path: "/admin/cleanup/schedule",
   summary: "The cleanup schedule",
-  responses: { 200: ok(Schedule) },
+  responses: { 200: jsonResponse(Schedule) },
 });
 
 const putScheduleRoute = createRoute({
@@ -60,7 +56,7 @@ const putScheduleRoute = createRoute({
       required: true,
     },
   },
-  responses: { 200: ok(Schedule), ...errorResponses(400) },
+  responses: { 200: jsonResponse(Schedule), ...errorResponses(400) },
 });
 
 /** The `/admin/cleanup` routes, mounted under `/api/v1`. */

@@ -7,7 +7,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ChorusError } from "../errors.ts";
 import type { ContextsApi, PatchType } from "../actors/context_api.ts";
-import { ConsistencyQuery, errorResponses, validationHook } from "./_common.ts";
+import { ConsistencyQuery, errorResponses, jsonResponse, validationHook } from "./_common.ts";
 
 /** Dependencies of {@linkcode contextRoutes}. */
 export interface ContextRoutesDeps {
@@ -44,10 +44,6 @@ const SyncResult = z.union([
 /** A non-negative integer in a query string (`version`, `since`). */
 const VersionQuery = z.string().regex(/^\d{1,15}$/, "must be a non-negative integer")
   .transform(Number).optional();
-const ok = <T extends z.ZodType>(schema: T, description = "OK") => ({
-  description,
-  content: { "application/json": { schema } },
-});
 
 const putRoute = createRoute({
   method: "put",
@@ -60,7 +56,7 @@ const putRoute = createRoute({
       required: true,
     },
   },
-  responses: { 200: ok(ContextResult), ...errorResponses(400, 413, 415) },
+  responses: { 200: jsonResponse(ContextResult), ...errorResponses(400, 413, 415) },
 });
 
 const patchRoute = createRoute({
@@ -82,7 +78,7 @@ const patchRoute = createRoute({
       required: true,
     },
   },
-  responses: { 200: ok(ContextResult), ...errorResponses(400, 404, 409, 413, 415) },
+  responses: { 200: jsonResponse(ContextResult), ...errorResponses(400, 404, 409, 413, 415) },
 });
 
 const getRoute = createRoute({
@@ -90,7 +86,7 @@ const getRoute = createRoute({
   path: "/contexts/{id}",
   summary: "Read a context",
   request: { params: IdParam, query: z.object({ consistency: ConsistencyQuery }) },
-  responses: { 200: ok(ContextResult), ...errorResponses(400, 404) },
+  responses: { 200: jsonResponse(ContextResult), ...errorResponses(400, 404) },
 });
 
 const deleteRoute = createRoute({
@@ -99,7 +95,7 @@ const deleteRoute = createRoute({
   summary: "Delete a context (its version is remembered)",
   request: { params: IdParam },
   responses: {
-    200: ok(z.object({ deleted: z.literal(true), version: z.number().int() })),
+    200: jsonResponse(z.object({ deleted: z.literal(true), version: z.number().int() })),
     ...errorResponses(400, 404),
   },
 });
@@ -118,7 +114,7 @@ const syncRoute = createRoute({
       consistency: ConsistencyQuery,
     }),
   },
-  responses: { 200: ok(SyncResult), ...errorResponses(400, 404) },
+  responses: { 200: jsonResponse(SyncResult), ...errorResponses(400, 404) },
 });
 
 const deltasRoute = createRoute({
@@ -130,7 +126,7 @@ const deltasRoute = createRoute({
     query: z.object({ since: VersionQuery, consistency: ConsistencyQuery }),
   },
   responses: {
-    200: ok(z.object({
+    200: jsonResponse(z.object({
       id: z.string(),
       version: z.number().int(),
       deltas: z.array(z.object({
@@ -150,7 +146,7 @@ const exportRoute = createRoute({
   summary: "Save the context with the export provider (kv, http or the embedder's)",
   request: { params: IdParam },
   responses: {
-    200: ok(z.object({
+    200: jsonResponse(z.object({
       id: z.string(),
       version: z.number().int(),
       exported_at: z.number().int(),
@@ -166,7 +162,7 @@ const restoreRoute = createRoute({
   summary: "Write the last exported snapshot back as a new version",
   request: { params: IdParam },
   responses: {
-    200: ok(ContextResult.extend({ restored_version: z.number().int() })),
+    200: jsonResponse(ContextResult.extend({ restored_version: z.number().int() })),
     ...errorResponses(400, 404, 503),
   },
 });

@@ -9,7 +9,15 @@ import { ChorusError } from "../errors.ts";
 import type { KvApi } from "../actors/kv_api.ts";
 import { validateKey } from "../actors/kv_api.ts";
 import { principalOf, requirePrefix } from "../auth/middleware.ts";
-import { ConsistencyQuery, errorResponses, etag, parseIfMatch, validationHook } from "./_common.ts";
+import {
+  ConsistencyQuery,
+  errorResponses,
+  etag,
+  jsonBody,
+  jsonResponse,
+  parseIfMatch,
+  validationHook,
+} from "./_common.ts";
 
 /** Dependencies of {@linkcode kvRoutes}. */
 export interface KvRoutesDeps {
@@ -37,14 +45,6 @@ const ValueResult = z.object({
   version: z.number().int(),
   ttl: z.number().nullable().optional().openapi({ description: "Seconds left; with with_ttl" }),
 }).openapi("KvValue");
-const json = <T extends z.ZodType>(schema: T) => ({
-  content: { "application/json": { schema } },
-  required: true,
-});
-const ok = <T extends z.ZodType>(schema: T, description = "OK") => ({
-  description,
-  content: { "application/json": { schema } },
-});
 
 const putRoute = createRoute({
   method: "put",
@@ -56,11 +56,11 @@ const putRoute = createRoute({
       "if-match": z.string().optional(),
       "if-none-match": z.string().optional(),
     }),
-    body: json(
+    body: jsonBody(
       z.object({ value: JsonValue, ttl: Ttl.optional(), compress: z.boolean().optional() }),
     ),
   },
-  responses: { 200: ok(WriteResult), ...errorResponses(400, 409, 413, 415) },
+  responses: { 200: jsonResponse(WriteResult), ...errorResponses(400, 409, 413, 415) },
 });
 
 const getRoute = createRoute({
@@ -75,7 +75,7 @@ const getRoute = createRoute({
     }),
   },
   responses: {
-    200: ok(ValueResult),
+    200: jsonResponse(ValueResult),
     304: { description: "Not modified (If-None-Match)" },
     ...errorResponses(400, 404),
   },
@@ -87,7 +87,7 @@ const deleteRoute = createRoute({
   summary: "Delete a key (honours If-Match)",
   request: { params: KeyParam, headers: z.object({ "if-match": z.string().optional() }) },
   responses: {
-    200: ok(z.object({ deleted: z.literal(true) })),
+    200: jsonResponse(z.object({ deleted: z.literal(true) })),
     ...errorResponses(400, 404, 409),
   },
 });
@@ -96,8 +96,8 @@ const touchRoute = createRoute({
   method: "post",
   path: "/kv/{key}/touch",
   summary: "Set a new TTL; the version is kept",
-  request: { params: KeyParam, body: json(z.object({ ttl: Ttl })) },
-  responses: { 200: ok(WriteResult), ...errorResponses(400, 404) },
+  request: { params: KeyParam, body: jsonBody(z.object({ ttl: Ttl })) },
+  responses: { 200: jsonResponse(WriteResult), ...errorResponses(400, 404) },
 });
 
 const ttlRoute = createRoute({
@@ -105,7 +105,10 @@ const ttlRoute = createRoute({
   path: "/kv/{key}/ttl",
   summary: "Seconds left to live (null: no expiry)",
   request: { params: KeyParam, query: z.object({ consistency: ConsistencyQuery }) },
-  responses: { 200: ok(z.object({ ttl: z.number().nullable() })), ...errorResponses(400, 404) },
+  responses: {
+    200: jsonResponse(z.object({ ttl: z.number().nullable() })),
+    ...errorResponses(400, 404),
+  },
 });
 
 const incrRoute = createRoute({
@@ -123,7 +126,9 @@ const incrRoute = createRoute({
     },
   },
   responses: {
-    200: ok(z.object({ key: z.string(), value: z.number().int(), version: z.number().int() })),
+    200: jsonResponse(
+      z.object({ key: z.string(), value: z.number().int(), version: z.number().int() }),
+    ),
     ...errorResponses(400, 409),
   },
 });
@@ -134,7 +139,7 @@ const bulkPutRoute = createRoute({
   path: "/kv/bulk",
   summary: "Write up to 500 items, all or nothing",
   request: {
-    body: json(z.object({
+    body: jsonBody(z.object({
       items: z.array(z.object({
         key: z.string(),
         value: JsonValue,
@@ -143,7 +148,10 @@ const bulkPutRoute = createRoute({
       })).min(1).max(500),
     })),
   },
-  responses: { 200: ok(z.object({ items: z.array(WriteResult) })), ...errorResponses(400, 413) },
+  responses: {
+    200: jsonResponse(z.object({ items: z.array(WriteResult) })),
+    ...errorResponses(400, 413),
+  },
 });
 
 const bulkGetRoute = createRoute({
@@ -152,10 +160,10 @@ const bulkGetRoute = createRoute({
   summary: "Read up to 500 keys",
   request: {
     query: z.object({ consistency: ConsistencyQuery }),
-    body: json(z.object({ keys: BulkKeys })),
+    body: jsonBody(z.object({ keys: BulkKeys })),
   },
   responses: {
-    200: ok(z.object({
+    200: jsonResponse(z.object({
       items: z.array(z.object({
         key: z.string(),
         found: z.boolean(),
@@ -172,9 +180,9 @@ const bulkDeleteRoute = createRoute({
   method: "post",
   path: "/kv/bulk/delete",
   summary: "Delete up to 500 keys, all or nothing; absent keys are skipped",
-  request: { body: json(z.object({ keys: BulkKeys })) },
+  request: { body: jsonBody(z.object({ keys: BulkKeys })) },
   responses: {
-    200: ok(z.object({ deleted: z.number().int(), keys: z.array(z.string()) })),
+    200: jsonResponse(z.object({ deleted: z.number().int(), keys: z.array(z.string()) })),
     ...errorResponses(400),
   },
 });
@@ -184,12 +192,12 @@ const bulkTouchRoute = createRoute({
   path: "/kv/bulk/touch",
   summary: "Set TTLs on up to 500 keys, all or nothing; absent keys are skipped",
   request: {
-    body: json(
+    body: jsonBody(
       z.object({ items: z.array(z.object({ key: z.string(), ttl: Ttl })).min(1).max(500) }),
     ),
   },
   responses: {
-    200: ok(z.object({ touched: z.number().int(), items: z.array(WriteResult) })),
+    200: jsonResponse(z.object({ touched: z.number().int(), items: z.array(WriteResult) })),
     ...errorResponses(400),
   },
 });
@@ -208,7 +216,7 @@ const listRoute = createRoute({
     }),
   },
   responses: {
-    200: ok(z.object({
+    200: jsonResponse(z.object({
       items: z.array(z.object({
         key: z.string(),
         version: z.number().int(),
