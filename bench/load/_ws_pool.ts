@@ -71,14 +71,14 @@ export class SubscriberPool {
   /**
    * Opens `count` sockets, `concurrency` at a time, each joining the topic (or only connecting
    * when `join` is false); resolves when every join got its ok reply.
-   * @throws when a socket fails to open or join within `timeoutMs`
+   * @throws when a socket fails to open or join within `timeoutMs` (default 60 s for all)
    */
   async open(
     count: number,
     options: { concurrency?: number; join?: boolean; timeoutMs?: number } = {},
   ): Promise<void> {
     const concurrency = options.concurrency ?? 100;
-    const timeoutMs = options.timeoutMs ?? 20_000;
+    const timeoutMs = options.timeoutMs ?? 60_000;
     const stride = Math.max(1, Math.ceil(count / LATENCY_SAMPLE));
     const deadline = performance.now() + timeoutMs;
     for (let i = 0; i < count; i += concurrency) {
@@ -86,7 +86,8 @@ export class SubscriberPool {
       for (let j = i; j < Math.min(count, i + concurrency); j++) {
         batch.push(this.#openOne(j % stride === 0, options.join ?? true, deadline));
       }
-      await Promise.all(batch);
+      const failed = (await Promise.allSettled(batch)).find((r) => r.status === "rejected");
+      if (failed) throw (failed as PromiseRejectedResult).reason;
     }
   }
 

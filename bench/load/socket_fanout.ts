@@ -16,7 +16,7 @@
  * (lowest p99 at the fixed rate, highest delivered/s at the maximum rate), since other work may
  * share the machine.
  *
- * Usage: deno run -A bench/load/socket_fanout.ts [subs=100,1000,5000] [seconds=3]
+ * Usage: deno run -A bench/load/socket_fanout.ts [subs=100,1000,5000] [seconds=2]
  *   [--rate=100] [--budget=100000] [--concurrency=16] [--rounds=2] [--idle=1000] [--no-presence]
  *   [--profile]
  * `--profile` samples the Chorus server's CPU (through its inspector) during its fan-out phases
@@ -33,7 +33,7 @@ for (const arg of Deno.args) {
   else positional.push(arg);
 }
 const SUBS = (positional[0] ?? "100,1000,5000").split(",").map(Number);
-const SECONDS = Number(positional[1] ?? 3);
+const SECONDS = Number(positional[1] ?? 2);
 const RATE = Number(flags.get("rate") ?? 100);
 const CONCURRENCY = Number(flags.get("concurrency") ?? 16);
 const BUDGET = Number(flags.get("budget") ?? 100_000);
