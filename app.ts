@@ -28,8 +28,8 @@ import { socketRoutes } from "./routes/socket.ts";
 import type { RealtimeServer } from "./realtime/server.ts";
 import { validationHook } from "./routes/_common.ts";
 import { cors } from "hono/cors";
-import { secureHeaders } from "hono/secure-headers";
-import { requestId } from "hono/request-id";
+import { securityHeaders } from "./auth/security_headers.ts";
+import { requestIdMiddleware } from "./observability/request_id.ts";
 import { getConnInfo } from "hono/deno";
 import type { TokenStore } from "./auth/tokens.ts";
 import { timingSafeEqual } from "./auth/tokens.ts";
@@ -120,8 +120,8 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       { details: { limit: deps.config.maxBody } },
     );
   };
-  app.use("*", requestId({ headerName: "X-Request-Id" }));
-  app.use("*", secureHeaders({ crossOriginResourcePolicy: false }));
+  app.use("*", requestIdMiddleware(deps.instanceId));
+  app.use("*", securityHeaders());
   if (deps.config.corsOrigins.length) {
     app.use(
       "*",
