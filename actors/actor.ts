@@ -312,10 +312,14 @@ export abstract class Actor<Tx, Event = unknown> {
         return tx;
       };
       const txs = new Map(actors.map((a) => [a, apply(a)]));
-      const pending: { actor: AnyActor; intent: Intent }[] = [];
+      // An actor whose ops changed nothing still joins the commit with a check of its head, so
+      // the answers it gave (e.g. "absent") are confirmed atomically with everything else.
+      const pending: { actor: AnyActor; intent: Intent; checkOnly?: true }[] = [];
       for (const [actor, tx] of txs) {
         const intent = actor.intent(tx);
-        if (intent) pending.push({ actor, intent });
+        pending.push(
+          intent ? { actor, intent } : { actor, intent: actor.#headCheck(), checkOnly: true },
+        );
       }
       const limits = store.limits;
       let group: typeof pending = [];
@@ -332,6 +336,7 @@ export abstract class Actor<Tx, Event = unknown> {
           const result = await store.commit(mergeIntents(part.map((p) => p.intent)));
           if (result.ok) {
             for (const p of part) {
+              if (p.checkOnly) continue;
               const events = p.actor.adopt(txs.get(p.actor)!, result.versionstamp);
               p.actor.versionstamp = result.versionstamp;
               p.actor.emit(events);
@@ -342,8 +347,11 @@ export abstract class Actor<Tx, Event = unknown> {
           part = part.map((p) => {
             const tx = apply(p.actor);
             txs.set(p.actor, tx);
-            return { actor: p.actor, intent: p.actor.intent(tx) };
-          }).filter((p): p is { actor: AnyActor; intent: Intent } => p.intent !== null);
+            const intent = p.actor.intent(tx);
+            return intent
+              ? { actor: p.actor, intent }
+              : { actor: p.actor, intent: p.actor.#headCheck(), checkOnly: true as const };
+          });
           if (attempt >= 2) await backoff(attempt);
         }
       };
@@ -367,6 +375,15 @@ export abstract class Actor<Tx, Event = unknown> {
     } finally {
       for (const release of releases) release();
     }
+  }
+
+  /** A commit that only checks this actor's head versionstamp. */
+  #headCheck(): Intent {
+    return {
+      checks: [{ key: this.headKey(), versionstamp: this.versionstamp }],
+      mutations: [],
+      bytes: 64,
+    };
   }
 
   #order(): string {
@@ -465,7 +482,25 @@ export abstract class Actor<Tx, Event = unknown> {
         outcomes.forEach((o, i) => o.ok ? batch[i].resolve(o.value) : batch[i].reject(o.error));
       };
       const intent = this.intent(tx);
-      if (!intent) return settle();
+      if (!intent) {
+        // Nothing to commit (every op was refused or changed nothing), so no versionstamp check
+        // will confirm the state those answers rest on: confirm it with a strong read instead.
+        let head;
+        try {
+          head = await this.ctx.store.get(this.headKey(), "strong");
+        } catch (error) {
+          for (const m of batch) m.reject(error);
+          return;
+        }
+        if (head.versionstamp === this.versionstamp) return settle();
+        try {
+          await this.#refreshNow();
+        } catch (error) {
+          for (const m of batch) m.reject(error);
+          return;
+        }
+        continue;
+      }
       let result;
       try {
         result = await this.ctx.store.commit(intent);

@@ -368,7 +368,8 @@ export class KvApi {
     const now = this.#deps.clock.now();
     const items: KvListPage["items"] = [];
     let cursor = options.cursor;
-    if (cursor !== undefined && !/^[A-Za-z0-9_-]+$/.test(cursor)) badCursor(cursor);
+    // Deno KV cursors are base64 (standard or url-safe alphabet, with padding).
+    if (cursor !== undefined && !/^[A-Za-z0-9+/_=-]+$/.test(cursor)) badCursor(cursor);
     // Dead entries (tombstones, expired) are skipped, so a page may take more than one KV read.
     let more = true;
     while (more && items.length < limit) {

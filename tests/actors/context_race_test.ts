@@ -56,3 +56,26 @@ Deno.test("Two instances racing updates on one context: none lost, versions gapl
     await cleanup();
   }
 });
+
+Deno.test("Two instances: a patch that looks like a no-op on a stale cache is judged on the current context", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const a = await Chorus.open({ path });
+  const b = await Chorus.open({ path });
+  try {
+    for (let i = 0; i < 20; i++) {
+      const id = `noop-${i}`;
+      await a.contexts.set(id, { a: 1 });
+      await b.contexts.update(id, { a: null });
+      // On a's stale cache {a: 1} this patch changes nothing; on the real context it does.
+      const result = await a.contexts.update(id, { a: 1 });
+      assert.deepEqual(result.context, { a: 1 });
+      assert.equal(result.version, 3);
+      const strong = await b.contexts.get(id, { consistency: "strong" });
+      assert.deepEqual(strong?.context, { a: 1 });
+    }
+  } finally {
+    await a.close();
+    await b.close();
+    await cleanup();
+  }
+});

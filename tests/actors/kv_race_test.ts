@@ -126,3 +126,28 @@ Deno.test("Two instances: bulk writes racing single writes lose nothing", async 
     await close();
   }
 });
+
+Deno.test("Two instances: refusals and no-op writes rest on the current state, not a stale cache", async () => {
+  const { a, b, close } = await twoInstances();
+  try {
+    for (let i = 0; i < 30; i++) {
+      const key = `stale-${i}`;
+      assert.equal(await a.kv.get(key), null); // a caches "absent"
+      await b.kv.put(key, "v1");
+      // Without confirming its cache, a would answer 404 here.
+      assert.deepEqual(await a.kv.delete(key), { deleted: true });
+      const put = await b.kv.put(key, "v3");
+      // a may still hold version 2 (the delete): the If-Match must be judged on version 3.
+      const cas = await a.kv.put(key, "v4", { ifMatch: put.version });
+      assert.equal(cas.version, put.version + 1);
+    }
+    // Bulk deletes of keys another instance just created delete them.
+    const keys = Array.from({ length: 20 }, (_, i) => `bulk-stale-${i}`);
+    await a.kv.getMany(keys);
+    await b.kv.putMany(keys.map((key) => ({ key, value: 1 })));
+    assert.equal((await a.kv.deleteMany(keys)).deleted, 20);
+    assert.equal((await a.kv.deleteMany(["never-there"])).deleted, 0);
+  } finally {
+    await close();
+  }
+});

@@ -242,7 +242,9 @@ Deno.test("[http] list with prefix, limit, cursor and values", async () => {
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const q: string = `${KV}?prefix=user/&limit=10${cursor ? `&cursor=${cursor}` : ""}`;
+      const q: string = `${KV}?prefix=user/&limit=10${
+        cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""
+      }`;
       const page = await call(chorus.app, "GET", q);
       assert.equal(page.status, 200);
       assert.ok(page.body.items.length <= 10);
@@ -251,6 +253,21 @@ Deno.test("[http] list with prefix, limit, cursor and values", async () => {
       pages++;
     } while (cursor && pages < 10);
     assert.equal(keys.length, 24);
+    // Page sizes whose cursors carry base64 padding and '+'/'/' page through too.
+    for (const limit of [1, 2, 3, 7]) {
+      const seen: string[] = [];
+      let c: string | null = null;
+      do {
+        const url: string = `${KV}?prefix=user/&limit=${limit}${
+          c ? `&cursor=${encodeURIComponent(c)}` : ""
+        }`;
+        const page = await call(chorus.app, "GET", url);
+        assert.equal(page.status, 200, JSON.stringify(page.body));
+        seen.push(...page.body.items.map((i: { key: string }) => i.key));
+        c = page.body.cursor;
+      } while (c);
+      assert.deepEqual(seen, keys, `limit ${limit}`);
+    }
     assert.ok(!keys.includes("user/03"));
     assert.deepEqual(keys, [...keys].sort());
     const withValues = await call(chorus.app, "GET", `${KV}?prefix=user/1&values=true`);
