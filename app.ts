@@ -36,6 +36,7 @@ import { timingSafeEqual } from "./auth/tokens.ts";
 import { authMiddleware, principalOf } from "./auth/middleware.ts";
 import { RateLimiter, rateLimitMiddleware } from "./auth/rate_limit.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
+import { backupRoutes, MAX_RESTORE_BYTES } from "./routes/backup.ts";
 import { type Metrics, metricsMiddleware } from "./observability/metrics.ts";
 
 /** What the routes need. */
@@ -120,7 +121,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       { details: { limit: deps.config.maxBody } },
     );
   };
-  app.use("*", requestIdMiddleware(deps.instanceId));
+  app.use("*", requestIdMiddleware());
   app.use("*", securityHeaders());
   if (deps.config.corsOrigins.length) {
     app.use(
@@ -152,6 +153,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   }
   if (deps.metrics) app.use("*", metricsMiddleware(deps.metrics));
   const limitBody = bodyLimit({ maxSize: deps.config.maxBody, onError: tooLarge });
+  const limitRestore = bodyLimit({ maxSize: MAX_RESTORE_BYTES, onError: tooLarge });
   app.use("/api/*", async (c, next) => {
     // Only requests that carry a body pay for these checks (reads are the hot path).
     const method = c.req.method;
@@ -159,6 +161,17 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     const length = c.req.header("content-length");
     const hasBody = (length !== undefined && length !== "0") ||
       c.req.header("transfer-encoding") !== undefined;
+    if (c.req.path === "/api/v1/admin/restore") {
+      // A backup file: gzip bytes, bounded by its own limit rather than CHORUS_MAX_BODY.
+      const mime = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
+      if (hasBody && mime !== "application/gzip" && mime !== "application/octet-stream") {
+        throw new ChorusError(
+          "unsupported_media_type",
+          `Cannot accept a backup of type "${mime || "(none)"}": send application/gzip`,
+        );
+      }
+      return await limitRestore(c, next);
+    }
     if (hasBody) {
       // Bodies must be JSON (or protobuf where a route takes it): 415 before parsing.
       const mime = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
@@ -213,6 +226,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   if (deps.realtime) app.route("/", socketRoutes({ realtime: deps.realtime }));
   app.route("/api/v1", kvRoutes({ kv: deps.kv }));
   if (deps.tokens) app.route("/api/v1", tokenRoutes({ tokens: deps.tokens }));
+  app.route("/api/v1", backupRoutes({ store: deps.store, instanceId: deps.instanceId }));
   if (deps.contexts) {
     app.route("/api/v1", contextRoutes({ contexts: deps.contexts }));
     app.route("/api/v1", adminRoutes({ contexts: deps.contexts }));

@@ -26,6 +26,9 @@ export interface BackupCheck {
 
 const encoder = new TextEncoder();
 
+/** Namespaces that hold live instances' bookkeeping, not data (member heartbeats, presence). */
+const TRANSIENT = new Set(["member", "presence", "presence_seq", "presence_log", "rate"]);
+
 function toBase64(bytes: Uint8Array): string {
   let s = "";
   for (let i = 0; i < bytes.length; i += 0x8000) {
@@ -84,12 +87,14 @@ async function sha256Hex(chunks: Uint8Array[]): Promise<string> {
 }
 
 /**
- * Reads every entry of the store into a backup (gzip bytes). Entries are read from one
- * consistent listing per call; expired entries KV has not yet removed may be included.
+ * Reads every entry of the store into a backup (gzip bytes), leaving out live instances'
+ * bookkeeping (heartbeats, presence). Entries keep their values but not KV's own expiry timers:
+ * Chorus keeps expiry times in its records, so expired data stays hidden after a restore.
  */
 export async function createBackup(store: Store, instance: string): Promise<Uint8Array> {
   const lines: Uint8Array[] = [];
   for await (const entry of store.list({ prefix: [] })) {
+    if (TRANSIENT.has(String(entry.key[0]))) continue;
     lines.push(
       encoder.encode(
         JSON.stringify({ key: encodeTagged(entry.key), value: encodeTagged(entry.value) }) + "\n",
@@ -187,8 +192,13 @@ export async function restoreBackup(store: Store, bytes: Uint8Array): Promise<nu
   return written;
 }
 
-/** Whether the store holds any entry (restore asks before overwriting a non-empty store). */
+/**
+ * Whether the store holds any data (restore asks before overwriting a non-empty store). Running
+ * instances' heartbeats and presence entries do not count.
+ */
 export async function storeIsEmpty(store: Store): Promise<boolean> {
-  for await (const _ of store.list({ prefix: [] }, { limit: 1 })) return false;
+  for await (const entry of store.list({ prefix: [] })) {
+    if (!TRANSIENT.has(String(entry.key[0]))) return false;
+  }
   return true;
 }
