@@ -174,6 +174,11 @@ export class Chorus {
       store: this.store,
       actors: this.registry,
       sockets: () => this.realtime.stats(),
+      extra: () => ({
+        chorus_cleanup_runs_total: this.contexts.cleanupTotals.runs,
+        chorus_cleanup_contexts_removed_total: this.contexts.cleanupTotals.contexts,
+        chorus_cleanup_deltas_removed_total: this.contexts.cleanupTotals.deltas,
+      }),
     });
     this.app = createApp({
       tokens: this.tokens,

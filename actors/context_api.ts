@@ -433,8 +433,15 @@ export class ContextsApi {
         `Cannot clean up with limit ${limit}: use an integer from 1 to ${MAX_CLEANUP_LIMIT}`,
       );
     }
-    return await cleanupContexts(this.#deps, { limit });
+    const result = await cleanupContexts(this.#deps, { limit });
+    this.cleanupTotals.runs++;
+    this.cleanupTotals.contexts += result.contexts;
+    this.cleanupTotals.deltas += result.deltas;
+    return result;
   }
+
+  /** What cleanup removed on this instance since start (for metrics). */
+  readonly cleanupTotals = { runs: 0, contexts: 0, deltas: 0 };
 
   /**
    * Calls `listener` with every change of context `id`, in version order, exactly once each,

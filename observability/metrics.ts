@@ -7,7 +7,7 @@
  */
 import { Counter, Gauge, Registry as PromRegistry } from "prom-client";
 import type { MiddlewareHandler } from "hono";
-import type { Store } from "../storage/store.ts";
+import { COMMIT_BUCKETS_MS, type Store } from "../storage/store.ts";
 import type { Registry } from "../actors/registry.ts";
 
 /** Where metric values come from. */
@@ -84,9 +84,11 @@ export class Metrics {
    * path, and a map lookup plus a bucket walk costs a fraction of labelled prom-client observes.
    */
   readonly #http = new Map<string, HttpSeries>();
+  readonly #store: Store;
 
   constructor(sources: MetricsSources) {
     const r = this.registry;
+    this.#store = sources.store;
     const stats = sources.store.stats;
     totalCounter(r, "chorus_kv_commits_total", "Atomic commits sent to KV", () => stats.commits);
     totalCounter(
@@ -216,6 +218,14 @@ export class Metrics {
       lines.push(`${name}_sum{${labels}} ${s.sum}`);
       lines.push(`${name}_count{${labels}} ${s.count}`);
     }
+    const stats = this.#store.stats;
+    const kv = "chorus_kv_commit_duration_seconds";
+    lines.push(`# HELP ${kv} Latency of atomic KV commits`, `# TYPE ${kv} histogram`);
+    COMMIT_BUCKETS_MS.forEach((ms, i) =>
+      lines.push(`${kv}_bucket{le="${ms / 1000}"} ${stats.commitBuckets[i]}`)
+    );
+    lines.push(`${kv}_bucket{le="+Inf"} ${stats.commits}`);
+    lines.push(`${kv}_sum ${stats.commitMs / 1000}`, `${kv}_count ${stats.commits}`);
     return `${lines.join("\n")}\n\n${await this.registry.metrics()}`;
   }
 

@@ -56,7 +56,12 @@ export interface StoreStats {
   commitMs: number;
   /** Latency of the last commit in ms. */
   lastCommitMs: number;
+  /** Commits per latency bucket: counts at or under each of {@linkcode COMMIT_BUCKETS_MS}. */
+  commitBuckets: number[];
 }
+
+/** Upper bounds (ms) of the commit latency histogram. */
+export const COMMIT_BUCKETS_MS = [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000];
 
 interface Pending {
   intent: Intent;
@@ -91,6 +96,7 @@ export class Store {
     reads: 0,
     commitMs: 0,
     lastCommitMs: 0,
+    commitBuckets: COMMIT_BUCKETS_MS.map(() => 0),
   };
   readonly #limits: CommitLimits;
   readonly #clock: Clock;
@@ -267,6 +273,9 @@ export class Store {
     this.stats.commits++;
     this.stats.commitMs += ms;
     this.stats.lastCommitMs = ms;
+    for (let i = 0; i < COMMIT_BUCKETS_MS.length; i++) {
+      if (ms <= COMMIT_BUCKETS_MS[i]) this.stats.commitBuckets[i]++;
+    }
     if (result.ok) {
       this.stats.intents += count;
       return { ok: true, versionstamp: result.versionstamp };

@@ -205,6 +205,17 @@ Deno.test("[auth] the metrics token guards /metrics when set", async () => {
     const text = await res.text();
     assert.match(text, /chorus_http_request_duration_seconds/);
     assert.match(text, /chorus_kv_commits_total/);
+    for (
+      const name of [
+        "chorus_actors_live",
+        "chorus_mailbox_depth",
+        "chorus_sockets",
+        "chorus_messages_dropped_total",
+        "chorus_kv_conflicts_total",
+        "chorus_kv_commit_duration_seconds_bucket",
+        "chorus_cleanup_contexts_removed_total",
+      ]
+    ) assert.match(text, new RegExp(name), name);
   } finally {
     await chorus.close();
   }
@@ -235,7 +246,10 @@ Deno.test("[http] CORS preflight: allowed origin answered, refused origin gets n
     });
     assert.equal(get.headers.get("access-control-allow-origin"), "https://app.example.com");
     assert.equal(get.headers.get("x-content-type-options"), "nosniff");
-    assert.ok(get.headers.get("x-request-id"));
+    const docs = await chorus.app.request("/api/docs");
+    assert.equal(docs.headers.get("x-frame-options"), "DENY");
+    assert.equal(docs.headers.get("x-content-type-options"), "nosniff");
+    await docs.body?.cancel();
     await get.body?.cancel();
     const echoed = await chorus.app.request("/health", { headers: { "x-request-id": "req-123" } });
     assert.equal(echoed.headers.get("x-request-id"), "req-123");
