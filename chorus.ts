@@ -21,6 +21,7 @@ import { createApp } from "./app.ts";
 import { TokenStore } from "./auth/tokens.ts";
 import { socketAuthenticator } from "./auth/socket.ts";
 import { Metrics } from "./observability/metrics.ts";
+import { systemFigures } from "./observability/system_stats.ts";
 import { log } from "./log.ts";
 import { type RealtimeOptions, RealtimeServer } from "./realtime/server.ts";
 import { kvTopic } from "./realtime/kv_topic.ts";
@@ -159,15 +160,17 @@ export class Chorus {
       systemTopic({
         clock,
         intervalMs: realtime.systemIntervalMs,
-        stats: () => ({
-          ...this.realtime.stats(),
-          actors: this.registry.size,
-          reels: this.reels.stats(),
-          kv: { ...this.store.stats },
-          memory: Deno.memoryUsage(),
-          uptime_ms: clock.now() - startedAt,
-          instance: this.instanceId,
-        }),
+        // The same figures as GET /api/v1/system/stats.
+        stats: systemFigures({
+          store: this.store,
+          config,
+          instanceId: this.instanceId,
+          startedAt,
+          now: () => clock.now(),
+          realtime: this.realtime,
+          registry: this.registry,
+          reels: this.reels,
+        }).stats,
       }),
     );
     this.metrics = new Metrics({

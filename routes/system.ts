@@ -16,6 +16,7 @@ import type { ReelsApi } from "../actors/reel_api.ts";
 import type { Members } from "../storage/members.ts";
 import type { RealtimeServer } from "../realtime/server.ts";
 import { CHORUS_PROTO } from "../proto/codec.ts";
+import { round, systemFigures } from "../observability/system_stats.ts";
 
 /** Dependencies of {@linkcode healthRoutes}. */
 export interface HealthDeps {
@@ -115,29 +116,6 @@ export interface SystemDeps {
   kvBackend?: string;
 }
 
-/** Counter snapshots, to turn totals into per-second rates over the last minute. */
-class RateMeter {
-  readonly #samples: { at: number; values: Record<string, number> }[] = [];
-
-  /** Rates per second of each counter since the oldest sample of the last 60 s. */
-  rates(now: number, values: Record<string, number>): Record<string, number> {
-    const last = this.#samples.at(-1);
-    if (!last || now - last.at >= 1000) this.#samples.push({ at: now, values });
-    while (this.#samples.length > 1 && now - this.#samples[0].at > 60_000) this.#samples.shift();
-    const base = this.#samples[0];
-    const secs = (now - base.at) / 1000;
-    const out: Record<string, number> = {};
-    for (const [k, v] of Object.entries(values)) {
-      out[`${k}_per_s`] = secs > 0 ? round((v - (base.values[k] ?? 0)) / secs) : 0;
-    }
-    return out;
-  }
-}
-
-function round(n: number): number {
-  return Math.round(n * 100) / 100;
-}
-
 const Figures = z.record(z.string(), z.unknown());
 const figures = (description: string) => ({
   description,
@@ -178,79 +156,8 @@ const statusRoute = createRoute({
 /** `/system/*`, `/connections/stats` and `/status`, mounted under `/api/v1`. */
 export function systemRoutes(deps: SystemDeps): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
-  const meter = new RateMeter();
-  const uptime = () => deps.now() - deps.startedAt;
-  const kv = () => {
-    const s = deps.store.stats;
-    return {
-      commits: s.commits,
-      intents: s.intents,
-      conflicts: s.conflicts,
-      reads: s.reads,
-      commit_ms_avg: s.commits ? round(s.commitMs / s.commits) : 0,
-      last_commit_ms: round(s.lastCommitMs),
-      intents_per_commit: s.commits ? round(s.intents / s.commits) : 0,
-      queued: deps.store.queued,
-    };
-  };
-  const messages = () => {
-    const r = deps.realtime?.stats();
-    return { in: r?.messagesIn ?? 0, out: r?.messagesOut ?? 0, dropped: r?.messagesDropped ?? 0 };
-  };
-  const rates = () => {
-    const m = messages();
-    const s = deps.store.stats;
-    const reels = deps.reels?.stats();
-    return meter.rates(deps.now(), {
-      messages_in: m.in,
-      messages_out: m.out,
-      messages_dropped: m.dropped,
-      kv_commits: s.commits,
-      interactions: reels?.interactions ?? 0,
-    });
-  };
-  const actors = () => ({
-    total: deps.registry?.size ?? 0,
-    by_kind: deps.registry?.counts() ?? {},
-    mailbox_depth: deps.registry?.mailboxDepth() ?? 0,
-    evicted: deps.registry?.evicted ?? 0,
-  });
-  const connections = () => {
-    const sessions = deps.realtime?.sessions() ?? [];
-    const byFormat: Record<string, number> = { json: 0, protobuf: 0 };
-    let channels = 0, queuedBytes = 0;
-    for (const s of sessions) {
-      byFormat[s.format] = (byFormat[s.format] ?? 0) + 1;
-      channels += s.channels;
-      queuedBytes += s.outbox.queuedBytes;
-    }
-    return {
-      sockets: sessions.length,
-      topics: deps.realtime?.stats().topics ?? 0,
-      channels,
-      by_format: byFormat,
-      outbox_queued_bytes: queuedBytes,
-      presence_tracked: deps.realtime?.presence?.tracked ?? 0,
-    };
-  };
-  const memory = () => {
-    const m = Deno.memoryUsage();
-    return { rss: m.rss, heap_used: m.heapUsed, heap_total: m.heapTotal, external: m.external };
-  };
-
-  app.openapi(statsRoute, (c) =>
-    c.json({
-      instance: deps.instanceId,
-      region: deps.config.region,
-      uptime_ms: uptime(),
-      ...connections(),
-      messages: messages(),
-      rates: rates(),
-      actors: actors(),
-      kv: kv(),
-      reels: deps.reels?.stats() ?? null,
-      memory: memory(),
-    }, 200));
+  const { uptime, kv, messages, rates, actors, connections, memory, stats } = systemFigures(deps);
+  app.openapi(statsRoute, (c) => c.json(stats(), 200));
 
   app.openapi(systemHealthRoute, async (c) => {
     const started = performance.now();

@@ -260,7 +260,12 @@ Deno.test("[ws] subprotocol phoenix is echoed and format=protobuf speaks Envelop
         payload: {},
       }),
     );
-    await until(() => frames.length >= 2, 3000, "two replies");
+    // Presence frames may arrive in between: wait for both replies by ref.
+    await until(
+      () => frames.some((f) => f.ref === "1") && frames.some((f) => f.ref === "2"),
+      3000,
+      "two replies",
+    );
     const join = frames.find((f) => f.ref === "1");
     assert.deepEqual(join.payload, { status: "ok", response: { key: "p", version: 0 } });
     const hb = frames.find((f) => f.ref === "2");
@@ -308,6 +313,34 @@ Deno.test("[ws] context topic: join with version gets the sync result, then delt
     const again = socket.channel("context:doc", { version: updated.response.version });
     const synced = await join(again);
     assert.equal(synced.type, "no_change");
+  } finally {
+    await disconnect(socket);
+    await srv.close();
+  }
+});
+
+Deno.test("[ws] a push with a non-object payload gets an error reply; the socket and its channels stay", async () => {
+  const srv = await serve();
+  const socket = connect(srv.url);
+  let opens = 0;
+  socket.onOpen(() => opens++);
+  try {
+    const doc = socket.channel("context:bad", {});
+    const other = socket.channel("kv:other", {});
+    await join(doc);
+    await join(other);
+    const bad = await pushed(doc, "update", [1]);
+    assert.deepEqual(bad, { status: "error", response: { reason: "invalid payload" } });
+    const scalar = await pushed(doc, "update", 42);
+    assert.deepEqual(scalar, { status: "error", response: { reason: "invalid payload" } });
+    const good = await pushed(doc, "update", { title: "ok" });
+    assert.equal(good.status, "ok");
+    const put = await pushed(other, "put", { value: 1 });
+    assert.equal(put.status, "ok");
+    assert.equal(socket.isConnected(), true);
+    assert.equal(opens, 1, "no reconnect");
+    assert.equal(doc.state, "joined");
+    assert.equal(other.state, "joined");
   } finally {
     await disconnect(socket);
     await srv.close();
