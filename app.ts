@@ -225,7 +225,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   app.route("/", healthRoutes(deps));
   if (deps.realtime) app.route("/", socketRoutes({ realtime: deps.realtime }));
   app.route("/api/v1", kvRoutes({ kv: deps.kv }));
-  if (deps.tokens) app.route("/api/v1", tokenRoutes({ tokens: deps.tokens }));
+  if (deps.tokens) app.route("/api/v1", tokenRoutes({ tokens: deps.tokens, now: deps.now }));
   app.route("/api/v1", backupRoutes({ store: deps.store, instanceId: deps.instanceId }));
   if (deps.contexts) {
     app.route("/api/v1", contextRoutes({ contexts: deps.contexts }));

@@ -5,10 +5,13 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { SCOPES, type TokenStore } from "../auth/tokens.ts";
 import { errorResponses, validationHook } from "./_common.ts";
+import { ChorusError } from "../errors.ts";
 
 /** Dependencies of {@linkcode tokenRoutes}. */
 export interface TokenRoutesDeps {
   tokens: TokenStore;
+  /** The time, to turn `expires_at` into a TTL. */
+  now: () => number;
 }
 
 const TokenInfo = z.object({
@@ -34,6 +37,9 @@ const createTokenRoute = createRoute({
             scopes: z.array(z.enum(SCOPES)).min(1),
             prefix: z.string().min(1).max(1024).optional(),
             ttl: z.number().positive().optional().openapi({ description: "Seconds to live" }),
+            expires_at: z.number().int().positive().optional().openapi({
+              description: "Expiry, ms since epoch (instead of ttl)",
+            }),
             name: z.string().max(200).optional(),
           }),
         },
@@ -86,7 +92,14 @@ const revokeTokenRoute = createRoute({
 export function tokenRoutes(deps: TokenRoutesDeps): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
   app.openapi(createTokenRoute, async (c) => {
-    const { token, info } = await deps.tokens.create(c.req.valid("json"));
+    const body = c.req.valid("json");
+    if (body.ttl !== undefined && body.expires_at !== undefined) {
+      throw new ChorusError("invalid_request", "Cannot create a token: give ttl or expires_at");
+    }
+    const { token, info } = await deps.tokens.create({
+      ...body,
+      ttl: body.expires_at !== undefined ? (body.expires_at - deps.now()) / 1000 : body.ttl,
+    });
     return c.json({ ...info, token }, 201);
   });
   app.openapi(listTokensRoute, async (c) => c.json({ tokens: await deps.tokens.list() }, 200));

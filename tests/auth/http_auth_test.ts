@@ -170,6 +170,16 @@ Deno.test("[auth] expired and revoked tokens stop working; secrets never leak", 
     assert.equal((await call(chorus.app, "GET", "/api/v1/kv/x", undefined, auth)).status, 404);
     clock.advance(5001);
     assert.equal((await call(chorus.app, "GET", "/api/v1/kv/x", undefined, auth)).status, 401);
+    const dated = await mint({ scopes: ["kv:read"], expires_at: clock.now() + 3000 });
+    const dauth = { authorization: `Bearer ${dated.token}` };
+    assert.equal((await call(chorus.app, "GET", "/api/v1/kv/x", undefined, dauth)).status, 404);
+    clock.advance(3001);
+    assert.equal((await call(chorus.app, "GET", "/api/v1/kv/x", undefined, dauth)).status, 401);
+    const past = await call(chorus.app, "POST", "/api/v1/tokens", {
+      scopes: ["kv:read"],
+      expires_at: clock.now() - 1,
+    }, admin);
+    assert.equal(past.status, 400);
     const long = await mint({ scopes: ["kv:read"], name: "reader" });
     const lauth = { authorization: `Bearer ${long.token}` };
     assert.equal((await call(chorus.app, "GET", "/api/v1/kv/x", undefined, lauth)).status, 404);
