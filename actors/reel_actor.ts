@@ -11,7 +11,10 @@
  * `["reel_like", id, user]`; it is written only together with the head, so "does user U like this
  * reel" is exact as of the head versionstamp the actor holds. Views are not written here: they
  * are `sum`s on `["reel_views", id]` coalesced by `ReelsApi` (a hot reel would otherwise cost one
- * commit per view); the actor only caches the counter.
+ * commit per view), by every instance, without touching the head. The actor caches the counter as
+ * a base read from KV at some versionstamp plus this instance's own commits after it; the base is
+ * re-read on every load, by `strong` reads ({@linkcode ReelActor.readViews}), and from watch
+ * while the reel is read ({@linkcode ReelActor.followViews}), so other instances' views show up.
  * @module
  */
 import { monotonicFactory } from "ulid";
@@ -119,6 +122,9 @@ export class LikeUnknown extends Error {
 /** ULIDs that sort in creation order even within one millisecond (comments page by id). */
 const ulid = monotonicFactory();
 
+/** This instance's view commits kept apart from the counter read from KV; older ones are folded. */
+const MAX_LOCAL_VIEW_COMMITS = 64;
+
 /** Most deletions of trimmed log entries one commit carries; the rest expire. */
 const MAX_DROPS = 200;
 
@@ -139,8 +145,13 @@ export class ReelActor extends Actor<ReelTx, ReelEvent> {
    * this actor changed it since (and then {@linkcode #likes} already holds the newer mark).
    */
   #chain = new Set<string | null>();
-  #views = 0;
+  /** The views counter as read from KV at {@linkcode #viewsVs} (null: read while absent). */
+  #viewsBase = 0;
   #viewsVs: string | null = null;
+  /** This instance's view commits newer than {@linkcode #viewsVs}, oldest first. */
+  #viewsLocal: { vs: string; n: number }[] = [];
+  #unwatchViews?: () => void;
+  #closedViews = false;
   #emitted = 0;
 
   constructor(id: string, ctx: ActorContext) {
@@ -152,7 +163,7 @@ export class ReelActor extends Actor<ReelTx, ReelEvent> {
     const r = this.#record;
     return {
       reel_id: this.id,
-      views: this.#views + extraViews,
+      views: this.#views() + extraViews,
       likes: r.likes,
       comments: r.comments,
       shares: r.shares,
@@ -177,11 +188,66 @@ export class ReelActor extends Actor<ReelTx, ReelEvent> {
     return { updates: live, complete: since >= this.#record.seq || first === since + 1 };
   }
 
-  /** Records that views were committed at `versionstamp` (skipped if a reload already saw them). */
+  /**
+   * Records that this instance committed `n` views at `versionstamp` (skipped if a read of the
+   * counter already included them).
+   */
   addViews(n: number, versionstamp: string): void {
     if (this.#viewsVs !== null && versionstamp <= this.#viewsVs) return;
-    this.#views += n;
+    if (this.#viewsLocal.some((l) => l.vs === versionstamp)) return;
+    this.#viewsLocal.push({ vs: versionstamp, n });
+    this.#viewsLocal.sort((x, y) => (x.vs < y.vs ? -1 : x.vs > y.vs ? 1 : 0));
+    while (this.#viewsLocal.length > MAX_LOCAL_VIEW_COMMITS) {
+      // Nobody reads the counter: fold the oldest into the base (the next read corrects it).
+      const { vs, n } = this.#viewsLocal.shift()!;
+      this.#viewsBase += n;
+      this.#viewsVs = vs;
+    }
+  }
+
+  /**
+   * Reads the views counter from KV and adopts it (with `strong`: the exact global count as of
+   * now, views still pending on any instance aside).
+   */
+  async readViews(consistency: "strong" | "eventual"): Promise<void> {
+    const entry = await this.ctx.store.get(reelViewsKey(this.id), consistency);
+    this.#setViews(entry.value, entry.versionstamp);
+  }
+
+  /**
+   * Follows the views counter through watch until the actor closes, so `leader` and `eventual`
+   * reads see other instances' views within the watch delay. Idempotent.
+   */
+  followViews(): void {
+    if (this.#unwatchViews || this.#closedViews) return;
+    this.#unwatchViews = this.ctx.watch.subscribe(
+      reelViewsKey(this.id),
+      (vs, value) => this.#setViews(value, vs),
+    );
+  }
+
+  /** Stops following the views counter, then closes the actor. */
+  override close(): void {
+    this.#closedViews = true;
+    this.#unwatchViews?.();
+    this.#unwatchViews = undefined;
+    super.close();
+  }
+
+  /** The counter read at `versionstamp`; ignored when older than the one already held. */
+  #setViews(value: unknown, versionstamp: string | null): void {
+    if (this.#viewsVs !== null && (versionstamp === null || versionstamp < this.#viewsVs)) return;
+    this.#viewsBase = value instanceof Deno.KvU64 ? Number(value.value) : 0;
     this.#viewsVs = versionstamp;
+    if (versionstamp !== null) {
+      this.#viewsLocal = this.#viewsLocal.filter((l) => l.vs > versionstamp);
+    }
+  }
+
+  #views(): number {
+    let n = this.#viewsBase;
+    for (const l of this.#viewsLocal) n += l.n;
+    return n;
   }
 
   /** Sends a coalesced view to this instance's subscribers (views are not logged). */
@@ -243,9 +309,7 @@ export class ReelActor extends Actor<ReelTx, ReelEvent> {
     this.#interactions = [...cachedI, ...moreI];
     this.#likes = new Map();
     this.#chain = new Set([head.versionstamp]);
-    const counter = views.value as Deno.KvU64 | null;
-    this.#views = counter ? Number(counter.value) : 0;
-    this.#viewsVs = views.versionstamp;
+    this.#setViews(views.value, views.versionstamp);
     if (this.#emitted === 0) this.#emitted = rec.v;
     return head.versionstamp;
   }

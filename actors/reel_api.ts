@@ -227,13 +227,23 @@ export class ReelsApi {
 
   /**
    * The reel's counters. A reel nothing happened to has zeros. Views taken on this instance and
-   * not yet flushed are included; `strong` flushes them first and reads the counter from KV.
+   * not yet flushed are included. `strong` flushes them first and reads the views counter from
+   * KV with a strong read, so it counts every view any instance has written; `leader` and
+   * `eventual` serve the cached counter, which follows other instances' views through watch from
+   * the first read on.
    */
   async get(id: string, options: { consistency?: Consistency } = {}): Promise<ReelStateJson> {
-    validateId(id, "reel");
+    const actor = this.#actor(id);
+    actor.followViews();
     const mode = options.consistency ?? this.#deps.config.readConsistency;
-    if (mode === "strong") await this.flushViews();
-    return await this.#read(id, mode, (actor) => actor.state(this.#pending.get(id) ?? 0));
+    if (mode !== "strong") {
+      return await this.#read(id, mode, (actor) => actor.state(this.#pending.get(id) ?? 0));
+    }
+    await this.flushViews();
+    return await actor.readStrong(async () => {
+      await actor.readViews("strong");
+      return actor.state(this.#pending.get(id) ?? 0);
+    });
   }
 
   #read<R>(id: string, mode: Consistency | undefined, fn: (actor: ReelActor) => R): Promise<R> {
@@ -335,6 +345,7 @@ export class ReelsApi {
    */
   async subscribe(id: string, listener: (event: ReelEvent) => void): Promise<() => void> {
     const actor = this.#actor(id);
+    actor.followViews();
     await actor.start();
     return await actor.read(() => {
       let last = -1;

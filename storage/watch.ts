@@ -6,8 +6,11 @@
  * @module
  */
 
-/** Called with a key's latest versionstamp (null when absent). */
-export type WatchListener = (versionstamp: string | null) => void;
+/**
+ * Called with a key's latest versionstamp (null when absent) and the value watch read with it
+ * (listeners that only need "it changed" ignore the value).
+ */
+export type WatchListener = (versionstamp: string | null, value: unknown) => void;
 
 const GROUP_SIZE = 10;
 
@@ -132,7 +135,7 @@ export class WatchHub {
           const { value, done } = await reader.read();
           if (done || group.generation !== generation) return;
           value.forEach((entry, i) => {
-            for (const l of this.#listeners.get(ids[i]) ?? []) l(entry.versionstamp);
+            for (const l of this.#listeners.get(ids[i]) ?? []) l(entry.versionstamp, entry.value);
           });
         }
       } catch {
