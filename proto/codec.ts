@@ -11,7 +11,7 @@
  */
 
 import protobuf from "protobufjs";
-import type { Frame } from "../realtime/phoenix.ts";
+import { type Frame, INVALID_PAYLOAD, InvalidFrameError } from "../realtime/phoenix.ts";
 import { CHORUS_PROTO } from "./schema.ts";
 
 export { CHORUS_PROTO };
@@ -85,6 +85,27 @@ export interface ContextDeltaJson {
   delta?: unknown;
   /** The full context. */
   context?: unknown;
+  /** When the change was made (ms since the Unix epoch); retained deltas only. */
+  at?: number;
+}
+
+/** One retained delta as `GET /contexts/:id/deltas` lists it. */
+export interface ContextDeltaEntryJson {
+  from_version: number;
+  version: number;
+  /** The chord delta from `from_version` to `version`. */
+  delta: unknown;
+  /** Milliseconds since the Unix epoch. */
+  at: number;
+}
+
+/** The retained deltas of a context as JSON (`GET /contexts/:id/deltas`). */
+export interface ContextDeltaListJson {
+  id: string;
+  /** The context's current version. */
+  version: number;
+  /** Oldest first. */
+  deltas: ContextDeltaEntryJson[];
 }
 
 /** A change of a key as JSON; `value` is absent for deletes and expiries. */
@@ -101,6 +122,7 @@ type Kind =
   | "string"
   | "optString"
   | "int64"
+  | "optInt64"
   | "uint64"
   | "optUint64"
   | "json"
@@ -170,7 +192,9 @@ const CONTEXT_DELTA = messageSpec("ContextDelta", [
   ["from_version", "optUint64"],
   ["delta", "json", "delta_json"],
   ["context", "json", "context_json"],
+  ["at", "optInt64"],
 ]);
+const CONTEXT_DELTA_LIST = root.lookupType(`${PACKAGE}.ContextDeltaList`);
 const KV_CHANGE = messageSpec("KvChange", [
   ["key", "string"],
   ["op", "string"],
@@ -290,6 +314,51 @@ export function decodeContextDelta(bytes: BytesLike): ContextDeltaJson {
 }
 
 /**
+ * Encodes the retained deltas of a context: each entry a `ContextDelta` of type `delta`.
+ * @throws {TypeError} When a field has the wrong type or a number is not a safe integer.
+ */
+export function encodeContextDeltaList(list: ContextDeltaListJson): Uint8Array<ArrayBuffer> {
+  if (!isPlainObject(list) || typeof list.id !== "string" || !isSafeUnsigned(list.version)) {
+    throw new TypeError("Cannot encode ContextDeltaList: id or version has the wrong type");
+  }
+  if (!Array.isArray(list.deltas)) {
+    throw new TypeError("Cannot encode ContextDeltaList: deltas is not a list");
+  }
+  const deltas = list.deltas.map((entry: unknown, i) => {
+    const value = isPlainObject(entry) ? { ...entry, type: "delta" } : entry;
+    const problem = problemOf(CONTEXT_DELTA, value, false) ??
+      (Number.isSafeInteger((value as Proto).at) ? null : "at is not a safe integer");
+    if (problem !== null) {
+      throw new TypeError(`Cannot encode ContextDeltaList.deltas[${i}]: ${problem}`);
+    }
+    return toProto(CONTEXT_DELTA, value as Proto);
+  });
+  return encodeMessage(CONTEXT_DELTA_LIST, { id: list.id, version: list.version, deltas });
+}
+
+/**
+ * Decodes the retained deltas of a context into the JSON shape of `GET /contexts/:id/deltas`.
+ * @throws {SyntaxError} When the bytes are not a valid `ContextDeltaList` or hold invalid JSON.
+ */
+export function decodeContextDeltaList(bytes: BytesLike): ContextDeltaListJson {
+  const message = decodeMessage(CONTEXT_DELTA_LIST, bytes);
+  const entries = Array.isArray(message.deltas) ? message.deltas as Proto[] : [];
+  return {
+    id: typeof message.id === "string" ? message.id : "",
+    version: toSafeNumber(message.version, "ContextDeltaList.version"),
+    deltas: entries.map((m) => {
+      const d = fromProto(CONTEXT_DELTA, m) as unknown as ContextDeltaJson;
+      return {
+        from_version: d.from_version ?? 0,
+        version: d.version,
+        delta: d.delta ?? null,
+        at: d.at ?? 0,
+      };
+    }),
+  };
+}
+
+/**
  * Encodes a key change; `value` travels as JSON bytes.
  * @throws {TypeError} When a field has the wrong type or a number is not a safe integer.
  */
@@ -349,7 +418,11 @@ export function decodeEnvelope(bytes: BytesLike): Frame {
   if (which === "json") {
     const value = parseJson(message.json as Uint8Array, "Envelope.json");
     if (!isPlainObject(value)) {
-      throw new SyntaxError(`Cannot decode Envelope "${event}": payload is not a JSON object`);
+      throw new InvalidFrameError(
+        `Cannot decode Envelope "${event}": payload is not a JSON object`,
+        ref === null ? null : { joinRef, ref, topic },
+        INVALID_PAYLOAD,
+      );
     }
     payload = value;
   } else if (which === "binary") {
@@ -445,6 +518,9 @@ function problemOf(spec: MessageSpec, value: unknown, strict: boolean): string |
       case "int64":
         if (!Number.isSafeInteger(v)) return `${key} is not a safe integer`;
         break;
+      case "optInt64":
+        if (v !== undefined && !Number.isSafeInteger(v)) return `${key} is not a safe integer`;
+        break;
       case "uint64":
         if (!isSafeUnsigned(v)) return `${key} is not a non-negative safe integer`;
         break;
@@ -516,6 +592,7 @@ function fromProto(spec: MessageSpec, message: Proto): Proto {
       case "uint64":
         out[key] = toSafeNumber(v, where);
         break;
+      case "optInt64":
       case "optUint64":
         // Presence is an own property: protobufjs gives unset 64-bit fields a Long zero default.
         if (Object.hasOwn(message, proto)) out[key] = toSafeNumber(v, where);

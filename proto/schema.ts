@@ -83,6 +83,15 @@ message ContextDelta {
   string type = 4;
   bytes delta_json = 5; // the delta (chord object, JSON Patch array or merge patch); empty = absent
   bytes context_json = 6; // the full context; empty = absent
+  optional int64 at = 7; // when the change was made (ms since the Unix epoch): retained deltas only
+}
+
+// The retained deltas of a context (GET /api/v1/contexts/:id/deltas): each entry is a
+// ContextDelta of type "delta" with from_version, version, delta_json (chord) and at.
+message ContextDeltaList {
+  string id = 1; // the context id
+  uint64 version = 2; // the context's current version
+  repeated ContextDelta deltas = 3; // oldest first
 }
 
 // A write, delete or expiry of a key (event \`change\`).

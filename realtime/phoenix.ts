@@ -3,8 +3,13 @@
  *
  * The socket layer speaks to the official `phoenix` client through this module only, so the wire
  * format stays at the edge (DESIGN.md point 8): everything behind it sees a `Frame`. Decoders throw
- * `SyntaxError` on a malformed frame (close code {@linkcode CLOSE_INVALID_PAYLOAD}) and `RangeError`
- * on one over the size limit ({@linkcode CLOSE_MESSAGE_TOO_BIG}). Facts: shared/PHOENIX.md §2.
+ * `SyntaxError` on a malformed frame and `RangeError` on one over the size limit
+ * ({@linkcode CLOSE_MESSAGE_TOO_BIG}). A frame that cannot be parsed at all (not JSON, not a
+ * 5-element array, a bad binary layout) closes the socket with {@linkcode CLOSE_INVALID_PAYLOAD};
+ * a well-formed 5-element array with a field of the wrong type (a payload that is not an object,
+ * a numeric join_ref…) throws the {@linkcode InvalidFrameError} subclass, which the session answers
+ * with an error reply (or drops, when it has no ref to answer) and keeps the socket.
+ * Facts: shared/PHOENIX.md §2.
  * @module
  */
 
@@ -59,6 +64,41 @@ export const HEARTBEAT = "heartbeat";
 /** The socket-level topic of heartbeats. */
 export const PHOENIX_TOPIC = "phoenix";
 
+/** Where an error reply to a rejected frame goes: its refs and topic, as the client sent them. */
+export interface ReplyTarget {
+  /** The frame's join_ref, or null when it was null or not a string. */
+  joinRef: string | null;
+  /** The ref the client waits on. */
+  ref: string;
+  /** The frame's topic. */
+  topic: string;
+}
+
+/**
+ * A frame that parsed as `[join_ref, ref, topic, event, payload]` but has a field of the wrong
+ * type. Unlike an unparseable frame it does not end the socket: the session answers `reply` with
+ * `{"status":"error","response":{"reason": reason}}`, or drops the frame when `reply` is null (no
+ * string ref and topic to answer on).
+ */
+export class InvalidFrameError extends SyntaxError {
+  /** Where to send the error reply, or null when the frame cannot be answered. */
+  readonly reply: ReplyTarget | null;
+  /** The reply's `reason`: `"invalid payload"` or `"invalid frame"`. */
+  readonly reason: string;
+
+  constructor(message: string, reply: ReplyTarget | null, reason: string) {
+    super(message);
+    this.name = "InvalidFrameError";
+    this.reply = reply;
+    this.reason = reason;
+  }
+}
+
+/** Reason of the error reply to a frame whose payload is not a JSON object. */
+export const INVALID_PAYLOAD = "invalid payload";
+/** Reason of the error reply to a frame whose join_ref or event has the wrong type. */
+export const INVALID_FRAME = "invalid frame";
+
 const KIND_PUSH = 0;
 const KIND_REPLY = 1;
 const KIND_BROADCAST = 2;
@@ -73,8 +113,9 @@ const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  * @param text The WebSocket text message.
  * @param maxBytes Optional limit on the frame's UTF-8 size, checked before parsing.
  * @returns The frame; its payload is a plain object.
- * @throws {SyntaxError} When the text is not JSON, not a 5-element array, a ref is neither a string
- *   nor null, topic or event is not a string, or the payload is not a JSON object.
+ * @throws {SyntaxError} When the text is not JSON or not a 5-element array.
+ * @throws {InvalidFrameError} (a `SyntaxError`) When it is a 5-element array but a ref is neither
+ *   a string nor null, topic or event is not a string, or the payload is not a JSON object.
  * @throws {RangeError} When the frame is larger than `maxBytes`.
  */
 export function decodeText(text: string, maxBytes?: number): Frame {
@@ -91,18 +132,17 @@ export function decodeText(text: string, maxBytes?: number): Frame {
     throw new SyntaxError("Cannot decode frame: expected [join_ref, ref, topic, event, payload]");
   }
   const [joinRef, ref, topic, event, payload] = value;
-  if (!isRef(joinRef)) {
-    throw new SyntaxError("Cannot decode frame: join_ref is not a string or null");
-  }
-  if (!isRef(ref)) throw new SyntaxError("Cannot decode frame: ref is not a string or null");
-  if (typeof topic !== "string") {
-    throw new SyntaxError("Cannot decode frame: topic is not a string");
-  }
-  if (typeof event !== "string") {
-    throw new SyntaxError("Cannot decode frame: event is not a string");
-  }
+  const target: ReplyTarget | null = typeof ref === "string" && typeof topic === "string"
+    ? { joinRef: isRef(joinRef) ? joinRef : null, ref, topic }
+    : null;
+  const invalid = (message: string, reason = INVALID_FRAME) =>
+    new InvalidFrameError(`Cannot decode frame: ${message}`, target, reason);
+  if (!isRef(joinRef)) throw invalid("join_ref is not a string or null");
+  if (!isRef(ref)) throw invalid("ref is not a string or null");
+  if (typeof topic !== "string") throw invalid("topic is not a string");
+  if (typeof event !== "string") throw invalid("event is not a string");
   if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
-    throw new SyntaxError(`Cannot decode frame "${event}": payload is not a JSON object`);
+    throw invalid(`payload of "${event}" is not a JSON object`, INVALID_PAYLOAD);
   }
   return { joinRef, ref, topic, event, payload };
 }

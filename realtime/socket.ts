@@ -22,6 +22,7 @@ import {
   encodeText,
   type Frame,
   HEARTBEAT,
+  InvalidFrameError,
   PHOENIX_TOPIC,
   PHX_CLOSE,
   PHX_JOIN,
@@ -172,7 +173,13 @@ export class SocketSession implements Subscriber {
     return this.#outbox;
   }
 
-  /** Handles one incoming WebSocket message. Never throws: bad input closes the socket. */
+  /**
+   * Handles one incoming WebSocket message. Never throws. A frame that cannot be parsed at all
+   * (not JSON, not a 5-element array, a bad binary layout or Envelope) closes the socket with 1007,
+   * one over the size limit with 1009. A parsed frame with a field of the wrong type (a payload
+   * that is not an object…) only gets an error `phx_reply` on its ref and topic, in the topic's
+   * order, or is dropped when it has no ref to answer: the socket and its channels stay.
+   */
   receive(data: string | ArrayBuffer | Uint8Array): void {
     if (this.#ended) return;
     this.lastIncoming = this.#deps.clock.now();
@@ -181,6 +188,7 @@ export class SocketSession implements Subscriber {
     try {
       frame = this.#decode(data);
     } catch (e) {
+      if (e instanceof InvalidFrameError) return this.#rejectFrame(e);
       const code = e instanceof RangeError ? CLOSE_MESSAGE_TOO_BIG : CLOSE_INVALID_PAYLOAD;
       this.close(code, e instanceof Error ? e.message : "bad frame");
       return;
@@ -190,13 +198,33 @@ export class SocketSession implements Subscriber {
       else this.#reply(frame, "error", { reason: UNMATCHED_TOPIC });
       return;
     }
-    const previous = this.#chains.get(frame.topic) ?? Promise.resolve();
-    const next = previous.then(() => this.#handle(frame)).catch((error) => {
-      log.error("socket frame failed", { error, topic: frame.topic, event: frame.event });
+    this.#enqueue(frame.topic, frame.event, () => this.#handle(frame));
+  }
+
+  /** Answers a frame that parsed but is invalid with an error reply, after the topic's earlier frames. */
+  #rejectFrame(e: InvalidFrameError): void {
+    const target = e.reply;
+    if (target === null) {
+      log.debug("socket frame dropped", { reason: e.message, socket: this.info.id });
+      return;
+    }
+    const answer = () => {
+      if (this.#ended) return;
+      this.send(reply(target.joinRef, target.ref, target.topic, "error", { reason: e.reason }));
+    };
+    if (target.topic === PHOENIX_TOPIC) return answer();
+    this.#enqueue(target.topic, "invalid", answer);
+  }
+
+  /** Runs `work` after every earlier frame of `topic` (the per-topic chain). */
+  #enqueue(topic: string, event: string, work: () => void | Promise<void>): void {
+    const previous = this.#chains.get(topic) ?? Promise.resolve();
+    const next = previous.then(work).catch((error) => {
+      log.error("socket frame failed", { error, topic, event });
     });
-    this.#chains.set(frame.topic, next);
+    this.#chains.set(topic, next);
     next.then(() => {
-      if (this.#chains.get(frame.topic) === next) this.#chains.delete(frame.topic);
+      if (this.#chains.get(topic) === next) this.#chains.delete(topic);
     });
   }
 

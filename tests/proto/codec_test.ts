@@ -3,7 +3,9 @@ import protobuf from "protobufjs";
 import {
   CHORUS_PROTO,
   type ContextDeltaJson,
+  type ContextDeltaListJson,
   decodeContextDelta,
+  decodeContextDeltaList,
   decodeEnvelope,
   decodeInteraction,
   decodeKvChange,
@@ -11,6 +13,7 @@ import {
   decodeReelState,
   decodeReelUpdate,
   encodeContextDelta,
+  encodeContextDeltaList,
   encodeEnvelope,
   encodeInteraction,
   encodeKvChange,
@@ -220,6 +223,26 @@ Deno.test("ContextDelta round trips every sync result type", () => {
   for (const value of values) {
     assert.deepEqual(decodeContextDelta(encodeContextDelta(value)), value);
   }
+});
+
+Deno.test("ContextDeltaList round trips the retained deltas, empty lists included", () => {
+  const values: ContextDeltaListJson[] = [
+    {
+      id: "c1",
+      version: 3,
+      deltas: [
+        { from_version: 1, version: 2, delta: { n: { action: "added", value: 1 } }, at: 1700 },
+        { from_version: 2, version: 3, delta: { n: { action: "removed", old_value: 1 } }, at: 0 },
+      ],
+    },
+    { id: "empty", version: 0, deltas: [] },
+  ];
+  for (const value of values) {
+    assert.deepEqual(decodeContextDeltaList(encodeContextDeltaList(value)), value);
+  }
+  const bad = { id: "c", version: 1, deltas: [{ from_version: 0, version: 1, delta: {} }] };
+  assert.throws(() => encodeContextDeltaList(bad as unknown as ContextDeltaListJson), TypeError);
+  assert.throws(() => decodeContextDeltaList(new Uint8Array([0xff, 0xff])), SyntaxError);
 });
 
 Deno.test("KvChange round trips values of every JSON type and deletes", () => {

@@ -17,6 +17,7 @@ import {
   encodeBinaryReply,
   encodeText,
   type Frame,
+  InvalidFrameError,
   push,
   reply,
 } from "../../realtime/phoenix.ts";
@@ -106,6 +107,38 @@ Deno.test("decodeText rejects malformed frames with SyntaxError", () => {
   ];
   for (const text of bad) {
     assert.throws(() => decodeText(text), SyntaxError, text);
+  }
+});
+
+Deno.test("decodeText tells a mistyped 5-element frame (answerable) from an unparseable one", () => {
+  const caught = (text: string) => {
+    try {
+      decodeText(text);
+    } catch (e) {
+      return e;
+    }
+    assert.fail(text);
+  };
+  const bad = caught('["1","2","context:x","update",[1]]');
+  assert.ok(bad instanceof InvalidFrameError);
+  assert.deepEqual([bad.reason, bad.reply], ["invalid payload", {
+    joinRef: "1",
+    ref: "2",
+    topic: "context:x",
+  }]);
+  const typed = caught('[{},"2","t",7,{}]');
+  assert.ok(typed instanceof InvalidFrameError);
+  assert.deepEqual([typed.reason, typed.reply], ["invalid frame", {
+    joinRef: null,
+    ref: "2",
+    topic: "t",
+  }]);
+  const noRef = caught('["1",null,"t","e",[]]');
+  assert.ok(noRef instanceof InvalidFrameError);
+  assert.equal(noRef.reply, null);
+  for (const text of ["not json", "{}", '["1","1","t","e"]']) {
+    const e = caught(text);
+    assert.ok(e instanceof SyntaxError && !(e instanceof InvalidFrameError), text);
   }
 });
 

@@ -36,7 +36,7 @@ Deno.test("[ws] bad frames close with 1007, oversized ones with 1009", async () 
     const [input, code] of [
       ["not json", 1007],
       ['["1","1","kv:a","phx_join"]', 1007],
-      ['[1,"1","kv:a","phx_join",{}]', 1007],
+      ['{"topic":"kv:a"}', 1007],
       [new Uint8Array([9, 9, 9]).buffer, 1007],
       ["x".repeat(2000), 1009],
     ] as const
@@ -45,6 +45,48 @@ Deno.test("[ws] bad frames close with 1007, oversized ones with 1009", async () 
     s.receive(input as string | ArrayBuffer);
     assert.equal(sink.closed?.code, code, String(input).slice(0, 30));
     assert.equal(chorus.realtime.stats().sockets, 0);
+    await chorus.close();
+  }
+});
+
+Deno.test("[ws] a frame with a non-object payload or a mistyped field gets an error reply; the socket stays", async () => {
+  const { chorus, sink, s } = await session();
+  try {
+    s.receive(
+      encodeText({ joinRef: "1", ref: "1", topic: "context:x", event: "phx_join", payload: {} }),
+    );
+    await s.settled();
+    sink.sent = [];
+    s.receive('["1","2","context:x","update",[1]]');
+    s.receive('["1","3","context:x","update","text"]');
+    s.receive('[1,"4","context:x","update",{}]');
+    s.receive('["1","5","context:x",7,{}]');
+    s.receive('[null,"6","phoenix","heartbeat",null]');
+    s.receive('["1",null,"context:x","update",[1]]'); // no ref to answer: dropped
+    s.receive('["1","7","context:x","update",{"title":"still here"}]');
+    await s.settled();
+    const error = (reason: string) => ({ status: "error", response: { reason } });
+    const frames = sink.frames().filter((f) => f[3] === "phx_reply");
+    assert.deepEqual(frames.slice(0, 1), [[
+      null,
+      "6",
+      "phoenix",
+      "phx_reply",
+      error("invalid payload"),
+    ]]);
+    assert.deepEqual(frames.slice(1, 5), [
+      ["1", "2", "context:x", "phx_reply", error("invalid payload")],
+      ["1", "3", "context:x", "phx_reply", error("invalid payload")],
+      [null, "4", "context:x", "phx_reply", error("invalid frame")],
+      ["1", "5", "context:x", "phx_reply", error("invalid frame")],
+    ]);
+    const last = frames[5];
+    assert.deepEqual([last[1], (last[4] as { status: string }).status], ["7", "ok"]);
+    assert.equal(frames.length, 6);
+    assert.equal(sink.closed, null);
+    assert.equal(s.ended, false);
+    assert.equal(s.channels, 1);
+  } finally {
     await chorus.close();
   }
 });
