@@ -1,13 +1,17 @@
 /**
  * The contexts routes of SPEC §2: replace, patch (merge patch or JSON Patch by content type), read,
  * delete, sync (full / delta / no change in three formats), the retained deltas, and
- * export/restore. Each handler validates, calls `ContextsApi`, and shapes the JSON.
+ * export/restore. Each handler validates, calls `ContextsApi`, and shapes the JSON. Sync and the
+ * deltas list also answer `Accept: application/x-protobuf` (SPEC §2) with a `ContextDelta` and a
+ * `ContextDeltaList` (proto/chorus.proto) that decode to the same values as the JSON.
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ChorusError } from "../errors.ts";
 import type { ContextsApi, PatchType } from "../actors/context_api.ts";
+import { encodeContextDelta, encodeContextDeltaList } from "../proto/codec.ts";
 import { ConsistencyQuery, errorResponses, jsonResponse, validationHook } from "./_common.ts";
+import { negotiate, PROTOBUF, ProtobufBytes } from "./_protobuf.ts";
 
 /** Dependencies of {@linkcode contextRoutes}. */
 export interface ContextRoutesDeps {
@@ -41,6 +45,13 @@ const SyncResult = z.union([
   }),
   z.object({ type: z.literal("no_change"), version: z.number().int() }),
 ]).openapi("SyncResult");
+/** A 200 answered as JSON, or as the protobuf message `message` on `Accept: application/x-protobuf`. */
+function jsonOrProtobuf<T extends z.ZodType>(schema: T, message: string) {
+  return {
+    description: `OK (protobuf: one ${message})`,
+    content: { "application/json": { schema }, [PROTOBUF]: { schema: ProtobufBytes } },
+  };
+}
 /** A non-negative integer in a query string (`version`, `since`). */
 const VersionQuery = z.string().regex(/^\d{1,15}$/, "must be a non-negative integer")
   .transform(Number).optional();
@@ -114,7 +125,7 @@ const syncRoute = createRoute({
       consistency: ConsistencyQuery,
     }),
   },
-  responses: { 200: jsonResponse(SyncResult), ...errorResponses(400, 404) },
+  responses: { 200: jsonOrProtobuf(SyncResult, "ContextDelta"), ...errorResponses(400, 404) },
 });
 
 const deltasRoute = createRoute({
@@ -126,16 +137,19 @@ const deltasRoute = createRoute({
     query: z.object({ since: VersionQuery, consistency: ConsistencyQuery }),
   },
   responses: {
-    200: jsonResponse(z.object({
-      id: z.string(),
-      version: z.number().int(),
-      deltas: z.array(z.object({
-        from_version: z.number().int(),
+    200: jsonOrProtobuf(
+      z.object({
+        id: z.string(),
         version: z.number().int(),
-        delta: z.unknown(),
-        at: z.number().int(),
-      })),
-    })),
+        deltas: z.array(z.object({
+          from_version: z.number().int(),
+          version: z.number().int(),
+          delta: z.unknown(),
+          at: z.number().int(),
+        })),
+      }),
+      "ContextDeltaList",
+    ),
     ...errorResponses(400, 404),
   },
 });
@@ -210,12 +224,14 @@ export function contextRoutes(deps: ContextRoutesDeps): OpenAPIHono {
   app.openapi(syncRoute, async (c) => {
     const { id } = c.req.valid("param");
     const { version, format, consistency } = c.req.valid("query");
-    return c.json(await contexts.sync(id, version, { format, consistency }), 200);
+    const result = await contexts.sync(id, version, { format, consistency });
+    return negotiate(c, result, 200, encodeContextDelta) as never;
   });
 
   app.openapi(deltasRoute, async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(await contexts.deltas(id, c.req.valid("query")), 200);
+    const list = await contexts.deltas(id, c.req.valid("query"));
+    return negotiate(c, list, 200, encodeContextDeltaList) as never;
   });
 
   app.openapi(exportRoute, async (c) => {

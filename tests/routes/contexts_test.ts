@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { call, openTest } from "../_helpers.ts";
+import { decodeContextDelta, decodeContextDeltaList } from "../../proto/codec.ts";
 
 const C = "/api/v1/contexts";
 const MERGE = { "content-type": "application/merge-patch+json" };
@@ -84,6 +85,48 @@ Deno.test("[http] GET /contexts/:id/sync gives full_context, delta and no_change
       version: 3,
       delta: { n: 3, added: true },
     });
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("[http] sync and deltas honour Accept: application/x-protobuf with the JSON's values", async () => {
+  const { chorus } = await openTest();
+  const PROTO = { accept: "application/x-protobuf" };
+  const both = async (path: string) => {
+    const json = await call(chorus.app, "GET", path);
+    const res = await chorus.app.request(path, { headers: PROTO });
+    assert.equal(json.status, 200, path);
+    assert.equal(res.status, 200, path);
+    assert.equal(res.headers.get("content-type"), "application/x-protobuf", path);
+    return { json: json.body, bytes: new Uint8Array(await res.arrayBuffer()) };
+  };
+  try {
+    await call(chorus.app, "PUT", `${C}/p`, { context: { n: 1, keep: "x" } });
+    await call(chorus.app, "PATCH", `${C}/p`, { n: 2, list: [1, null] }, MERGE);
+    await call(chorus.app, "PATCH", `${C}/p`, { n: null, added: true }, MERGE);
+    const paths = [
+      `${C}/p/sync`,
+      `${C}/p/sync?version=1`,
+      `${C}/p/sync?version=1&format=json-patch`,
+      `${C}/p/sync?version=2&format=merge-patch`,
+      `${C}/p/sync?version=3`,
+    ];
+    const types = [];
+    for (const path of paths) {
+      const { json, bytes } = await both(path);
+      assert.deepEqual(decodeContextDelta(bytes), json, path);
+      types.push(json.type);
+    }
+    assert.deepEqual(types, ["full_context", "delta", "delta", "delta", "no_change"]);
+    for (const path of [`${C}/p/deltas`, `${C}/p/deltas?since=2`, `${C}/p/deltas?since=3`]) {
+      const { json, bytes } = await both(path);
+      assert.deepEqual(decodeContextDeltaList(bytes), json, path);
+    }
+    assert.equal((await both(`${C}/p/deltas`)).json.deltas.length, 2);
+    const missing = await chorus.app.request(`${C}/nope/deltas`, { headers: PROTO });
+    assert.equal(missing.status, 404);
+    assert.equal((await missing.json()).error.code, "not_found");
   } finally {
     await chorus.close();
   }
