@@ -5,22 +5,16 @@
  * Deno's HTTP server, and framing or referrer rules mean nothing for a JSON body.
  * @module
  */
-import type { MiddlewareHandler } from "hono";
-
 const PAGE_HEADERS: [string, string][] = [
   ["X-Frame-Options", "DENY"],
   ["Referrer-Policy", "no-referrer"],
   ["Cross-Origin-Opener-Policy", "same-origin"],
 ];
 
-/** The middleware. */
-export function securityHeaders(): MiddlewareHandler {
-  return async (c, next) => {
-    await next();
-    const h = c.res.headers;
-    h.set("X-Content-Type-Options", "nosniff");
-    if (!(h.get("content-type") ?? "").includes("json")) {
-      for (const [name, value] of PAGE_HEADERS) h.set(name, value);
-    }
-  };
+/** Sets the security headers on a finished response. */
+export function setSecurityHeaders(headers: Headers): void {
+  headers.set("X-Content-Type-Options", "nosniff");
+  if (!(headers.get("content-type") ?? "").includes("json")) {
+    for (const [name, value] of PAGE_HEADERS) headers.set(name, value);
+  }
 }

@@ -6,7 +6,6 @@
  * @module
  */
 import { Counter, Gauge, Registry as PromRegistry } from "prom-client";
-import type { MiddlewareHandler } from "hono";
 import { COMMIT_BUCKETS_MS, type Store } from "../storage/store.ts";
 import type { Registry } from "../actors/registry.ts";
 
@@ -235,15 +234,7 @@ export class Metrics {
   }
 }
 
-/** Times every request; the route label is the matched pattern, not the raw path. */
-export function metricsMiddleware(metrics: Metrics): MiddlewareHandler {
-  return async (c, next) => {
-    const started = performance.now();
-    try {
-      await next();
-    } finally {
-      const route = c.req.routePath && c.req.routePath !== "/*" ? c.req.routePath : "unmatched";
-      metrics.observe(c.req.method, route, c.res.status, (performance.now() - started) / 1000);
-    }
-  };
+/** The route label of a request: the matched pattern, not the raw path. */
+export function routeLabel(routePath: string | undefined): string {
+  return routePath && routePath !== "/*" ? routePath : "unmatched";
 }

@@ -4,15 +4,9 @@
  * carry none: every extra header measurably slows Deno's HTTP server.
  * @module
  */
-import type { MiddlewareHandler } from "hono";
-
 const VALID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** The middleware. */
-export function requestIdMiddleware(): MiddlewareHandler {
-  return async (c, next) => {
-    const given = c.req.header("x-request-id");
-    await next();
-    if (given && VALID.test(given)) c.res.headers.set("X-Request-Id", given);
-  };
+/** The id to echo for a request's `X-Request-Id` header, or undefined when it is absent or bad. */
+export function requestIdOf(header: string | undefined): string | undefined {
+  return header && VALID.test(header) ? header : undefined;
 }

@@ -313,23 +313,24 @@ export function kvRoutes(deps: KvRoutesDeps): OpenAPIHono {
     return c.json(result, 200);
   });
 
-  app.openapi(getRoute, async (c) => {
-    const key = validateKey(c.req.valid("param").key);
-    const { consistency, with_ttl } = c.req.valid("query");
+  // The hottest route: declared for the OpenAPI document like every other, but validated here
+  // with the same schemas synchronously, which costs a fraction of the validator middleware.
+  app.openAPIRegistry.registerPath(getRoute);
+  const getQuery = getRoute.request.query;
+  app.get("/kv/:key", async (c) => {
+    const parsed = getQuery.safeParse(c.req.query());
+    if (!parsed.success) validationHook({ ...parsed, target: "query" } as never, c as never);
+    const key = validateKey(c.req.param("key"));
+    const { consistency, with_ttl } = parsed.data!;
     const found = await kv.get(key, { consistency });
     if (!found) throw new ChorusError("not_found", `Cannot get "${key}": no such key`);
-    c.header("ETag", etag(found.version));
     const inm = c.req.header("if-none-match");
     if (inm && inm.split(",").some((t) => parseIfMatch(t) === found.version)) {
-      return c.body(null, 304);
+      return c.body(null, 304, { ETag: etag(found.version) });
     }
-    const body: z.infer<typeof ValueResult> = {
-      key,
-      value: found.value,
-      version: found.version,
-    };
+    const body: z.infer<typeof ValueResult> = { key, value: found.value, version: found.version };
     if (with_ttl === "true") body.ttl = found.ttl;
-    return c.json(body, 200);
+    return c.json(body, 200, { ETag: etag(found.version) });
   });
 
   app.openapi(deleteRoute, async (c) => {
