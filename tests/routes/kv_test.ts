@@ -451,6 +451,11 @@ Deno.test("[http] OpenAPI 3.1 document and Swagger UI", async () => {
     ) {
       assert.ok(doc.body.paths[path], path);
     }
+    const get = doc.body.paths["/api/v1/kv/{key}"].get;
+    assert.deepEqual(
+      get.parameters.map((p: { name: string }) => p.name).sort(),
+      ["consistency", "key", "with_ttl"],
+    );
     const ui = await chorus.app.request("/api/docs");
     assert.equal(ui.status, 200);
     assert.match(await ui.text(), /swagger/i);
