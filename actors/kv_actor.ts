@@ -18,9 +18,12 @@ import {
   splitChunks,
 } from "../storage/codec.ts";
 import { Actor, type ActorContext } from "./actor.ts";
+import type { TimerId } from "../clock.ts";
 
 /** How long a deleted or expired key's version is remembered, so versions keep rising. */
 export const TOMBSTONE_MS = 24 * 3_600_000;
+/** How long a watch mark lasts; instances with watchers renew it at a third of that. */
+export const WATCH_MARK_MS = 60_000;
 /** Values up to this many JSON bytes are copied into change-log entries and events. */
 export const LOG_VALUE_BYTES = 8 * 1024;
 
@@ -42,6 +45,12 @@ export interface KvRecord {
   cv?: number;
   /** Size of the value's JSON text. */
   sz?: number;
+  /**
+   * Until when (ms since epoch) some instance has watchers of this key. Changes are written to
+   * the change log only while it lies ahead (or this instance has subscribers); being in the
+   * head, which every write checks, it reaches every writer without costing them anything.
+   */
+  w?: number;
 }
 
 /** A change of a key, as sent to watchers (SSE, sockets, in-process listeners). */
@@ -53,6 +62,11 @@ export interface KvChange {
   value?: unknown;
   /** True when the value was too large to include. */
   value_omitted?: true;
+  /**
+   * True on an event that stands for changes no longer in the log (made while nobody watched, or
+   * older than its retention): it carries the current state.
+   */
+  resync?: true;
   expires_at?: number | null;
   /** When the change was made (ms since epoch). */
   at: number;
@@ -109,6 +123,7 @@ function notFound(action: string, key: string): ChorusError {
 export class KvActor extends Actor<KvTx, KvChange> {
   #state: KvState = { record: null, value: undefined };
   #emitted = 0;
+  #renewal?: TimerId;
 
   constructor(id: string, ctx: ActorContext) {
     super("kv", id, ctx);
@@ -185,7 +200,9 @@ export class KvActor extends Actor<KvTx, KvChange> {
       }
     }
     mutations.push({ type: "set", key: kvHeadKey(key), value: rec, expireIn });
-    for (const change of tx.changes) {
+    // The change log exists for watchers; unwatched keys skip it (half the writes per change).
+    const logging = this.subscriberCount > 0 || (rec.w ?? 0) > tx.now;
+    for (const change of logging ? tx.changes : []) {
       mutations.push({
         type: "set",
         key: kvLogKey(key, change.version),
@@ -218,7 +235,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
     const first = changes[0]?.version;
     if (first !== before + 1 || changes.at(-1)?.version !== now) {
       // Part of the log has expired: tell watchers the current state instead of a gap.
-      changes.push(this.#snapshotChange());
+      changes.push(this.snapshot());
     }
     this.#emitted = before;
     return this.#fresh(changes);
@@ -226,6 +243,35 @@ export class KvActor extends Actor<KvTx, KvChange> {
 
   protected override onSubscribersChanged(): void {
     this.#armExpiry();
+    this.#armMarkRenewal();
+  }
+
+  /**
+   * Writes the watch mark (awaited by `KvApi.watch` before it subscribes), so no instance
+   * commits a change to this key without logging it from then on.
+   */
+  markWatched(): Promise<void> {
+    return this.write((tx) => this.markWatchedOp(tx, tx.now + WATCH_MARK_MS));
+  }
+
+  #armMarkRenewal(): void {
+    if (this.subscriberCount === 0) {
+      if (this.#renewal !== undefined) this.ctx.clock.clearTimeout(this.#renewal);
+      this.#renewal = undefined;
+      return;
+    }
+    if (this.#renewal !== undefined) return;
+    this.#renewal = this.ctx.clock.setTimeout(() => {
+      this.#renewal = undefined;
+      if (this.subscriberCount === 0) return;
+      this.markWatched().catch(() => {}).finally(() => this.#armMarkRenewal());
+    }, WATCH_MARK_MS / 3);
+  }
+
+  override close(): void {
+    if (this.#renewal !== undefined) this.ctx.clock.clearTimeout(this.#renewal);
+    this.#renewal = undefined;
+    super.close();
   }
 
   protected override onAlarm(): void {
@@ -240,12 +286,19 @@ export class KvActor extends Actor<KvTx, KvChange> {
     return out;
   }
 
-  #snapshotChange(): KvChange {
+  /**
+   * The current state as one change event marked `resync`: what a watcher that missed changes
+   * (made while nobody watched, or past the log's retention) gets instead of a silent gap.
+   */
+  snapshot(): KvChange {
     const entry = this.current();
     const rec = this.#state.record;
-    return entry
-      ? changeOf(this.id, "set", entry.version, entry.value, rec?.sz ?? 0, entry.expiresAt, 0)
-      : { key: this.id, op: "delete", version: rec?.v ?? 0, at: 0 };
+    const now = this.ctx.clock.now();
+    const change: KvChange = entry
+      ? changeOf(this.id, "set", entry.version, entry.value, rec?.sz ?? 0, entry.expiresAt, now)
+      : { key: this.id, op: "delete", version: rec?.v ?? 0, at: now };
+    change.resync = true;
+    return change;
   }
 
   #armExpiry(): void {
@@ -279,7 +332,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
     }
     const version = (tx.record?.v ?? 0) + 1;
     const expiresAt = options.ttl === undefined ? null : tx.now + options.ttl * 1000;
-    tx.record = { v: version, e: expiresAt };
+    tx.record = withMark({ v: version, e: expiresAt }, tx.record);
     tx.value = value;
     tx.bytes = encoded;
     tx.dirty = true;
@@ -309,7 +362,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
       );
     }
     const version = tx.record!.v + 1;
-    tx.record = { v: version, e: null, x: true };
+    tx.record = withMark({ v: version, e: null, x: true }, tx.record);
     tx.value = undefined;
     tx.bytes = undefined;
     tx.dirty = true;
@@ -346,7 +399,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
     const expiresAt = live ? tx.record!.e : ttl === undefined ? null : tx.now + ttl * 1000;
     const version = (tx.record?.v ?? 0) + 1;
     const encoded = encode(next);
-    tx.record = { v: version, e: expiresAt };
+    tx.record = withMark({ v: version, e: expiresAt }, tx.record);
     tx.value = next;
     tx.bytes = encoded;
     tx.dirty = true;
@@ -359,17 +412,34 @@ export class KvActor extends Actor<KvTx, KvChange> {
     const rec = tx.record;
     if (!rec || rec.x || rec.e === null || rec.e > tx.now) return;
     const version = rec.v + 1;
-    tx.record = { v: version, e: null, x: true };
+    tx.record = withMark({ v: version, e: null, x: true }, tx.record);
     tx.value = undefined;
     tx.bytes = undefined;
     tx.dirty = true;
     tx.changes.push({ key: this.id, op: "expire", version, at: tx.now });
   }
 
+  /**
+   * Watch-mark op: records that this instance has watchers until `until`, so every writer on
+   * every instance logs its changes for them. Keeps the version and the value.
+   */
+  markWatchedOp(tx: KvTx, until: number): void {
+    const rec = tx.record ?? { v: 0, e: null, x: true as const };
+    if ((rec.w ?? 0) >= until) return;
+    tx.record = { ...rec, w: until };
+    tx.dirty = true;
+  }
+
   /** Freezes a value so the cached copy cannot be changed by a caller. */
   static own(value: unknown): unknown {
     return deepFreeze(value);
   }
+}
+
+/** A new record that keeps the old one's watch mark. */
+function withMark(record: KvRecord, old: KvRecord | null): KvRecord {
+  if (old?.w !== undefined) record.w = old.w;
+  return record;
 }
 
 function changeOf(

@@ -424,7 +424,9 @@ export class KvApi {
   ): Promise<() => void> {
     validateKey(key);
     const actor = this.#actor(key);
-    await actor.start();
+    // Mark the key watched before subscribing: from the mark's commit on, every instance logs
+    // this key's changes, so nothing after this point can be missed.
+    await actor.markWatched();
     let last = options.since ?? Infinity;
     const buffered: KvChange[] = [];
     let replaying = options.since !== undefined;
@@ -440,10 +442,20 @@ export class KvApi {
         start: kvLogKey(key, options.since + 1),
         end: [...kvLogPrefix(key), Number.MAX_SAFE_INTEGER],
       });
-      for await (const entry of iter) {
-        if (entry.value.version > last) {
-          last = entry.value.version;
-          listener(entry.value);
+      const logged: KvChange[] = [];
+      for await (const entry of iter) logged.push(entry.value);
+      const current = await actor.read(() => actor.snapshot());
+      if (current.version > options.since && logged[0]?.version !== options.since + 1) {
+        // Changes made while nobody watched (or older than the log keeps) are not in the log: say
+        // so with one event carrying the current state instead of a partial replay.
+        last = current.version;
+        listener(current);
+      } else {
+        for (const change of logged) {
+          if (change.version > last) {
+            last = change.version;
+            listener(change);
+          }
         }
       }
       replaying = false;

@@ -151,3 +151,31 @@ Deno.test("Two instances: refusals and no-op writes rest on the current state, n
     await close();
   }
 });
+
+Deno.test("Change logs are written only for watched keys, and a new watcher elsewhere misses nothing", async () => {
+  const { a, b, close } = await twoInstances();
+  const logCount = async (key: string) => {
+    let n = 0;
+    for await (const _ of a.store.kv.list({ prefix: ["kv_log", key] })) n++;
+    return n;
+  };
+  try {
+    for (let i = 0; i < 5; i++) await a.kv.put("quiet", i);
+    assert.equal(await logCount("quiet"), 0, "nobody watches: no log entries");
+    // a's actor holds an unwatched head; b starts watching; a's next writes must be logged.
+    const seen: number[] = [];
+    const stop = await b.kv.watch("quiet", (c) => seen.push(c.version));
+    await Promise.all(Array.from({ length: 10 }, (_, i) => a.kv.put("quiet", 100 + i)));
+    for (let i = 0; i < 400 && seen.length < 10; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(seen, Array.from({ length: 10 }, (_, i) => 6 + i));
+    assert.equal(await logCount("quiet"), 10);
+    stop();
+    // Replaying from before the watch began says it cannot, with the current state.
+    const replayed: { version: number; resync?: boolean }[] = [];
+    const stop2 = await a.kv.watch("quiet", (c) => replayed.push(c), { since: 2 });
+    assert.deepEqual(replayed.map((c) => [c.version, c.resync ?? false]), [[15, true]]);
+    stop2();
+  } finally {
+    await close();
+  }
+});

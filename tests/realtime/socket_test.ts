@@ -158,7 +158,11 @@ Deno.test("[ws] join with last_seq replays retained changes, then live ones; rec
   const srv = await serve();
   const socket = connect(srv.url);
   try {
+    // A key's changes are logged while it is watched (here by an in-process watcher, as by a
+    // client that was joined and dropped); writes to a key nobody watches are not replayable.
+    const stop = await srv.chorus.kv.watch("hist", () => {});
     for (let i = 1; i <= 3; i++) await srv.chorus.kv.put("hist", i);
+    stop();
     const channel = socket.channel("kv:hist", { last_seq: 1 });
     const seen: number[] = [];
     channel.on("change", (c: any) => seen.push(c.version));
@@ -174,6 +178,11 @@ Deno.test("[ws] join with last_seq replays retained changes, then live ones; rec
     const gone = await join(other);
     assert.equal(gone.recovered, false);
     assert.equal(gone.version, 4);
+
+    for (let i = 1; i <= 2; i++) await srv.chorus.kv.put("unwatched", i);
+    const never = await join(socket.channel("kv:unwatched", { last_seq: 0 }));
+    assert.equal(never.recovered, false, "changes nobody watched were not kept");
+    assert.equal(never.version, 2);
   } finally {
     await disconnect(socket);
     await srv.close();
