@@ -38,6 +38,7 @@ import { RateLimiter, rateLimitMiddleware } from "./auth/rate_limit.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
 import { backupRoutes, MAX_RESTORE_BYTES } from "./routes/backup.ts";
 import { type Metrics, routeLabel } from "./observability/metrics.ts";
+import type { systemFigures } from "./observability/system_stats.ts";
 import type { MiddlewareHandler } from "hono";
 
 /** What the routes need. */
@@ -63,6 +64,8 @@ export interface AppDeps {
   tokens?: TokenStore;
   /** Metrics for `GET /metrics` and the HTTP duration histogram. */
   metrics?: Metrics;
+  /** Live figures shared by `/api/v1/system/stats` and the socket's `system` topic. */
+  figures?: ReturnType<typeof systemFigures>;
   instanceId: string;
   startedAt: number;
   now: () => number;

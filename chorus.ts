@@ -6,7 +6,8 @@
 import { ulid } from "ulid";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { type Clock, systemClock } from "./clock.ts";
-import { loadConfig, type ResolvedConfig } from "./config.ts";
+import { isKvConnect, loadConfig, type ResolvedConfig } from "./config.ts";
+import { openKv } from "./storage/open.ts";
 import { Store } from "./storage/store.ts";
 import { WatchHub } from "./storage/watch.ts";
 import { Registry } from "./actors/registry.ts";
@@ -155,22 +156,23 @@ export class Chorus {
     this.realtime.topics.define("context", contextTopic(this.contexts));
     this.realtime.topics.define("reel", reelTopic({ reels: this.reels, users: this.users }));
     this.realtime.topics.define("user", userTopic(this.users));
+    const figures = systemFigures({
+      store: this.store,
+      config,
+      instanceId: this.instanceId,
+      startedAt,
+      now: () => clock.now(),
+      realtime: this.realtime,
+      registry: this.registry,
+      reels: this.reels,
+    });
     this.realtime.topics.define(
       "system",
       systemTopic({
         clock,
         intervalMs: realtime.systemIntervalMs,
         // The same figures as GET /api/v1/system/stats.
-        stats: systemFigures({
-          store: this.store,
-          config,
-          instanceId: this.instanceId,
-          startedAt,
-          now: () => clock.now(),
-          realtime: this.realtime,
-          registry: this.registry,
-          reels: this.reels,
-        }).stats,
+        stats: figures.stats,
       }),
     );
     this.metrics = new Metrics({
@@ -197,7 +199,8 @@ export class Chorus {
       contexts: this.contexts,
       realtime: this.realtime,
       instanceId: this.instanceId,
-      startedAt: clock.now(),
+      startedAt,
+      figures,
       now: () => clock.now(),
     });
   }
@@ -220,12 +223,7 @@ export class Chorus {
     let kv = options.kv;
     const owns = kv === undefined;
     if (!kv) {
-      const path = options.path ?? config.kvPath;
-      if (path && path !== ":memory:" && !/^https?:\/\//.test(path)) {
-        const dir = path.replace(/[^/]*$/, "");
-        if (dir) await Deno.mkdir(dir, { recursive: true });
-      }
-      kv = await Deno.openKv(path);
+      kv = await openKv(options.path ?? config.kvPath);
     }
     const chorus = new Chorus(
       kv,
@@ -282,5 +280,5 @@ function kvBackendOf(options: ChorusOptions, config: ResolvedConfig): string {
   const path = options.path ?? config.kvPath;
   if (path === undefined) return "deno-deploy";
   if (path === ":memory:") return "memory";
-  return /^https?:\/\//.test(path) ? "kv-connect" : "sqlite";
+  return isKvConnect(path) ? "kv-connect" : "sqlite";
 }

@@ -13,6 +13,7 @@ import { parseArgs } from "node:util";
 import { ulid } from "ulid";
 import { loadConfig } from "./config.ts";
 import { Store } from "./storage/store.ts";
+import { openKv } from "./storage/open.ts";
 import { Members } from "./storage/members.ts";
 import { TokenStore } from "./auth/tokens.ts";
 import { systemClock } from "./clock.ts";
@@ -52,9 +53,9 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     return command ? 0 : 2;
   }
   const config = loadConfig(env);
-  const kv = await Deno.openKv(config.kvPath);
+  const kv = await openKv(config.kvPath);
   const store = new Store(kv);
-  const backupDir = values.dir ?? env.CHORUS_BACKUP_DIR ?? "./data/backups";
+  const backupDir = values.dir ?? config.backupDir;
   try {
     switch (`${command} ${sub ?? ""}`.trim()) {
       case "status":

@@ -14,6 +14,12 @@ export type Compression = "off" | "gzip" | "deflate";
 export interface ResolvedConfig {
   /** HTTP port (`CHORUS_PORT`, default 8000). */
   port: number;
+  /** Address `deno task start` listens on (`CHORUS_HOST`, default 0.0.0.0). */
+  host: string;
+  /** Where the CLI keeps backup files (`CHORUS_BACKUP_DIR`, default ./data/backups). */
+  backupDir: string;
+  /** True on Deno Deploy (`DENO_DEPLOYMENT_ID` is set): no local KV file. */
+  deploy: boolean;
   /** KV path, `:memory:` or a KV Connect URL (`CHORUS_KV`); undefined = the platform default. */
   kvPath: string | undefined;
   /** Default read consistency (`CHORUS_READ_CONSISTENCY`, default `leader`). */
@@ -134,10 +140,15 @@ function parseChoice<T extends string>(name: string, text: string, choices: read
 
 /** Options of {@linkcode loadConfig}. */
 export interface LoadConfigOptions {
-  /** True under `deno task dev`: auth defaults to off. */
+  /** True under `deno task dev` (also `CHORUS_DEV=1`): auth defaults to off. */
   dev?: boolean;
-  /** True on Deno Deploy: no default KV path. */
+  /** True on Deno Deploy (also detected from `DENO_DEPLOYMENT_ID`): no default KV path. */
   deploy?: boolean;
+}
+
+/** Whether a KV location is a KV Connect URL rather than a file or `:memory:`. */
+export function isKvConnect(path: string | undefined): boolean {
+  return path !== undefined && /^https?:\/\//.test(path);
 }
 
 /**
@@ -157,8 +168,10 @@ export function loadConfig(
     const v = get(name);
     return v === undefined ? fallback : parse(name, v);
   };
-  const kvPath = get("CHORUS_KV") ?? (options.deploy ? undefined : "./data/chorus.kv");
-  const isConnect = kvPath !== undefined && /^https?:\/\//.test(kvPath);
+  const deploy = options.deploy ?? get("DENO_DEPLOYMENT_ID") !== undefined;
+  const dev = options.dev ?? get("CHORUS_DEV") === "1";
+  const kvPath = get("CHORUS_KV") ?? (deploy ? undefined : "./data/chorus.kv");
+  const isConnect = isKvConnect(kvPath);
   const rateLimit = opt("CHORUS_RATE_LIMIT", parsePositive, undefined as number | undefined);
   const exportProvider = opt(
     "CHORUS_EXPORT_PROVIDER",
@@ -183,6 +196,9 @@ export function loadConfig(
   }
   return {
     port: opt("CHORUS_PORT", (n, t) => parseInteger(n, t, 0, 65535), 8000),
+    host: get("CHORUS_HOST") ?? "0.0.0.0",
+    backupDir: get("CHORUS_BACKUP_DIR") ?? "./data/backups",
+    deploy,
     kvPath,
     readConsistency: opt(
       "CHORUS_READ_CONSISTENCY",
@@ -214,7 +230,7 @@ export function loadConfig(
     contextAutoDelete: opt("CHORUS_CONTEXT_AUTO_DELETE", parseBool, false),
     exportProvider,
     exportUrl,
-    auth: opt("CHORUS_AUTH", parseBool, !options.dev),
+    auth: opt("CHORUS_AUTH", parseBool, !dev),
     adminToken: get("CHORUS_ADMIN_TOKEN"),
     metricsToken: get("CHORUS_METRICS_TOKEN"),
     corsOrigins,

@@ -8,18 +8,12 @@ import { Chorus } from "./chorus.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { log, setLogLevel } from "./log.ts";
 
-const onDeploy = Deno.env.get("DENO_DEPLOYMENT_ID") !== undefined;
-
 async function start(): Promise<Chorus> {
   try {
-    const config = loadConfig(Deno.env.toObject(), {
-      dev: Deno.env.get("CHORUS_DEV") === "1",
-      deploy: onDeploy,
-    });
+    const config = loadConfig(Deno.env.toObject());
     setLogLevel(config.logLevel);
     // Cleanup ticks with Deno.cron where it exists (Deploy, --unstable-cron), else with a timer.
-    const scheduler = typeof (Deno as { cron?: unknown }).cron === "function" ? "cron" : "timer";
-    return await Chorus.open({ config, scheduler });
+    return await Chorus.open({ config, scheduler: "cron" });
   } catch (e) {
     if (e instanceof ConfigError) {
       log.notice(`chorus: ${e.message}`);

@@ -5,6 +5,7 @@
  * @module
  */
 import { ConfigError, loadConfig } from "./config.ts";
+import { ensureKvDir } from "./storage/open.ts";
 
 const dev = Deno.args.includes("--dev");
 let config;
@@ -17,10 +18,7 @@ try {
   }
   throw e;
 }
-if (config.kvPath && config.kvPath !== ":memory:" && !/^https?:\/\//.test(config.kvPath)) {
-  const dir = config.kvPath.replace(/[^/]*$/, "");
-  if (dir) await Deno.mkdir(dir, { recursive: true });
-}
+await ensureKvDir(config.kvPath);
 const parallel = !dev && config.kvPath !== ":memory:";
 const args = [
   "serve",
@@ -34,7 +32,7 @@ const args = [
   "--port",
   String(config.port),
   "--host",
-  Deno.env.get("CHORUS_HOST") ?? "0.0.0.0",
+  config.host,
   ...(parallel ? ["--parallel"] : []),
   ...(dev ? ["--watch"] : []),
   new URL("./main.ts", import.meta.url).pathname,

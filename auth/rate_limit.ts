@@ -80,21 +80,26 @@ export class RateLimiter {
     const now = this.#clock.now();
     const window = Math.floor(now / 1000);
     const counterKey = rateWindowKey(key, window);
+    // KV's sum cannot expire, so each count also removes this principal's earlier windows: one
+    // counter per principal is left behind at most.
     await this.#store!.commit({
       checks: [],
-      mutations: [{ type: "sum", key: counterKey, value: 1n }],
-      bytes: 64,
+      mutations: [
+        { type: "sum", key: counterKey, value: 1n },
+        { type: "delete", key: rateWindowKey(key, window - 1) },
+        { type: "delete", key: rateWindowKey(key, window - 2) },
+      ],
+      bytes: 192,
     });
     const count = Number(
       ((await this.#store!.get<Deno.KvU64>(counterKey, "strong")).value?.value) ?? 1n,
     );
     const limit = Math.max(this.#burst, this.#rate);
-    const resetSeconds = Math.max(1, Math.ceil((window + 1) * 1000 - now) / 1000);
     return {
       ok: count <= limit,
       limit,
       remaining: Math.max(0, limit - count),
-      resetSeconds: Math.ceil(resetSeconds),
+      resetSeconds: Math.max(1, Math.ceil(((window + 1) * 1000 - now) / 1000)),
     };
   }
 }

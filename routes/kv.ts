@@ -261,6 +261,9 @@ function listPrefix(limit: string | undefined, requested: string | undefined): s
   );
 }
 
+/** Events an SSE client may fall behind by before it is disconnected (it resumes by id). */
+const MAX_SSE_BACKLOG = 10_000;
+
 function noMatchAll(header: string | undefined): boolean {
   if (header === undefined) return false;
   if (header.trim() === "*") return true;
@@ -376,30 +379,34 @@ export function kvRoutes(deps: KvRoutesDeps): OpenAPIHono {
     const since = c.req.valid("query").since ??
       (lastId && /^\d+$/.test(lastId) ? Number(lastId) : undefined);
     // Subscribe before answering, so a bad key or an unreachable KV is an ordinary error.
-    const queue: string[] = [];
+    const queue: { id: string; data: string }[] = [];
     let wake: (() => void) | undefined;
+    let overflow = false;
     const unsubscribe = await kv.watch(key, (change) => {
-      queue.push(JSON.stringify(change));
+      // A client that reads slower than the key changes is let go once far behind: its
+      // EventSource reconnects with Last-Event-ID and replays from the change log.
+      if (queue.length >= MAX_SSE_BACKLOG) overflow = true;
+      else queue.push({ id: String(change.version), data: JSON.stringify(change) });
       wake?.();
     }, { since });
     return streamSSE(c, async (stream) => {
       let open = true;
       stream.onAbort(() => {
         open = false;
-        unsubscribe();
         wake?.();
       });
       await stream.writeSSE({ event: "ready", data: JSON.stringify({ key }) });
-      while (open) {
-        while (queue.length) {
-          const data = queue.shift()!;
-          await stream.writeSSE({ event: "change", data, id: String(JSON.parse(data).version) });
+      while (open && !overflow) {
+        while (queue.length && !overflow) {
+          const { id, data } = queue.shift()!;
+          await stream.writeSSE({ event: "change", data, id });
         }
+        if (overflow) break;
         const timer = setTimeout(() => wake?.(), 15_000);
         await new Promise<void>((resolve) => wake = resolve);
         clearTimeout(timer);
         wake = undefined;
-        if (open && !queue.length) await stream.write(": keep-alive\n\n");
+        if (open && !queue.length && !overflow) await stream.write(": keep-alive\n\n");
       }
       unsubscribe();
     });

@@ -99,6 +99,8 @@ export function healthRoutes(deps: HealthDeps): OpenAPIHono {
 
 /** Dependencies of {@linkcode systemRoutes}: everything the figures are read from. */
 export interface SystemDeps {
+  /** The instance's figures, shared with the socket's `system` topic (built here if absent). */
+  figures?: ReturnType<typeof systemFigures>;
   store: Store;
   config: ResolvedConfig;
   instanceId: string;
@@ -156,7 +158,8 @@ const statusRoute = createRoute({
 /** `/system/*`, `/connections/stats` and `/status`, mounted under `/api/v1`. */
 export function systemRoutes(deps: SystemDeps): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
-  const { uptime, kv, messages, rates, actors, connections, memory, stats } = systemFigures(deps);
+  const { uptime, kv, messages, rates, actors, connections, memory, stats } = deps.figures ??
+    systemFigures(deps);
   app.openapi(statsRoute, (c) => c.json(stats(), 200));
 
   app.openapi(systemHealthRoute, async (c) => {

@@ -82,11 +82,6 @@ export function ctxChunkKey(id: string, version: number, index: number): [
   return ["ctx_chunk", id, version, index];
 }
 
-/** The prefix of a context's chunks. */
-export function ctxChunkPrefix(id: string): [string, string] {
-  return ["ctx_chunk", id];
-}
-
 /** The chord delta that produced one version of a context (the delta log). */
 export function ctxDeltaKey(id: string, version: number): [string, string, number] {
   return ["ctx_delta", id, version];

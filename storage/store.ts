@@ -77,11 +77,6 @@ export interface StoreOptions {
   clock?: Clock;
 }
 
-/** Maps a read consistency mode onto Deno KV's option. */
-export function kvConsistency(mode: "strong" | "eventual"): Deno.KvConsistencyLevel {
-  return mode;
-}
-
 /**
  * Wraps one `Deno.Kv` handle: reads, lists, and group-committed atomic writes.
  */
