@@ -33,7 +33,7 @@ import { requestIdOf } from "./observability/request_id.ts";
 import { getConnInfo } from "hono/deno";
 import type { TokenStore } from "./auth/tokens.ts";
 import { timingSafeEqual } from "./auth/tokens.ts";
-import { authMiddleware, principalOf } from "./auth/middleware.ts";
+import { authMiddleware, bearerOf, principalOf } from "./auth/middleware.ts";
 import { RateLimiter, rateLimitMiddleware } from "./auth/rate_limit.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
 import { backupRoutes, MAX_RESTORE_BYTES } from "./routes/backup.ts";
@@ -233,7 +233,12 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     app.get("/metrics", async (c) => {
       const token = deps.config.metricsToken;
       if (token !== undefined) {
-        const given = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? "";
+        let given = "";
+        try {
+          given = bearerOf(c.req.header("authorization")) ?? "";
+        } catch {
+          // a malformed header is just not the token
+        }
         if (!timingSafeEqual(given, token)) {
           throw new ChorusError(
             "unauthorized",

@@ -5,17 +5,15 @@
  * @module
  */
 import { ChorusError } from "../errors.ts";
-import type { Intent, Mutation } from "../storage/store.ts";
+import type { Intent, Mutation, Store } from "../storage/store.ts";
+import { type BlobRef, dropBlob, layoutBlob, readBlob } from "../storage/chunked.ts";
 import { kvChunkKey, kvHeadKey, kvLogKey, kvLogPrefix } from "../storage/keys.ts";
 import {
   compressionOptions,
-  decodeValue,
   deepFreeze,
   type EncodedValue,
   encodeValue,
   type Encoding,
-  joinChunks,
-  splitChunks,
 } from "../storage/codec.ts";
 import { Actor, type ActorContext } from "./actor.ts";
 import type { TimerId } from "../clock.ts";
@@ -181,23 +179,14 @@ export class KvActor extends Actor<KvTx, KvChange> {
       delete rec.enc, delete rec.d, delete rec.n, delete rec.cv, delete rec.sz;
     } else if (tx.bytes) {
       delete rec.d, delete rec.n, delete rec.cv;
-      rec.enc = tx.bytes.encoding;
-      rec.sz = tx.bytes.rawSize;
-      const chunks = splitChunks(tx.bytes.bytes);
-      if (chunks.length === 1) rec.d = tx.bytes.bytes;
-      else {
-        rec.n = chunks.length;
-        rec.cv = rec.v;
-        chunks.forEach((c, i) => {
-          mutations.push({ type: "set", key: kvChunkKey(key, rec.v, i), value: c, expireIn });
-        });
-      }
+      const laid = layoutBlob(tx.bytes, (i) => kvChunkKey(key, rec.v, i), { expireIn });
+      Object.assign(rec, laid.ref);
+      if (rec.n) rec.cv = rec.v;
+      mutations.push(...laid.mutations);
       bytes += tx.bytes.bytes.byteLength;
     } else if (rec.d) bytes += rec.d.byteLength;
     if (valueReplaced && oldChunks && oldChunks.cv !== rec.cv) {
-      for (let i = 0; i < oldChunks.n!; i++) {
-        mutations.push({ type: "delete", key: kvChunkKey(key, oldChunks.cv!, i) });
-      }
+      mutations.push(...dropBlob(oldChunks as BlobRef, (i) => kvChunkKey(key, oldChunks.cv!, i)));
     }
     mutations.push({ type: "set", key: kvHeadKey(key), value: rec, expireIn });
     // The change log exists for watchers; unwatched keys skip it (half the writes per change).
@@ -469,7 +458,7 @@ export interface LoadedKv {
  * chunk means the head moved on meanwhile: read again.
  */
 export async function loadKvRecord(
-  store: import("../storage/store.ts").Store,
+  store: Store,
   key: string,
   consistency: "strong" | "eventual",
 ): Promise<LoadedKv> {
@@ -478,18 +467,15 @@ export async function loadKvRecord(
     const record = head.value;
     if (!record) return { record: null, value: undefined, versionstamp: head.versionstamp };
     if (record.x) return { record, value: undefined, versionstamp: head.versionstamp };
-    let bytes: Uint8Array | undefined = record.d;
-    if (record.n && record.cv !== undefined) {
-      const keys = Array.from({ length: record.n }, (_, i) => kvChunkKey(key, record.cv!, i));
-      const parts: Uint8Array[] = [];
-      for (let i = 0; i < keys.length; i += 10) {
-        const entries = await store.getMany(keys.slice(i, i + 10), consistency);
-        for (const e of entries) if (e.value instanceof Uint8Array) parts.push(e.value);
-      }
-      if (parts.length !== record.n) continue;
-      bytes = joinChunks(parts);
-    }
-    const value = bytes ? deepFreeze(decodeValue(bytes, record.enc ?? "json")) : null;
+    if (!record.d && !record.n) return { record, value: null, versionstamp: head.versionstamp };
+    const ref = { ...record, enc: record.enc ?? "json", sz: record.sz ?? 0 };
+    const value = await readBlob(
+      store,
+      ref,
+      (i) => kvChunkKey(key, record.cv ?? record.v, i),
+      consistency,
+    );
+    if (value === undefined) continue; // a chunk is gone: the head moved on meanwhile
     return { record, value, versionstamp: head.versionstamp };
   }
   throw new ChorusError("unavailable", `Cannot read "${key}": its value kept changing`);
