@@ -17,6 +17,9 @@ import type { Clock, TimerId } from "../clock.ts";
 import type { Check, Mutation, Store } from "../storage/store.ts";
 import type { WatchHub } from "../storage/watch.ts";
 import { presenceKey, presenceLogKey, presencePrefix, presenceSeqKey } from "../storage/keys.ts";
+import { encodeEnvelope } from "../proto/codec.ts";
+import { push } from "./phoenix.ts";
+import type { WireFormat } from "./fanout.ts";
 import type { TopicMessage } from "./topics.ts";
 
 /** One tracked presence meta: `phx_ref`, `online_at` and what the join supplied. */
@@ -63,12 +66,21 @@ export interface PresenceOptions {
   ttlMs?: number;
   /** How long presence log entries are kept for views catching up. Default 10 min. */
   logTtlMs?: number;
+  /**
+   * How long a view gathers presence changes into one `presence_diff` broadcast (Phoenix's
+   * tracker also broadcasts in batches). 0: one diff per log entry, at once. Default 50 ms.
+   */
+  diffMs?: number;
+  /** Most metas in one `presence_diff` frame; a bigger batch goes out as several. Default 100. */
+  diffMaxMetas?: number;
 }
 
 const BATCH = 50;
 const SEQ_TTL_MS = 7 * 86_400_000;
 const MAX_ATTEMPTS = 100;
 const MAX_META_STRING = 256;
+/** Encoded presence_state frames kept per view (distinct join_refs seen between two changes). */
+const MAX_CACHED_FRAMES = 16;
 
 /** Generates a `phx_ref`: url-safe base64 of 12 random bytes, as Phoenix's tracker does. */
 export function randomRef(): string {
@@ -114,6 +126,8 @@ export class PresenceTracker {
   readonly #instanceId: string;
   readonly #ttlMs: number;
   readonly #logTtlMs: number;
+  readonly #diffMs: number;
+  readonly #diffMaxMetas: number;
   readonly #writers = new Map<string, TopicWriter>();
   readonly #own = new Map<string, Own>();
   readonly #views = new Set<PresenceView>();
@@ -127,6 +141,8 @@ export class PresenceTracker {
     this.#instanceId = options.instanceId;
     this.#ttlMs = options.ttlMs ?? 30_000;
     this.#logTtlMs = options.logTtlMs ?? 600_000;
+    this.#diffMs = options.diffMs ?? 50;
+    this.#diffMaxMetas = Math.max(1, options.diffMaxMetas ?? 100);
   }
 
   /** The entry TTL in ms. */
@@ -234,6 +250,14 @@ export class PresenceTracker {
   /** @internal */
   get logTtlMs(): number {
     return this.#logTtlMs;
+  }
+  /** @internal */
+  get diffMs(): number {
+    return this.#diffMs;
+  }
+  /** @internal */
+  get diffMaxMetas(): number {
+    return this.#diffMaxMetas;
   }
 
   #armRefresh(): void {
@@ -375,6 +399,18 @@ export class PresenceView {
   readonly #topic: string;
   readonly #publish: (m: TopicMessage) => void;
   readonly #state = new Map<string, Map<string, PresenceMeta>>();
+  /** Bumped on every change of `#state`; the caches below belong to one version. */
+  #version = 0;
+  /** Per key, its `"key":{"metas":[…]}` JSON; a key's entry is dropped when its metas change. */
+  readonly #fragments = new Map<string, string>();
+  #cacheVersion = -1;
+  #listCache?: PresenceMap;
+  #jsonCache?: string;
+  /** Encoded `presence_state` frames of the current version, by format and join_ref. */
+  readonly #frames = new Map<string, string | Uint8Array>();
+  /** Metas joined or left since the last `presence_diff`, by `key\0phx_ref`. */
+  readonly #touched = new Map<string, { key: string; meta: PresenceMeta }>();
+  #diffTimer?: TimerId;
   #lastSeq = 0;
   #chain: Promise<void> = Promise.resolve();
   #queued: Promise<void> | null = null;
@@ -394,6 +430,11 @@ export class PresenceView {
     return this.#lastSeq;
   }
 
+  /** Increases on every change of the state (for caches of what {@linkcode list} returns). */
+  get version(): number {
+    return this.#version;
+  }
+
   /** Loads the state and starts following the log. */
   async start(): Promise<void> {
     await this.catchUp();
@@ -405,11 +446,70 @@ export class PresenceView {
     this.#armSweep();
   }
 
-  /** The `presence_state` payload: every live meta by key. */
+  /**
+   * The `presence_state` payload: every live meta by key. The object is shared by every caller
+   * until the state changes: never mutate it.
+   */
   list(): PresenceMap {
-    const out: PresenceMap = {};
-    for (const [key, metas] of this.#state) out[key] = { metas: [...metas.values()] };
-    return out;
+    this.#sync();
+    if (!this.#listCache) {
+      // A null-prototype object, so a key such as `__proto__` is an own key like any other.
+      const out = Object.create(null) as PresenceMap;
+      for (const [key, metas] of this.#state) out[key] = { metas: [...metas.values()] };
+      this.#listCache = out;
+    }
+    return this.#listCache;
+  }
+
+  /**
+   * {@linkcode list} as JSON, built from per-key fragments that are reused until their key
+   * changes, and cached until the state changes.
+   */
+  listJson(): string {
+    this.#sync();
+    if (this.#jsonCache === undefined) {
+      const parts: string[] = [];
+      for (const [key, metas] of this.#state) {
+        let part = this.#fragments.get(key);
+        if (part === undefined) {
+          part = `${JSON.stringify(key)}:${JSON.stringify({ metas: [...metas.values()] })}`;
+          this.#fragments.set(key, part);
+        }
+        parts.push(part);
+      }
+      this.#jsonCache = `{${parts.join(",")}}`;
+    }
+    return this.#jsonCache;
+  }
+
+  /**
+   * The `presence_state` push `[join_ref, null, topic, "presence_state", list()]` encoded in
+   * `format`. Sockets joining between two changes of the state share one encoding per join_ref
+   * (the same string or bytes: never mutate them).
+   */
+  stateFrame(joinRef: string | null, format: WireFormat): string | Uint8Array {
+    this.#sync();
+    const id = joinRef === null ? format : `${format}:${joinRef}`;
+    let frame = this.#frames.get(id);
+    if (frame === undefined) {
+      frame = format === "protobuf"
+        ? encodeEnvelope(push(joinRef, this.#topic, "presence_state", this.list()))
+        : `[${JSON.stringify(joinRef)},null,${
+          JSON.stringify(this.#topic)
+        },"presence_state",${this.listJson()}]`;
+      if (this.#frames.size >= MAX_CACHED_FRAMES) this.#frames.clear();
+      this.#frames.set(id, frame);
+    }
+    return frame;
+  }
+
+  /** Drops the caches of an older version. */
+  #sync(): void {
+    if (this.#cacheVersion === this.#version) return;
+    this.#cacheVersion = this.#version;
+    this.#listCache = undefined;
+    this.#jsonCache = undefined;
+    this.#frames.clear();
   }
 
   /**
@@ -431,8 +531,60 @@ export class PresenceView {
   stop(): void {
     this.#stopped = true;
     this.#unwatch?.();
-    if (this.#sweepTimer !== undefined) this.#tracker.clock.clearTimeout(this.#sweepTimer);
+    const clock = this.#tracker.clock;
+    if (this.#sweepTimer !== undefined) clock.clearTimeout(this.#sweepTimer);
+    if (this.#diffTimer !== undefined) clock.clearTimeout(this.#diffTimer);
+    this.#diffTimer = undefined;
+    this.#touched.clear();
     this.#tracker.dropView(this);
+  }
+
+  /**
+   * Sends what changed since the last `presence_diff` now, instead of at the end of the window
+   * (a no-op when nothing did).
+   */
+  flushDiff(): void {
+    if (this.#diffTimer !== undefined) this.#tracker.clock.clearTimeout(this.#diffTimer);
+    this.#diffTimer = undefined;
+    if (this.#stopped || this.#touched.size === 0) return;
+    // Each touched meta goes out once: in `joins` when it is present now, else in `leaves`
+    // (with the meta the clients hold, so the same phx_ref). Clients apply joins before leaves
+    // and both are idempotent per phx_ref, so this merged diff leaves them where the diffs one
+    // by one would have: a meta that joined and left meanwhile is only a (harmless) leave, which
+    // a socket that got a presence_state in between needs. Split so no frame is very large (a
+    // socket's transport keeps a buffer as big as the largest frame it was sent).
+    let diff: PresenceDiff = { joins: {}, leaves: {} };
+    let metas = 0;
+    for (const { key, meta } of this.#touched.values()) {
+      const now = this.#state.get(key)?.get(meta.phx_ref);
+      const side = now ? diff.joins : diff.leaves;
+      (side[key] ??= { metas: [] }).metas.push(now ?? meta);
+      if (++metas === this.#tracker.diffMaxMetas) {
+        this.#publish({ event: "presence_diff", payload: { ...diff } });
+        diff = { joins: {}, leaves: {} };
+        metas = 0;
+      }
+    }
+    this.#touched.clear();
+    if (metas > 0) this.#publish({ event: "presence_diff", payload: { ...diff } });
+  }
+
+  /** Notes a change for the next `presence_diff`, sent after the diff window. */
+  #touch(key: string, meta: PresenceMeta): void {
+    this.#touched.set(`${key}\u0000${meta.phx_ref}`, { key, meta });
+    this.#fragments.delete(key);
+    this.#version++;
+  }
+
+  /** Arms the diff window after changes (or sends at once when there is no window). */
+  #scheduleDiff(): void {
+    if (this.#touched.size === 0 || this.#diffTimer !== undefined || this.#stopped) return;
+    const ms = this.#tracker.diffMs;
+    if (ms <= 0) return this.flushDiff();
+    this.#diffTimer = this.#tracker.clock.setTimeout(() => {
+      this.#diffTimer = undefined;
+      this.flushDiff();
+    }, ms);
   }
 
   async #pass(): Promise<void> {
@@ -446,26 +598,39 @@ export class PresenceView {
       start: presenceLogKey(this.#topic, expect),
       end: presenceLogKey(this.#topic, end + 1),
     });
-    for await (const entry of iter) {
-      if (this.#stopped) return;
-      if (entry.key[2] !== expect) return this.#resync(end); // expired part of the log
-      this.#apply(entry.value);
-      this.#lastSeq = expect++;
-      this.#publish({ event: "presence_diff", payload: { ...entry.value } });
+    try {
+      for await (const entry of iter) {
+        if (this.#stopped) return;
+        if (entry.key[2] !== expect) return await this.#resync(end); // expired part of the log
+        this.#apply(entry.value);
+        this.#lastSeq = expect++;
+        // Without a window, one diff per log entry, as it is applied.
+        if (this.#tracker.diffMs <= 0) this.flushDiff();
+      }
+      if (expect !== end + 1) return await this.#resync(end);
+    } finally {
+      this.#scheduleDiff();
     }
-    if (expect !== end + 1) return this.#resync(end);
   }
 
   #apply(diff: PresenceDiff): void {
     for (const [key, { metas }] of Object.entries(diff.joins)) {
       let current = this.#state.get(key);
       if (!current) this.#state.set(key, current = new Map());
-      for (const meta of metas) current.set(meta.phx_ref, meta);
+      for (const meta of metas) {
+        current.set(meta.phx_ref, meta);
+        this.#touch(key, meta);
+      }
     }
     for (const [key, { metas }] of Object.entries(diff.leaves)) {
       const current = this.#state.get(key);
       if (!current) continue;
-      for (const meta of metas) current.delete(meta.phx_ref);
+      for (const meta of metas) {
+        const held = current.get(meta.phx_ref);
+        if (!held) continue;
+        current.delete(meta.phx_ref);
+        this.#touch(key, held);
+      }
       if (current.size === 0) this.#state.delete(key);
     }
   }
@@ -483,26 +648,27 @@ export class PresenceView {
       metas.set(meta.phx_ref, meta);
     }
     if (this.#stopped) return;
-    const diff: PresenceDiff = { joins: {}, leaves: {} };
+    const initial = !this.#loaded;
+    const changed: [string, PresenceMeta][] = [];
     for (const [key, metas] of fresh) {
       for (const [ref, meta] of metas) {
-        if (!this.#state.get(key)?.has(ref)) (diff.joins[key] ??= { metas: [] }).metas.push(meta);
+        if (!this.#state.get(key)?.has(ref)) changed.push([key, meta]);
       }
     }
     for (const [key, metas] of this.#state) {
       for (const [ref, meta] of metas) {
-        if (!fresh.get(key)?.has(ref)) (diff.leaves[key] ??= { metas: [] }).metas.push(meta);
+        if (!fresh.get(key)?.has(ref)) changed.push([key, meta]);
       }
     }
     this.#state.clear();
     for (const [key, metas] of fresh) this.#state.set(key, metas);
+    this.#fragments.clear();
+    this.#version++;
     this.#lastSeq = end;
-    const initial = !this.#loaded;
     this.#loaded = true;
     if (initial) return; // the first load is sent as presence_state, not as a diff
-    if (Object.keys(diff.joins).length || Object.keys(diff.leaves).length) {
-      this.#publish({ event: "presence_diff", payload: { ...diff } });
-    }
+    for (const [key, meta] of changed) this.#touch(key, meta);
+    this.#scheduleDiff();
   }
 
   #armSweep(): void {

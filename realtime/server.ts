@@ -24,6 +24,8 @@ export interface RealtimeOptions {
   presenceTtlMs?: number;
   /** Presence log retention. Default 10 min. */
   presenceLogTtlMs?: number;
+  /** Window over which presence changes are merged into one `presence_diff`. Default 50 ms; 0: none. */
+  presenceDiffMs?: number;
   /** Interval of `system_stats`. Default 5 s. */
   systemIntervalMs?: number;
   /** Largest incoming frame in bytes (bigger: close 1009). Default 1 MiB. */
@@ -110,6 +112,7 @@ export class RealtimeServer {
       instanceId: deps.instanceId,
       ttlMs: options.presenceTtlMs,
       logTtlMs: options.presenceLogTtlMs,
+      diffMs: options.presenceDiffMs,
     });
     const presence = this.presence;
     this.#fanout = new Fanout(async (hub, match) => {

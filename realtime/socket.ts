@@ -446,7 +446,8 @@ export class SocketSession implements Subscriber {
       if (!view) return;
       await view.catchUp();
       if (channel.left) return;
-      this.send(push(channel.joinRef, channel.topic, "presence_state", view.list()));
+      // One encoding per state change and join_ref, shared by every socket joining meanwhile.
+      this.#write(view.stateFrame(channel.joinRef, this.format), "normal");
     } catch (error) {
       log.warn("presence track failed", { error, topic: channel.topic });
     }

@@ -1,0 +1,249 @@
+// deno-lint-ignore-file no-explicit-any
+/**
+ * Presence views: `presence_diff` batching over the diff window (injected clock), the shared
+ * `presence_state` encodings, and the real `phoenix` client's Presence through many joins and
+ * leaves.
+ * @module
+ */
+import assert from "node:assert/strict";
+import { Presence } from "phoenix";
+import { Chorus } from "../../mod.ts";
+import { ManualClock } from "../../clock.ts";
+import { encodeText, push } from "../../realtime/phoenix.ts";
+import { decodeEnvelope } from "../../proto/codec.ts";
+import type { PresenceDiff, PresenceMap } from "../../realtime/presence.ts";
+import type { TopicMessage } from "../../realtime/topics.ts";
+import { connect, disconnect, join, serve, until } from "./_socket_helpers.ts";
+
+async function open(realtime: Record<string, unknown> = {}) {
+  const clock = new ManualClock();
+  const chorus = await Chorus.open({ path: ":memory:", clock, realtime });
+  const tracker = chorus.realtime.presence!;
+  const published: TopicMessage[] = [];
+  const view = await tracker.view("kv:room", (m) => published.push(m));
+  const diffs = () => published.map((m) => m.payload as unknown as PresenceDiff);
+  return { chorus, clock, tracker, view, published, diffs };
+}
+
+/** `{key: [phx_ref…]}` of one side of a diff, refs sorted. */
+function refs(side: PresenceMap): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [key, { metas }] of Object.entries(side)) {
+    out[key] = metas.map((m) => m.phx_ref).sort();
+  }
+  return out;
+}
+
+/** Applies a diff as the phoenix client does (joins first, then leaves), on `{key: Set<ref>}`. */
+function applyDiff(state: Map<string, Set<string>>, diff: PresenceDiff): void {
+  for (const [key, { metas }] of Object.entries(diff.joins)) {
+    const refs = state.get(key) ?? new Set();
+    for (const m of metas) refs.add(m.phx_ref);
+    state.set(key, refs);
+  }
+  for (const [key, { metas }] of Object.entries(diff.leaves)) {
+    const refs = state.get(key);
+    if (!refs) continue;
+    for (const m of metas) refs.delete(m.phx_ref);
+    if (refs.size === 0) state.delete(key);
+  }
+}
+
+Deno.test("[presence] changes within the diff window go out as one presence_diff when it ends", async () => {
+  const { chorus, clock, tracker, view, published, diffs } = await open();
+  try {
+    const a = await tracker.track("kv:room", "alice", { status: "on" });
+    const b = await tracker.track("kv:room", "bob");
+    await view.catchUp();
+    assert.equal(published.length, 0, "nothing before the window ends");
+    assert.equal(Object.keys(view.list()).length, 2, "the state is current at once");
+    clock.advance(49);
+    assert.equal(published.length, 0);
+    clock.advance(1);
+    assert.equal(published.length, 1);
+    assert.equal(published[0].event, "presence_diff");
+    assert.deepEqual(refs(diffs()[0].joins), {
+      alice: [a.meta.phx_ref],
+      bob: [b.meta.phx_ref],
+    });
+    assert.deepEqual(diffs()[0].leaves, {});
+    assert.equal(diffs()[0].joins.alice.metas[0].status, "on");
+
+    // A leave, and a meta that joins and leaves inside one window: both are leaves (a socket
+    // that got a presence_state in between holds the short-lived one), nothing is a join.
+    await tracker.untrack("kv:room", "alice", a.meta);
+    const c = await tracker.track("kv:room", "carol");
+    await view.catchUp();
+    await tracker.untrack("kv:room", "carol", c.meta);
+    const b2 = await tracker.track("kv:room", "bob");
+    await view.catchUp();
+    clock.advance(50);
+    assert.equal(published.length, 2);
+    assert.deepEqual(refs(diffs()[1].joins), { bob: [b2.meta.phx_ref] });
+    assert.deepEqual(refs(diffs()[1].leaves), {
+      alice: [a.meta.phx_ref],
+      carol: [c.meta.phx_ref],
+    });
+    assert.deepEqual(Object.keys(view.list()), ["bob"]);
+    assert.equal(view.list().bob.metas.length, 2);
+    clock.advance(500);
+    assert.equal(published.length, 2, "no diff without changes");
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("[presence] a client following state + batched diffs always ends at the view's state", async () => {
+  const { chorus, clock, tracker, view, diffs } = await open({ presenceDiffMs: 20 });
+  try {
+    const live: { key: string; meta: any }[] = [];
+    // Clients that joined at different moments: each starts from the state it was sent and
+    // then applies every diff published after that (and some published before: the buffered
+    // ones a pending client applies after its state).
+    const clients: { state: Map<string, Set<string>>; from: number }[] = [];
+    const snapshot = (from: number) => {
+      const state = new Map<string, Set<string>>();
+      for (const [key, { metas }] of Object.entries(view.list())) {
+        state.set(key, new Set(metas.map((m) => m.phx_ref)));
+      }
+      clients.push({ state, from });
+    };
+    let seed = 7;
+    const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+    for (let step = 0; step < 120; step++) {
+      if (live.length && random() < 0.4) {
+        const [gone] = live.splice(Math.floor(random() * live.length), 1);
+        await tracker.untrack("kv:room", gone.key, gone.meta);
+      } else {
+        const key = `u${Math.floor(random() * 8)}`;
+        live.push({ key, meta: (await tracker.track("kv:room", key)).meta });
+      }
+      await view.catchUp();
+      if (random() < 0.2) snapshot(Math.max(0, diffs().length - Math.floor(random() * 2)));
+      if (random() < 0.3) clock.advance(20);
+    }
+    clock.advance(20);
+    const expected = new Map<string, Set<string>>();
+    for (const { key, meta } of live) {
+      expected.set(key, (expected.get(key) ?? new Set()).add(meta.phx_ref));
+    }
+    assert.ok(clients.length > 5);
+    for (const client of clients) {
+      for (const diff of diffs().slice(client.from)) applyDiff(client.state, diff);
+      assert.deepEqual(client.state, expected);
+    }
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("[presence] presenceDiffMs 0 sends one diff per log entry at once; big batches are split", async () => {
+  const { chorus, tracker, view, published, diffs } = await open({ presenceDiffMs: 0 });
+  try {
+    const a = await tracker.track("kv:room", "alice");
+    await view.catchUp();
+    assert.equal(published.length, 1);
+    assert.deepEqual(refs(diffs()[0].joins), { alice: [a.meta.phx_ref] });
+    await Promise.all(Array.from({ length: 250 }, (_, i) => tracker.track("kv:room", `k${i}`)));
+    await view.catchUp();
+    const joined = diffs().slice(1).flatMap((d) => Object.keys(d.joins));
+    assert.equal(joined.length, 250);
+    assert.ok(diffs().every((d) => Object.keys(d.joins).length <= 100), "≤ 100 metas a frame");
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("[presence] presence_state frames: one encoding per state and join_ref, equal to encodeText", async () => {
+  const { chorus, tracker, view } = await open();
+  try {
+    await tracker.track("kv:room", "alice", { status: "on" });
+    await tracker.track("kv:room", "__proto__");
+    await tracker.track("kv:room", "42");
+    await view.catchUp();
+    const frame = view.stateFrame("3", "json") as string;
+    assert.equal(view.stateFrame("3", "json"), frame, "cached");
+    const parsed = JSON.parse(frame);
+    assert.deepEqual(
+      parsed,
+      JSON.parse(encodeText(push("3", "kv:room", "presence_state", { ...view.list() }))),
+    );
+    assert.ok(Object.hasOwn(parsed[4], "__proto__"), "__proto__ is an ordinary key");
+    assert.deepEqual(Object.keys(parsed[4]).sort(), ["42", "__proto__", "alice"]);
+    assert.deepEqual(JSON.parse(view.stateFrame(null, "json") as string).slice(0, 4), [
+      null,
+      null,
+      "kv:room",
+      "presence_state",
+    ]);
+    const proto = decodeEnvelope((view.stateFrame("3", "protobuf") as Uint8Array).slice().buffer);
+    assert.equal(proto.joinRef, "3");
+    assert.equal(proto.event, "presence_state");
+    assert.deepEqual(proto.payload, parsed[4]);
+
+    const before = view.version;
+    await tracker.track("kv:room", "bob");
+    await view.catchUp();
+    assert.ok(view.version > before);
+    const next = JSON.parse(view.stateFrame("3", "json") as string);
+    assert.deepEqual(Object.keys(next[4]).sort(), ["42", "__proto__", "alice", "bob"]);
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("[ws] the phoenix client's Presence stays correct through many joins, leaves and rejoins", async () => {
+  const srv = await serve({ realtime: { presenceDiffMs: 30 } });
+  const sockets: any[] = [];
+  try {
+    const members: { socket: any; channel: any; presence: any; key: string }[] = [];
+    const add = async (key: string) => {
+      const socket = connect(srv.url, { user_id: key });
+      sockets.push(socket);
+      const channel = socket.channel("kv:crowd", {});
+      const presence = new Presence(channel);
+      const member = { socket, channel, presence, key };
+      members.push(member);
+      await join(channel);
+      return member;
+    };
+    // 24 sockets over 8 users (several metas per key), joining concurrently.
+    await Promise.all(Array.from({ length: 24 }, (_, i) => add(`u${i % 8}`)));
+    // Half leave (the channel, or the whole socket) while others join and one rejoins.
+    const leaving = members.splice(0, 12);
+    await Promise.all([
+      ...leaving.map((m, i) =>
+        i % 2 ? new Promise((r) => m.channel.leave().receive("ok", r)) : disconnect(m.socket)
+      ),
+      ...Array.from({ length: 6 }, (_, i) => add(`v${i % 3}`)),
+      (async () => {
+        const m = members[0];
+        await new Promise((r) => m.channel.leave().receive("ok", r));
+        const again = m.socket.channel("kv:crowd", {});
+        m.channel = again;
+        m.presence = new Presence(again);
+        await join(again);
+      })(),
+    ]);
+    const expected = () => {
+      const count = new Map<string, number>();
+      for (const m of members) count.set(m.key, (count.get(m.key) ?? 0) + 1);
+      return [...count].sort();
+    };
+    const seen = (m: (typeof members)[number]) =>
+      m.presence.list((key: string, p: any) => [key, p.metas.length]).sort();
+    await until(
+      () => members.every((m) => JSON.stringify(seen(m)) === JSON.stringify(expected())),
+      5000,
+      "every client lists every member with the right number of metas",
+    );
+    for (const m of members) {
+      const refs = m.presence.list((_k: string, p: any) => p.metas.map((x: any) => x.phx_ref))
+        .flat();
+      assert.equal(new Set(refs).size, members.length, "one meta per joined socket");
+    }
+  } finally {
+    await Promise.all(sockets.filter((s) => s.isConnected()).map(disconnect));
+    await srv.close();
+  }
+});
