@@ -63,8 +63,11 @@ export interface DeltaPage {
 
 /** A retained delta in memory: `delta` is null for a gap (sync across it sends the context). */
 export interface RetainedDelta {
+  /** The version this delta produces (it applies to `version - 1`). */
   version: number;
+  /** When the change was made, in milliseconds since the Unix epoch. */
   at: number;
+  /** The chord delta, or null for a gap. */
   delta: ChordDelta | null;
   /** The first version of the stored page holding it (set when committed). */
   page: number;
@@ -92,8 +95,11 @@ export type ContextEvent =
 
 /** A context as returned by reads and writes. */
 export interface ContextValue {
+  /** The context's id. */
   id: string;
+  /** The context's version: +1 on every change, never reused after a delete. */
   version: number;
+  /** The context itself; frozen, since it is the cached copy shared with other readers. */
   context: JsonObject;
 }
 

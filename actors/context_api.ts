@@ -40,7 +40,9 @@ export type PatchType = "merge-patch" | "json-patch";
 
 /** One retained delta as `GET /contexts/:id/deltas` lists it. */
 export interface DeltaEntry {
+  /** The version the delta applies to. */
   from_version: number;
+  /** The version the delta produces. */
   version: number;
   /** The chord delta from `from_version` to `version`. */
   delta: ChordDelta;
@@ -50,6 +52,7 @@ export interface DeltaEntry {
 
 /** The answer of {@linkcode ContextsApi.deltas}. */
 export interface DeltaList {
+  /** The context's id. */
   id: string;
   /** The current version. */
   version: number;
@@ -59,8 +62,11 @@ export interface DeltaList {
 
 /** The answer of {@linkcode ContextsApi.export}. */
 export interface ExportResult {
+  /** The context's id. */
   id: string;
+  /** The version that was saved. */
   version: number;
+  /** When the snapshot was taken, in milliseconds since the Unix epoch. */
   exported_at: number;
   /** The provider's name: `kv`, `http` or `custom`. */
   provider: string;
@@ -68,14 +74,22 @@ export interface ExportResult {
 
 /** The answer of {@linkcode ContextsApi.restore}: the context as written, and the snapshot's version. */
 export interface RestoreResult extends ContextValue {
+  /**
+   * The version the snapshot had when it was exported. The restore is a new write, so `version`
+   * is the context's new version, not this one.
+   */
   restored_version: number;
 }
 
 /** Dependencies of {@linkcode ContextsApi}. */
 export interface ContextsApiDeps {
+  /** Where context actors are found or started. */
   registry: Registry;
+  /** The KV store, for loading contexts, cleanup and the scheduler's shared state. */
   store: Store;
+  /** The resolved configuration: the default read consistency and the context TTL. */
   config: ResolvedConfig;
+  /** The time source for expiry checks, export times and the cleanup scheduler. */
   clock: Clock;
   /** This instance's id (recorded with the cleanup runs it claims). */
   instanceId: string;
@@ -146,6 +160,10 @@ export class ContextsApi {
   /** The cleanup scheduler (started by `Chorus.open`). */
   readonly scheduler: CleanupScheduler;
 
+  /**
+   * Creates the contexts product and its cleanup scheduler. The scheduler is created stopped;
+   * nothing is read until the first call.
+   */
   constructor(deps: ContextsApiDeps) {
     this.#deps = deps;
     this.formats = deps.formats ?? createDeltaFormats();

@@ -37,8 +37,11 @@ export interface ReelRecord {
   v: number;
   /** The last update's seq. */
   seq: number;
+  /** Users who like the reel now. */
   likes: number;
+  /** Comments stored. */
   comments: number;
+  /** Shares counted. */
   shares: number;
   /** When the reel last changed (ms since epoch). */
   u: number;
@@ -50,20 +53,27 @@ export interface ReelRecord {
 
 /** An update as kept in the log: the wire shape plus the reel version it produced. */
 export interface StoredUpdate extends ReelUpdateJson {
+  /** The reel version this update produced. */
   v: number;
 }
 
 /** A counted interaction as kept in the log. */
 export interface StoredInteraction extends InteractionJson {
+  /** The reel version this interaction produced. */
   v: number;
 }
 
 /** A comment as stored and listed. */
 export interface ReelComment {
+  /** The comment's ULID; comments sort and page by it, so it is also the page cursor. */
   id: string;
+  /** The reel commented on. */
   reel_id: string;
+  /** The user who wrote it. */
   user_id: string;
+  /** The comment itself, 1 to 2000 characters. */
   text: string;
+  /** When it was stored, in milliseconds since the Unix epoch. */
   timestamp: number;
 }
 
@@ -89,6 +99,7 @@ export type CountedType = "like" | "unlike" | "comment" | "share";
 
 /** What a counted interaction did. */
 export interface InteractionOutcome {
+  /** The interaction as stored and announced. */
   interaction: InteractionJson;
   /** False for a like of an already-liked reel, or an unlike of one not liked: nothing changed. */
   counted: boolean;

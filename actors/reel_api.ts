@@ -72,24 +72,38 @@ export function validateId(id: unknown, what: "reel" | "user"): string {
 
 /** What a client sends to publish (SPEC §2 `POST /reels/:id/updates`). */
 export interface PublishInput {
+  /** The payload: any JSON object of at most {@linkcode MAX_UPDATE_BYTES} bytes as JSON. */
   update_data: Record<string, unknown>;
+  /**
+   * Users to deliver the update to, on their `user:<id>` topics and in their feeds, instead of to
+   * the reel's subscribers. At most {@linkcode MAX_TARGET_USERS}; repeats are dropped.
+   */
   target_users?: string[];
+  /** A label of at most 256 characters, stored and returned with the update. */
   target_channel?: string;
+  /** How urgent the update is; `normal` when absent. */
   priority?: Priority;
 }
 
 /** The answer of a publish. */
 export interface PublishResult {
+  /** The new update's ULID. */
   id: string;
+  /** The reel published to. */
   reel_id: string;
+  /** The update's place in the reel's log; pass it as `since` to read what follows. */
   seq: number;
+  /** When the update was stored, in milliseconds since the Unix epoch. */
   timestamp: number;
 }
 
 /** What a client sends as an interaction. */
 export interface InteractionInput {
+  /** What the user did. */
   type: InteractionType;
+  /** Who did it; a valid id (see {@linkcode ID_PATTERN}). */
   user_id: string;
+  /** The comment's text, 1 to {@linkcode MAX_COMMENT_CHARS} characters; required for `comment`. */
   text?: string;
 }
 
@@ -99,22 +113,27 @@ export interface InteractionResult extends InteractionJson {
   counted: boolean;
   /** Views are counted at once but written in the next window. */
   batched?: true;
+  /** The reel's counters just after the interaction. */
   state: ReelStateJson;
 }
 
 /** A page of retained updates. */
 export interface UpdateList {
+  /** The reel the updates belong to. */
   reel_id: string;
   /** The reel's last seq. */
   seq: number;
   /** False when updates after `since` were already trimmed or expired (some are missing). */
   complete: boolean;
+  /** The updates, oldest first. */
   updates: ReelUpdateJson[];
 }
 
 /** A page of comments, oldest first. */
 export interface CommentPage {
+  /** The reel the comments belong to. */
   reel_id: string;
+  /** The comments on this page, oldest first. */
   comments: ReelComment[];
   /** Pass back as `cursor` for the next page; null at the end. */
   cursor: string | null;
@@ -136,9 +155,13 @@ export interface ReelStats {
 
 /** Dependencies of {@linkcode ReelsApi}. */
 export interface ReelsApiDeps {
+  /** Where reel and user actors are found or started. */
   registry: Registry;
+  /** The KV store, for joint commits, comment listing and the coalesced view writes. */
   store: Store;
+  /** The resolved configuration; its `readConsistency` is the default for reads. */
   config: ResolvedConfig;
+  /** The time source for timestamps and the view window. */
   clock: Clock;
   /** How long views are coalesced before one commit writes them. Default 100 ms (≤ 1 s). */
   viewWindowMs?: number;
@@ -158,6 +181,10 @@ export class ReelsApi {
   #closed = false;
   readonly #stats = { interactions: 0, views: 0, viewCommits: 0, updates: 0 };
 
+  /**
+   * Creates the reels product over a registry of actors. Nothing is read or started until the
+   * first call; the view window starts with the first view.
+   */
   constructor(deps: ReelsApiDeps) {
     this.#deps = deps;
     this.#windowMs = deps.viewWindowMs ?? 100;

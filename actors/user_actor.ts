@@ -23,8 +23,11 @@ export interface UserRecord {
   seq: number;
   /** Feed entries with seq ≤ b were trimmed. */
   b: number;
+  /** The status the user last reported. */
   status: PresenceStatus;
+  /** The reel the user last said they are on, if any. */
   current_reel?: string;
+  /** What the user last said they are doing, if anything. */
   activity?: string;
   /** When the user last reported presence (ms since epoch). */
   last_seen: number;
@@ -32,18 +35,25 @@ export interface UserRecord {
 
 /** One entry of a user's feed. */
 export interface UserFeedEntry {
+  /** The entry's place in the user's feed: one more than the entry before it. */
   seq: number;
   /** `user_activity` (a presence change) or `reel_update` (an update targeted at the user). */
   event: "user_activity" | "reel_update";
+  /** The presence for `user_activity`; the update for `reel_update`. */
   payload: PresenceUpdateJson | ReelUpdateJson;
+  /** The update's priority for `reel_update`; always `normal` for `user_activity`. */
   priority: Priority;
+  /** When the entry was appended, in milliseconds since the Unix epoch. */
   at: number;
 }
 
 /** The validated input of a presence report. */
 export interface PresenceInput {
+  /** The status to report. */
   status: PresenceStatus;
+  /** The reel the user is on now; lists the user on that reel while the report holds. */
   current_reel?: string;
+  /** What the user is doing, at most 256 characters. */
   activity?: string;
 }
 

@@ -41,8 +41,11 @@ export interface UserPresence extends PresenceUpdateJson {
 
 /** One user on a reel. */
 export interface ReelViewer {
+  /** The user on the reel. */
   user_id: string;
+  /** online, away or offline, as the user's socket or last report says. */
   status: string;
+  /** What the user said they are doing, if anything. */
   activity?: string;
   /** Live sockets of the user on the reel's topic (0: reported over REST only). */
   sockets: number;
@@ -52,16 +55,23 @@ export interface ReelViewer {
 
 /** Who is on a reel now. */
 export interface ReelPresence {
+  /** The reel asked about. */
   reel_id: string;
+  /** How many users are on the reel (the length of `users`). */
   count: number;
+  /** The users on the reel, one entry each, sorted by user id. */
   users: ReelViewer[];
 }
 
 /** Dependencies of {@linkcode UsersApi}. */
 export interface UsersApiDeps {
+  /** Where user actors are found or started. */
   registry: Registry;
+  /** The KV store, for listing socket presence and reel viewers. */
   store: Store;
+  /** The resolved configuration; its `readConsistency` is the default for reads. */
   config: ResolvedConfig;
+  /** The time source that decides whether a presence is still fresh. */
   clock: Clock;
   /** How long a reported presence holds without another report. Default 30 s. */
   presenceTtlMs?: number;
@@ -79,6 +89,7 @@ export class UsersApi {
   /** How long a reported presence holds. */
   readonly ttlMs: number;
 
+  /** Creates the users product over a registry of actors; nothing is read until the first call. */
   constructor(deps: UsersApiDeps) {
     this.#deps = deps;
     this.ttlMs = deps.presenceTtlMs ?? 30_000;

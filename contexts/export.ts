@@ -15,8 +15,11 @@ import type { JsonObject } from "../deltas/json.ts";
 
 /** A context as exported: enough to restore it and to tell which version it was. */
 export interface ContextSnapshot {
+  /** The context's id. */
   id: string;
+  /** The context's version when the snapshot was taken. */
   version: number;
+  /** The context at that version. */
   context: JsonObject;
   /** When the snapshot was taken (ms since epoch). */
   exported_at: number;
@@ -35,7 +38,14 @@ export interface ExportProvider {
   load(id: string): Promise<ContextSnapshot | null>;
 }
 
-/** The `kv` provider: snapshots under `["ctx_archive", id]` in the same KV (chunked if large). */
+/**
+ * The `kv` provider: snapshots under `["ctx_archive", id]` in the same KV (chunked if large). It
+ * is the default because it needs nothing beyond the store Chorus already has.
+ * @param store the KV store to keep snapshots in
+ * @param config decides how snapshots are compressed before they are written
+ * @throws {ChorusError} from `save`: `conflict` when another export of the same id commits first;
+ * from `load`: `unavailable` when the archive keeps changing while it is read
+ */
 export function kvExportProvider(store: Store, config: ResolvedConfig): ExportProvider {
   const chunkKey = (id: string) => (i: number) => ctxArchiveChunkKey(id, i);
   return {

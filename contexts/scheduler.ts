@@ -56,7 +56,9 @@ const cronNames = new Set<string>();
 
 /** Options of {@linkcode CleanupScheduler}. */
 export interface SchedulerOptions {
+  /** The KV store holding the shared schedule and the last-run record. */
   store: Store;
+  /** The time source for `timer` mode and for the run times it records. */
   clock: Clock;
   /** This instance's id, recorded with the runs it claims. */
   instanceId: string;
@@ -105,6 +107,7 @@ export class CleanupScheduler {
   /** The outcome of this instance's last run. */
   lastResult?: CleanupResult;
 
+  /** Creates a stopped scheduler; call {@linkcode CleanupScheduler.start} to begin ticking. */
   constructor(options: SchedulerOptions) {
     this.#options = options;
   }

@@ -22,7 +22,7 @@ import { applyMergePatchToContext, diffMergePatch } from "./merge_patch.ts";
 export interface DeltaFormat<D = unknown> {
   /** The name used in `?format=`, e.g. `"chord"`. */
   name: string;
-  /** delta taking `from` to `to`, or undefined if this format cannot express it */
+  /** The delta taking `from` to `to`, or undefined when this format cannot express it. */
   diff(from: JsonObject, to: JsonObject): D | undefined;
   /** The context after `delta`; never mutates its arguments. */
   apply(context: JsonObject, delta: D): JsonObject;

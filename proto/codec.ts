@@ -31,23 +31,35 @@ export type Priority = "low" | "normal" | "high" | "critical";
  * proto map, anything else as `update_data_json`. An empty `target_users` decodes as absent.
  */
 export interface ReelUpdateJson {
+  /** The update's ULID, assigned when it is published. */
   id: string;
+  /** The reel the update belongs to. */
   reel_id: string;
+  /** The publisher's payload, passed through unchanged. */
   update_data: Record<string, unknown>;
+  /** Users whose feeds received the update; absent when it went to the reel's subscribers. */
   target_users?: string[];
+  /** A label chosen by the publisher, stored and returned with the update. */
   target_channel?: string;
+  /** How urgent the publisher says the update is. */
   priority: Priority;
   /** Milliseconds since the Unix epoch. */
   timestamp: number;
+  /** The update's position in the reel's log: 1 for the first, then one more each time. */
   seq: number;
 }
 
 /** An interaction (like, unlike, comment, share, view) as JSON. */
 export interface InteractionJson {
+  /** The interaction's ULID, assigned when it is applied. */
   id: string;
+  /** The reel interacted with. */
   reel_id: string;
+  /** One of like, unlike, comment, share or view. */
   type: string;
+  /** The user who interacted. */
   user_id: string;
+  /** The comment's text; only for `comment`. */
   text?: string;
   /** Milliseconds since the Unix epoch. */
   timestamp: number;
@@ -55,21 +67,31 @@ export interface InteractionJson {
 
 /** A reel's counters as JSON. */
 export interface ReelStateJson {
+  /** The reel the counters belong to. */
   reel_id: string;
+  /** Views counted so far. */
   views: number;
+  /** Users who like the reel now (an unlike takes one away). */
   likes: number;
+  /** Comments stored. */
   comments: number;
+  /** Shares counted so far. */
   shares: number;
   /** Milliseconds since the Unix epoch. */
   updated_at: number;
+  /** The seq of the reel's last published update; 0 before the first. */
   seq: number;
 }
 
 /** A user's presence as JSON. */
 export interface PresenceUpdateJson {
+  /** The user the presence is about. */
   user_id: string;
+  /** One of online, away or offline. */
   status: string;
+  /** The reel the user is on now, if any. */
   current_reel?: string;
+  /** A free-form note from the client about what the user is doing. */
   activity?: string;
   /** Milliseconds since the Unix epoch. */
   last_seen: number;
@@ -77,9 +99,13 @@ export interface PresenceUpdateJson {
 
 /** A context sync result or change as JSON (`type`: full_context, delta or no_change). */
 export interface ContextDeltaJson {
+  /** The context's id; set on live changes, absent in a sync answer. */
   id?: string;
+  /** What kind of message this is; it says which of `delta` and `context` is present. */
   type: string;
+  /** The version the client reaches with this message. */
   version: number;
+  /** The version a `delta` applies to. */
   from_version?: number;
   /** The delta: a chord object, a JSON Patch array or a merge patch. */
   delta?: unknown;
@@ -91,7 +117,9 @@ export interface ContextDeltaJson {
 
 /** One retained delta as `GET /contexts/:id/deltas` lists it. */
 export interface ContextDeltaEntryJson {
+  /** The version the delta applies to. */
   from_version: number;
+  /** The version the delta produces. */
   version: number;
   /** The chord delta from `from_version` to `version`. */
   delta: unknown;
@@ -101,6 +129,7 @@ export interface ContextDeltaEntryJson {
 
 /** The retained deltas of a context as JSON (`GET /contexts/:id/deltas`). */
 export interface ContextDeltaListJson {
+  /** The context's id. */
   id: string;
   /** The context's current version. */
   version: number;
@@ -110,9 +139,13 @@ export interface ContextDeltaListJson {
 
 /** A change of a key as JSON; `value` is absent for deletes and expiries. */
 export interface KvChangeJson {
+  /** The key that changed. */
   key: string;
+  /** set, delete or expire. */
   op: string;
+  /** The key's version after the change. */
   version: number;
+  /** The new value, for `set`. */
   value?: unknown;
   /** Milliseconds since the Unix epoch. */
   at: number;
