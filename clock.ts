@@ -33,6 +33,7 @@ export class ManualClock implements Clock {
   #next = 1;
   #timers = new Map<number, { at: number; fn: () => void }>();
 
+  /** A clock standing at `start` (ms since epoch) until advanced. */
   constructor(start = Date.UTC(2026, 0, 1)) {
     this.#now = start;
   }

@@ -72,6 +72,7 @@ export interface ResolvedConfig {
 
 /** A bad configuration value; the message names the variable. */
 export class ConfigError extends Error {
+  /** An error whose message names the variable and the value that was refused. */
   constructor(message: string) {
     super(message);
     this.name = "ConfigError";

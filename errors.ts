@@ -54,6 +54,7 @@ export class ChorusError extends Error {
   /** Headers the HTTP layer adds to the response. */
   readonly headers?: Record<string, string>;
 
+  /** An error with a SPEC code; `message` reads `Cannot <action> "<value>": <reason>`. */
   constructor(code: ErrorCode, message: string, options: ChorusErrorOptions = {}) {
     super(message, { cause: options.cause });
     this.name = "ChorusError";

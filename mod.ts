@@ -13,9 +13,23 @@
  * @module
  */
 export { Chorus, type ChorusOptions } from "./chorus.ts";
-export { ChorusError, type ErrorCode } from "./errors.ts";
-export { type Clock, ManualClock, systemClock } from "./clock.ts";
-export { ConfigError, loadConfig, type ResolvedConfig } from "./config.ts";
+export { ChorusError, ERROR_STATUS, type ErrorCode } from "./errors.ts";
+export { type Clock, ManualClock, systemClock, type TimerId } from "./clock.ts";
+export {
+  type Compression,
+  ConfigError,
+  loadConfig,
+  type LoadConfigOptions,
+  type ResolvedConfig,
+} from "./config.ts";
+export type { Members } from "./storage/members.ts";
+export type { Store } from "./storage/store.ts";
+export type { Registry } from "./actors/registry.ts";
+export type { TokenStore } from "./auth/tokens.ts";
+export type { Metrics } from "./observability/metrics.ts";
+export type { OutboxOptions, OutboxPriority } from "./realtime/outbox.ts";
+export type { SessionSink, SocketCounters, SocketSession } from "./realtime/socket.ts";
+export type { PresenceTracker } from "./realtime/presence.ts";
 export type {
   KvApi,
   KvChange,
@@ -24,14 +38,21 @@ export type {
   KvValue,
   KvWriteResult,
 } from "./actors/kv_api.ts";
-export { type RealtimeOptions, RealtimeServer, type RealtimeStats } from "./realtime/server.ts";
+export {
+  type Authenticated,
+  type RealtimeOptions,
+  RealtimeServer,
+  type RealtimeStats,
+} from "./realtime/server.ts";
 export {
   type JoinContext,
   type JoinResult,
   type Publish,
+  type SocketAccess,
   type SocketInfo,
   TopicError,
   type TopicHandler,
+  type TopicMatch,
   type TopicMessage,
   TopicRegistry,
 } from "./realtime/topics.ts";
@@ -92,3 +113,14 @@ export type {
   ReelStateJson,
   ReelUpdateJson,
 } from "./proto/codec.ts";
+export type { Consistency } from "./config.ts";
+export type {
+  ChordDelta,
+  ChordMarker,
+  Json,
+  JsonObject,
+  JsonPatch,
+  JsonPatchOperation,
+} from "./deltas/mod.ts";
+export { INTERACTION_TYPES } from "./actors/reel_api.ts";
+export type { CleanupState } from "./contexts/scheduler.ts";

@@ -53,8 +53,11 @@ export interface KvRecord {
 
 /** A change of a key, as sent to watchers (SSE, sockets, in-process listeners). */
 export interface KvChange {
+  /** The key that changed. */
   key: string;
+  /** What happened: a write (put or incr), a delete, or a TTL running out. */
   op: "set" | "delete" | "expire";
+  /** The version the change produced; changes of a key arrive in version order. */
   version: number;
   /** The new value for `set`, when at most {@linkcode LOG_VALUE_BYTES} of JSON. */
   value?: unknown;
@@ -65,6 +68,7 @@ export interface KvChange {
    * older than its retention): it carries the current state.
    */
   resync?: true;
+  /** The new expiry of a `set` (ms since epoch), or null for none. */
   expires_at?: number | null;
   /** When the change was made (ms since epoch). */
   at: number;

@@ -79,8 +79,11 @@ export function validateTtl(ttl: unknown): number {
 
 /** A read result: the entry with its remaining TTL in seconds (null = no expiry). */
 export interface KvValue {
+  /** The key. */
   key: string;
+  /** The stored JSON value (shared and frozen: do not change it). */
   value: unknown;
+  /** The key's version (its ETag and fencing token). */
   version: number;
   /** Remaining seconds to live, or null when the key does not expire. */
   ttl: number | null;
@@ -90,7 +93,9 @@ export interface KvValue {
 
 /** Result of a write. */
 export interface KvWriteResult {
+  /** The key written. */
   key: string;
+  /** The version the write produced. */
   version: number;
   /** Expiry in ms since epoch, when the key has a TTL. */
   expires_at?: number;
@@ -112,6 +117,7 @@ export interface KvPutOptions {
 
 /** A page of {@linkcode KvApi.list}. */
 export interface KvListPage {
+  /** Live keys in key order, with their values when asked for. */
   items: { key: string; version: number; ttl: number | null; value?: unknown }[];
   /** Pass back to get the next page; null at the end. */
   cursor: string | null;
@@ -129,6 +135,7 @@ export interface KvApiDeps {
 export class KvApi {
   readonly #deps: KvApiDeps;
 
+  /** Builds the API over an instance's registry, store, configuration and clock. */
   constructor(deps: KvApiDeps) {
     this.#deps = deps;
   }

@@ -96,6 +96,7 @@ export class RealtimeServer {
   readonly #revalidateMs: number;
   #closed = false;
 
+  /** A server over an instance's store, watch fan-in and clock; options have defaults. */
   constructor(deps: RealtimeDeps, options: RealtimeOptions = {}) {
     this.#deps = deps;
     this.#idleMs = options.idleTimeoutMs ?? 60_000;

@@ -112,6 +112,7 @@ export class TopicError extends Error {
   /** More fields of the error response. */
   readonly details: Record<string, unknown>;
 
+  /** A refusal with the `reason` sent in the error reply, plus optional extra fields. */
   constructor(reason: string, details: Record<string, unknown> = {}) {
     super(reason);
     this.name = "TopicError";
