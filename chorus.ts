@@ -151,7 +151,7 @@ export class Chorus {
     );
     this.realtime.topics.define(
       "kv",
-      kvTopic({ kv: this.kv, registry: this.registry, store: this.store }),
+      kvTopic({ kv: this.kv }),
     );
     this.realtime.topics.define("context", contextTopic(this.contexts));
     this.realtime.topics.define("reel", reelTopic({ reels: this.reels, users: this.users }));

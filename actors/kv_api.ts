@@ -420,6 +420,26 @@ export class KvApi {
   }
 
   /**
+   * The retained changes of `key` after version `since`, in order; null when the log no longer
+   * holds all of them (they were made while nobody watched the key, or have aged out), so a
+   * caller must start again from the current value.
+   */
+  async history(key: string, since: number): Promise<KvChange[] | null> {
+    validateKey(key);
+    const actor = this.#actor(key);
+    const current = await actor.readStrong(() => actor.version());
+    const changes: KvChange[] = [];
+    if (since >= current) return changes;
+    const iter = this.#deps.store.list<KvChange>({
+      start: kvLogKey(key, since + 1),
+      end: [...kvLogPrefix(key), current + 1],
+    });
+    for await (const entry of iter) changes.push(entry.value);
+    const complete = changes[0]?.version === since + 1 && changes.at(-1)?.version === current;
+    return complete ? changes : null;
+  }
+
+  /**
    * Calls `listener` for every change of `key` (set, delete, expire), on this instance or any
    * other on the same KV. With `since`, first replays retained changes after that version.
    * @returns a function that stops watching
@@ -445,16 +465,11 @@ export class KvApi {
       }
     });
     if (options.since !== undefined) {
-      const iter = this.#deps.store.list<KvChange>({
-        start: kvLogKey(key, options.since + 1),
-        end: [...kvLogPrefix(key), Number.MAX_SAFE_INTEGER],
-      });
-      const logged: KvChange[] = [];
-      for await (const entry of iter) logged.push(entry.value);
-      const current = await actor.read(() => actor.snapshot());
-      if (current.version > options.since && logged[0]?.version !== options.since + 1) {
+      const logged = await this.history(key, options.since);
+      if (logged === null) {
         // Changes made while nobody watched (or older than the log keeps) are not in the log: say
         // so with one event carrying the current state instead of a partial replay.
+        const current = await actor.read(() => actor.snapshot());
         last = current.version;
         listener(current);
       } else {

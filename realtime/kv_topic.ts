@@ -8,31 +8,19 @@
  */
 import { ChorusError } from "../errors.ts";
 import { type KvApi, validateKey } from "../actors/kv_api.ts";
-import type { KvActor, KvChange } from "../actors/kv_actor.ts";
-import type { Registry } from "../actors/registry.ts";
-import type { Store } from "../storage/store.ts";
-import { kvLogKey, kvLogPrefix } from "../storage/keys.ts";
+import type { KvChange } from "../actors/kv_actor.ts";
 import { type JoinContext, TopicError, type TopicHandler, type TopicMessage } from "./topics.ts";
 
 /** What the kv topic needs. */
 export interface KvTopicDeps {
   /** The kv product. */
   kv: KvApi;
-  /** Actors (for the key's current version). */
-  registry: Registry;
-  /** Storage (the key's change log). */
-  store: Store;
 }
 
 /** Builds the handler of the `kv` prefix. */
 export function kvTopic(deps: KvTopicDeps): TopicHandler {
   return {
     async open(_topic, key, publish) {
-      const message = (change: KvChange): TopicMessage => ({
-        event: "change",
-        payload: change as unknown as Record<string, unknown>,
-        seq: change.version,
-      });
       return await deps.kv.watch(validKey(key), (change) => publish(message(change)));
     },
 
@@ -49,12 +37,9 @@ export function kvTopic(deps: KvTopicDeps): TopicHandler {
         });
       }
       const since = lastSeq as number;
-      const current = deps.registry.get<KvActor>("kv", key).version();
-      if (since < current) {
-        const next = await deps.store.get(kvLogKey(key, since + 1));
-        if (next.versionstamp === null) return { response: { ...response, recovered: false } };
-      }
-      return { response: { ...response, recovered: true }, replay: replay(deps.store, key, since) };
+      const changes = await deps.kv.history(key, since).catch(topicError);
+      if (changes === null) return { response: { ...response, recovered: false } };
+      return { response: { ...response, recovered: true }, replay: changes.map(message) };
     },
 
     async handleIn(event, payload, context) {
@@ -86,19 +71,13 @@ export function kvTopic(deps: KvTopicDeps): TopicHandler {
   };
 }
 
-async function* replay(store: Store, key: string, since: number): AsyncIterable<TopicMessage> {
-  const iter = store.list<KvChange>({
-    start: kvLogKey(key, since + 1),
-    end: [...kvLogPrefix(key), Number.MAX_SAFE_INTEGER],
-  });
-  for await (const entry of iter) {
-    const change = entry.value;
-    yield {
-      event: "change",
-      payload: change as unknown as Record<string, unknown>,
-      seq: change.version,
-    };
-  }
+/** A change as the topic's `change` message, ordered by version. */
+function message(change: KvChange): TopicMessage {
+  return {
+    event: "change",
+    payload: change as unknown as Record<string, unknown>,
+    seq: change.version,
+  };
 }
 
 function validKey(key: string): string {
