@@ -114,6 +114,26 @@ export function edgeMiddleware(metrics?: Metrics): MiddlewareHandler {
   };
 }
 
+/**
+ * Runs a write with a deadline: past it the client gets 504 `timeout` (the write may still land;
+ * its version tells). Reads are served from memory or one KV read and are not timed.
+ */
+async function withTimeout<T>(ms: number, run: () => Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        new ChorusError("timeout", `Cannot finish the request: no answer within ${ms} ms`),
+      );
+    }, ms);
+  });
+  try {
+    return await Promise.race([run(), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Maps anything thrown to the SPEC error response; unknown errors are logged, never sent. */
 export function errorResponse(error: unknown, c: Context): Response {
   let e = error;
@@ -207,7 +227,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
         );
       }
     }
-    return await limitBody(c, next);
+    return await withTimeout(deps.config.requestTimeoutMs, () => limitBody(c, next));
   });
 
   if (deps.tokens) {

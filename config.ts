@@ -26,6 +26,8 @@ export interface ResolvedConfig {
   readConsistency: Consistency;
   /** Largest accepted request body in bytes (`CHORUS_MAX_BODY`, default 1 MiB). */
   maxBody: number;
+  /** A write answered later than this gets 504 (`CHORUS_REQUEST_TIMEOUT`, default 30 s). */
+  requestTimeoutMs: number;
   /** Value compression (`CHORUS_COMPRESSION`, default gzip). */
   compression: Compression;
   /** Compression level 0–9 (`CHORUS_COMPRESSION_LEVEL`, default 6). */
@@ -207,6 +209,7 @@ export function loadConfig(
       "leader",
     ),
     maxBody: opt("CHORUS_MAX_BODY", parseSize, 1024 * 1024),
+    requestTimeoutMs: opt("CHORUS_REQUEST_TIMEOUT", parseDuration, 30_000),
     compression: opt(
       "CHORUS_COMPRESSION",
       (n, t) => parseChoice(n, t, ["off", "gzip", "deflate"] as const),

@@ -465,3 +465,21 @@ Deno.test("[http] OpenAPI 3.1 document and Swagger UI", async () => {
     await chorus.close();
   }
 });
+
+Deno.test("[http] a write that KV does not answer in time gets 504 timeout", async () => {
+  const { chorus } = await openTest({ config: { requestTimeoutMs: 50 } });
+  const store = chorus.store as unknown as { commit: (...a: unknown[]) => Promise<unknown> };
+  const commit = store.commit.bind(chorus.store);
+  // KV stalls for 200 ms, then reports a conflict; the retry goes through.
+  store.commit = () => {
+    store.commit = commit;
+    return new Promise((resolve) => setTimeout(() => resolve({ ok: false }), 200));
+  };
+  try {
+    const res = await call(chorus.app, "PUT", `${KV}/slow`, { value: 1 });
+    assert.equal(res.status, 504);
+    assert.equal(res.body.error.code, "timeout");
+  } finally {
+    await chorus.close();
+  }
+});
