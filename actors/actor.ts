@@ -27,6 +27,14 @@ export interface ActorContext {
 /** Lifecycle of an actor's state: loaded once, retried after a failed load. */
 export type ActorStatus = "idle" | "starting" | "started";
 
+/**
+ * A `leader` read serves the cache without asking KV when the cache was confirmed (loaded,
+ * committed, checked, or matched by a watch notification) this recently; otherwise it confirms
+ * first with one strong read. This bounds how far a hot actor can trail another instance's write
+ * even before the watch notification arrives, at one KV read per actor per window.
+ */
+export const LEADER_FRESH_MS = 5;
+
 /** How many times a write batch is re-applied after a versionstamp conflict. */
 export const MAX_WRITE_ATTEMPTS = 12;
 
@@ -78,6 +86,7 @@ export abstract class Actor<Tx, Event = unknown> {
   #refreshQueued = false;
   #alarm?: TimerId;
   #closed = false;
+  #confirmedAt = -Infinity;
 
   constructor(kind: string, id: string, ctx: ActorContext) {
     this.kind = kind;
@@ -145,8 +154,12 @@ export abstract class Actor<Tx, Event = unknown> {
    * Served synchronously when the mailbox is idle, which keeps cached reads cheap.
    */
   read<R>(fn: () => R): Promise<R> {
-    this.lastUsed = this.ctx.clock.now();
-    if (this.#status === "started" && this.#unwatch && this.#mailbox.idle) {
+    const now = this.ctx.clock.now();
+    this.lastUsed = now;
+    if (
+      this.#status === "started" && this.#unwatch && this.#mailbox.idle &&
+      now - this.#confirmedAt < LEADER_FRESH_MS
+    ) {
       try {
         return Promise.resolve(fn());
       } catch (e) {
@@ -170,8 +183,7 @@ export abstract class Actor<Tx, Event = unknown> {
       this.#mailbox.post({
         type: "read",
         run: async () => {
-          const entry = await this.ctx.store.get(this.headKey(), "strong");
-          if (entry.versionstamp !== this.versionstamp) await this.#refreshNow();
+          await this.#confirm();
           return fn();
         },
         resolve: resolve as (v: unknown) => void,
@@ -391,7 +403,9 @@ export abstract class Actor<Tx, Event = unknown> {
   }
 
   async #load(consistency: "strong" | "eventual"): Promise<void> {
+    const at = this.ctx.clock.now();
     this.versionstamp = await this.onStart(consistency);
+    if (consistency === "strong") this.#confirmedAt = at;
   }
 
   /**
@@ -401,11 +415,16 @@ export abstract class Actor<Tx, Event = unknown> {
    */
   async #watchFrom(loadedNow: boolean): Promise<void> {
     if (this.#closed) return;
-    if (!loadedNow) {
-      const entry = await this.ctx.store.get(this.headKey(), "strong");
-      if (entry.versionstamp !== this.versionstamp) await this.#refreshNow();
-    }
+    if (!loadedNow) await this.#confirm();
     this.#unwatch ??= this.ctx.watch.subscribe(this.headKey(), (vs) => this.#onWatch(vs));
+  }
+
+  /** Confirms the cache with a strong read of the head, refreshing it when it moved on. */
+  async #confirm(): Promise<void> {
+    const at = this.ctx.clock.now();
+    const entry = await this.ctx.store.get(this.headKey(), "strong");
+    if (entry.versionstamp !== this.versionstamp) await this.#refreshNow();
+    this.#confirmedAt = at;
   }
 
   #onWatch(versionstamp: string | null): void {
@@ -442,6 +461,7 @@ export abstract class Actor<Tx, Event = unknown> {
     if (first.type === "read") {
       try {
         if (!this.#unwatch) await this.#watchFrom(loadedNow);
+        else if (this.ctx.clock.now() - this.#confirmedAt >= LEADER_FRESH_MS) await this.#confirm();
         first.resolve(await first.run());
       } catch (e) {
         first.reject(e);
@@ -492,7 +512,10 @@ export abstract class Actor<Tx, Event = unknown> {
           for (const m of batch) m.reject(error);
           return;
         }
-        if (head.versionstamp === this.versionstamp) return settle();
+        if (head.versionstamp === this.versionstamp) {
+          this.#confirmedAt = this.ctx.clock.now();
+          return settle();
+        }
         try {
           await this.#refreshNow();
         } catch (error) {
@@ -502,6 +525,7 @@ export abstract class Actor<Tx, Event = unknown> {
         continue;
       }
       let result;
+      const sentAt = this.ctx.clock.now();
       try {
         result = await this.ctx.store.commit(intent);
       } catch (error) {
@@ -511,6 +535,7 @@ export abstract class Actor<Tx, Event = unknown> {
       if (result.ok) {
         const events = this.adopt(tx, result.versionstamp);
         this.versionstamp = result.versionstamp;
+        this.#confirmedAt = sentAt;
         settle();
         this.emit(events);
         return;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Chorus } from "../../mod.ts";
 import { tempKvPath } from "../_helpers.ts";
+import { LEADER_FRESH_MS } from "../../actors/actor.ts";
 
 async function twoInstances() {
   const { path, cleanup } = await tempKvPath();
@@ -175,6 +176,20 @@ Deno.test("Change logs are written only for watched keys, and a new watcher else
     const stop2 = await a.kv.watch("quiet", (c) => replayed.push(c), { since: 2 });
     assert.deepEqual(replayed.map((c) => [c.version, c.resync ?? false]), [[15, true]]);
     stop2();
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("Two instances: a leader read sees another instance's acknowledged write once its cache is older than the freshness window", async () => {
+  const { a, b, close } = await twoInstances();
+  try {
+    for (let i = 0; i < 20; i++) {
+      await b.kv.get("fresh"); // b caches the key
+      await new Promise((r) => setTimeout(r, LEADER_FRESH_MS + 2));
+      await a.kv.put("fresh", i);
+      assert.equal((await b.kv.get("fresh"))?.value, i, `round ${i}`);
+    }
   } finally {
     await close();
   }
