@@ -200,21 +200,23 @@ function applyMarker(
   marker: ChordMarker,
   path: string[],
   verify: boolean,
+  direction: "apply" | "revert" = "apply",
 ): void {
   const exists = Object.hasOwn(target, key);
   if (marker.action === "added") {
-    if (exists) throw misfit("apply", path, "the key already exists");
+    if (exists) throw misfit(direction, path, "the key already exists");
     setOwn(target, key, deepClone(marker.value));
     return;
   }
-  if (!exists) throw misfit("apply", path, "no such key");
+  if (!exists) throw misfit(direction, path, "no such key");
   if (verify && !deepEqual(target[key], marker.old_value)) {
-    throw misfit("apply", path, "the current value differs from old_value");
+    throw misfit(direction, path, "the current value differs from the expected one");
   }
   if (marker.action === "modified") setOwn(target, key, deepClone(marker.value));
   else delete target[key];
 }
 
+/** Undoes a marker: applies its inverse (added ↔ removed, value ↔ old_value). */
 function revertMarker(
   target: JsonObject,
   key: string,
@@ -222,18 +224,13 @@ function revertMarker(
   path: string[],
   verify: boolean,
 ): void {
-  const exists = Object.hasOwn(target, key);
-  if (marker.action === "removed") {
-    if (exists) throw misfit("revert", path, "the removed key exists");
-    setOwn(target, key, deepClone(marker.old_value));
-    return;
-  }
-  if (!exists) throw misfit("revert", path, "no such key");
-  if (verify && !deepEqual(target[key], marker.value)) {
-    throw misfit("revert", path, "the current value differs from value");
-  }
-  if (marker.action === "modified") setOwn(target, key, deepClone(marker.old_value));
-  else delete target[key];
+  applyMarker(target, key, invertMarker(marker), path, verify, "revert");
+}
+
+function invertMarker(marker: ChordMarker): ChordMarker {
+  if (marker.action === "added") return { action: "removed", old_value: marker.value };
+  if (marker.action === "removed") return { action: "added", value: marker.old_value };
+  return { action: "modified", value: marker.old_value, old_value: marker.value };
 }
 
 const MARKER_KEYS: Readonly<Record<ChordMarker["action"], readonly string[]>> = {
