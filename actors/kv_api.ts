@@ -420,6 +420,20 @@ export class KvApi {
   }
 
   /**
+   * The key's current version — counting deletes and expiries, which a read of the value does not
+   * show — with its live entry, if any: where a subscriber's stream of changes starts.
+   */
+  async head(
+    key: string,
+    options: { consistency?: Consistency } = {},
+  ): Promise<{ version: number; entry: KvValue | null }> {
+    validateKey(key);
+    const actor = this.#actor(key);
+    const read = () => ({ version: actor.version(), entry: this.#value(actor.current()) });
+    return options.consistency === "strong" ? await actor.readStrong(read) : await actor.read(read);
+  }
+
+  /**
    * The retained changes of `key` after version `since`, in order; null when the log no longer
    * holds all of them (they were made while nobody watched the key, or have aged out), so a
    * caller must start again from the current value.

@@ -27,10 +27,11 @@ export function kvTopic(deps: KvTopicDeps): TopicHandler {
     async join(context: JoinContext) {
       const key = validKey(context.name);
       const lastSeq = context.payload.last_seq;
-      const entry = await deps.kv.get(key).catch(topicError);
-      const response: Record<string, unknown> = { key, version: entry?.version ?? 0 };
+      const { version, entry } = await deps.kv.head(key).catch(topicError);
+      const response: Record<string, unknown> = { key, version };
       if (entry) response.value = entry.value;
-      if (lastSeq === undefined || lastSeq === null) return { response };
+      // The reply covers every change up to its version: live ones at or below it are not sent.
+      if (lastSeq === undefined || lastSeq === null) return { response, after: version };
       if (!Number.isSafeInteger(lastSeq) || (lastSeq as number) < 0) {
         throw new TopicError("invalid last_seq", {
           message: "last_seq is a version (integer ≥ 0)",

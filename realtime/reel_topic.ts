@@ -79,7 +79,8 @@ export function reelTopic(deps: ReelTopicDeps): TopicHandler {
         );
       }
       const lastSeq = payload.last_seq;
-      if (lastSeq === undefined || lastSeq === null) return { response };
+      // The reply covers every update up to its seq: live ones at or below it are not sent again.
+      if (lastSeq === undefined || lastSeq === null) return { response, after: state.seq };
       if (!Number.isSafeInteger(lastSeq) || (lastSeq as number) < 0) {
         throw new TopicError("invalid last_seq", { message: "last_seq is a seq (integer ≥ 0)" });
       }

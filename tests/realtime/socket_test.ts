@@ -355,3 +355,33 @@ Deno.test("[ws] a push with a non-object payload gets an error reply; the socket
     await srv.close();
   }
 });
+
+Deno.test("[ws] a join during a burst of writes gets only changes after its reply's version", async () => {
+  const srv = await serve();
+  const socket = connect(srv.url);
+  try {
+    const watcher = await srv.chorus.kv.watch("burst", () => {}); // the topic feed is live
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; writing && i < 2000; i++) {
+        await Promise.all(
+          Array.from({ length: 8 }, (_, j) => srv.chorus.kv.put("burst", i * 8 + j)),
+        );
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 20));
+    const channel = socket.channel("kv:burst", {});
+    const seen: number[] = [];
+    channel.on("change", (c: any) => seen.push(c.version));
+    const reply = await join(channel);
+    await until(() => seen.length >= 20, 3000, "live changes");
+    writing = false;
+    await writer;
+    watcher();
+    assert.equal(seen[0], reply.version + 1, `first change after the reply's v${reply.version}`);
+    seen.forEach((v, i) => assert.equal(v, seen[0] + i, "no gaps, no repeats"));
+  } finally {
+    await disconnect(socket);
+    await srv.close();
+  }
+});
