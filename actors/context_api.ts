@@ -6,6 +6,7 @@
  * @module
  */
 import { ChorusError } from "../errors.ts";
+import { assertStorableJson } from "../storage/codec.ts";
 import type { Clock } from "../clock.ts";
 import type { Consistency, ResolvedConfig } from "../config.ts";
 import type { Store } from "../storage/store.ts";
@@ -280,6 +281,7 @@ export class ContextsApi {
         `Cannot update context "${id}": a JSON Patch must be an array of operations`,
       );
     }
+    assertStorableJson(patch, "the patch");
     const owned = structuredClone(patch);
     // A merge patch is applied copy-on-write with its delta built alongside (cost ∝ the patch);
     // a JSON Patch is applied to a copy and diffed.
@@ -506,6 +508,7 @@ function ownObject(value: unknown, action: string, id: string): JsonObject {
       `Cannot ${action} context "${id}": the context must be a JSON object`,
     );
   }
+  assertStorableJson(value, "the context");
   return structuredClone(value);
 }
 

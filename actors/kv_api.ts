@@ -8,7 +8,12 @@ import { ChorusError } from "../errors.ts";
 import type { Consistency, ResolvedConfig } from "../config.ts";
 import type { Registry } from "./registry.ts";
 import type { Store } from "../storage/store.ts";
-import { compressionOptions, type EncodedValue, encodeValue } from "../storage/codec.ts";
+import {
+  assertStorableJson,
+  compressionOptions,
+  type EncodedValue,
+  encodeValue,
+} from "../storage/codec.ts";
 import { KV_HEAD_PREFIX, kvHeadKey, kvLogKey, kvLogPrefix } from "../storage/keys.ts";
 import { Actor } from "./actor.ts";
 import {
@@ -197,6 +202,7 @@ export class KvApi {
   async put(key: string, value: unknown, options: KvPutOptions = {}): Promise<KvWriteResult> {
     validateKey(key);
     if (options.ttl !== undefined) validateTtl(options.ttl);
+    assertStorableJson(value);
     const owned = structuredClone(value);
     const encoded = this.#encode(owned, options.compress);
     Object.freeze(owned);
@@ -266,6 +272,7 @@ export class KvApi {
     const prepared = items.map((item, i) => {
       validateKey(item.key);
       if (item.ttl !== undefined) validateTtl(item.ttl);
+      assertStorableJson(item.value, `item ${i}`);
       const owned = structuredClone(item.value);
       return {
         key: item.key,

@@ -9,6 +9,7 @@
  */
 import { monotonicFactory } from "ulid";
 import { ChorusError } from "../errors.ts";
+import { assertStorableJson } from "../storage/codec.ts";
 import type { Clock, TimerId } from "../clock.ts";
 import type { Consistency, ResolvedConfig } from "../config.ts";
 import type { Mutation, Store } from "../storage/store.ts";
@@ -475,6 +476,7 @@ function validatePublish(id: string, input: PublishInput): UpdateInput & { weigh
     new ChorusError("invalid_request", `Cannot publish to reel "${id}": ${why}`);
   if (!isPlainObject(input)) throw bad("the body must be a JSON object");
   if (!isPlainObject(input.update_data)) throw bad("update_data must be a JSON object");
+  assertStorableJson(input.update_data, "update_data");
   const text = JSON.stringify(input.update_data);
   const weight = new TextEncoder().encode(text).byteLength;
   if (weight > MAX_UPDATE_BYTES) {

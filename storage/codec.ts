@@ -16,6 +16,42 @@ export const MAX_STORED_BYTES = 512 * 1024;
 /** Bytes per chunk, leaving room under KV's 65,536-byte value limit for the record around it. */
 export const CHUNK_BYTES = 60_000;
 
+/** Deepest nesting of arrays and objects accepted in a stored value. */
+export const MAX_JSON_DEPTH = 256;
+
+/**
+ * Checks that a value is storable JSON: nesting at most {@linkcode MAX_JSON_DEPTH} deep (deeper
+ * values cannot be serialized back reliably) and only finite numbers (JSON has no Infinity or
+ * NaN; `1e400` parses to Infinity and would come back as null). Iterative, so a hostile depth
+ * cannot exhaust the stack here.
+ * @throws {ChorusError} `invalid_request`
+ */
+export function assertStorableJson(value: unknown, what = "value"): void {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v === "number" && !Number.isFinite(v)) {
+      throw new ChorusError(
+        "invalid_request",
+        `Cannot store ${what}: it holds a number JSON cannot represent (${v})`,
+      );
+    }
+    if (v === null || typeof v !== "object") continue;
+    if (depth >= MAX_JSON_DEPTH) {
+      throw new ChorusError(
+        "invalid_request",
+        `Cannot store ${what}: it nests deeper than ${MAX_JSON_DEPTH} levels`,
+        { details: { max_depth: MAX_JSON_DEPTH } },
+      );
+    }
+    for (const child of Object.values(v)) {
+      if (child !== null && (typeof child === "object" || typeof child === "number")) {
+        stack.push([child, depth + 1]);
+      }
+    }
+  }
+}
+
 /** A value ready to store. */
 export interface EncodedValue {
   /** The stored bytes (compressed or plain JSON text). */

@@ -286,12 +286,12 @@ Deno.test("[http] list with prefix, limit, cursor and values", async () => {
 });
 
 Deno.test("[http] bad input gets the SPEC error and leaves the store unchanged", async () => {
-  const { chorus } = await openTest({ config: { maxBody: 2048 } });
+  const { chorus } = await openTest({ config: { maxBody: 16 * 1024 } });
   try {
     await call(chorus.app, "PUT", `${KV}/keep`, { value: "original" });
     const cases: [string, string, unknown, Record<string, string>, number, string][] = [
       ["PUT", `${KV}/keep`, "{not json", {}, 400, "invalid_request"],
-      ["PUT", `${KV}/keep`, { value: "x".repeat(4096) }, {}, 413, "payload_too_large"],
+      ["PUT", `${KV}/keep`, { value: "x".repeat(20_000) }, {}, 413, "payload_too_large"],
       ["PUT", `${KV}/keep`, { ttl: 5 }, {}, 400, "invalid_request"],
       ["PUT", `${KV}/keep`, { value: 1, ttl: -1 }, {}, 400, "invalid_request"],
       ["PUT", `${KV}/keep`, { value: 1, ttl: "10" }, {}, 400, "invalid_request"],
@@ -311,6 +311,23 @@ Deno.test("[http] bad input gets the SPEC error and leaves the store unchanged",
       ["GET", `${KV}?limit=5000`, undefined, {}, 400, "invalid_request"],
       ["POST", `${KV}/keep/touch`, { ttl: "soon" }, {}, 400, "invalid_request"],
       ["GET", "/api/v1/nowhere", undefined, {}, 404, "not_found"],
+      [
+        "PUT",
+        `${KV}/keep`,
+        `{"value":${"[".repeat(3000)}${"]".repeat(3000)}}`,
+        {},
+        400,
+        "invalid_request",
+      ],
+      ["PUT", `${KV}/keep`, '{"value":{"n":1e400}}', {}, 400, "invalid_request"],
+      [
+        "PUT",
+        "/api/v1/contexts/deep",
+        `{"context":{"a":${"[".repeat(3000)}${"]".repeat(3000)}}}`,
+        {},
+        400,
+        "invalid_request",
+      ],
     ];
     for (const [method, path, body, headers, status, code] of cases) {
       const res = await call(chorus.app, method, path, body, headers);
