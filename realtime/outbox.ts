@@ -40,6 +40,11 @@ export interface OutboxOptions {
   clock?: OutboxClock;
   /** Called once when the socket is declared slow; the socket layer closes it with 1013. */
   onSlow?: () => void;
+  /**
+   * Called when a frame starts waiting in an empty queue (never while frames already wait); the
+   * socket layer starts its flush timer then, so it pays nothing per frame in the common case.
+   */
+  onBacklog?: () => void;
 }
 
 interface Entry {
@@ -57,6 +62,13 @@ interface Entry {
  * socket layer on a timer or when the sink drains) or the next enqueue finds room. Because a
  * waiting frame means the sink is full, `low` frames never wait: they are the ones dropped first.
  * Frames that are not dropped leave in the order they were enqueued. O(1) amortized per frame.
+ *
+ * `bufferedAmount` is read lazily. The outbox is the sink's only writer and a sink's buffer only
+ * grows by what is sent to it, so the last value read plus the bytes sent since is an upper bound
+ * of the real one. While that estimate leaves room for a frame and nothing waits, the frame goes
+ * straight to the sink without asking it anything; the real value is read only when the estimate
+ * reaches the bound (then decisions are made on it, exactly as if it were read every time) and on
+ * every {@linkcode Outbox.flush}. The first enqueue always reads it.
  */
 export class Outbox {
   #sink: OutboxSink;
@@ -65,8 +77,11 @@ export class Outbox {
   #hardLimitBytes: number;
   #clock: OutboxClock;
   #onSlow: () => void;
+  #onBacklog: (() => void) | undefined;
   #queue = new Fifo<Entry>();
   #queuedBytes = 0;
+  /** Upper bound of the sink's `bufferedAmount`: the last value read plus the bytes sent since. */
+  #estimate = Infinity;
   #sent = 0;
   #dropped = 0;
   #overSince: number | null = null;
@@ -84,6 +99,7 @@ export class Outbox {
     this.#hardLimitBytes = options.hardLimitBytes ?? 4 * this.#maxBytes;
     this.#clock = options.clock ?? Date;
     this.#onSlow = options.onSlow ?? (() => {});
+    this.#onBacklog = options.onBacklog;
   }
 
   /** Frames handed to the sink. */
@@ -103,7 +119,7 @@ export class Outbox {
 
   /** Frames waiting here. */
   get queuedFrames(): number {
-    return this.#queue.length;
+    return this.#queue.size;
   }
 
   /** Whether the socket has been declared slow; nothing more is sent once it is. */
@@ -125,21 +141,37 @@ export class Outbox {
       this.#dropped++;
       return false;
     }
-    const size = byteSize(data);
-    const buffered = this.#drain();
-    if (this.#queue.length === 0 && (buffered === 0 || buffered + size <= this.#maxBytes)) {
-      this.#send(data);
-      this.#check(this.#sink.bufferedAmount);
+    const size = typeof data === "string" ? byteSize(data) : data.byteLength;
+    const max = this.#maxBytes;
+    const estimate = this.#estimate + size;
+    if (estimate <= max && this.#queue.size === 0) {
+      // The common case: nothing waits and the sink has room even if it sent nothing since the
+      // last read, so the load stays within the bound.
+      this.#sink.send(data);
+      this.#sent++;
+      this.#estimate = estimate;
+      this.#overSince = null;
       return true;
     }
-    if (priority === "low" && buffered + this.#queuedBytes + size > this.#maxBytes) {
+    // Near the bound, or frames wait: decide on what the sink really holds.
+    const buffered = this.#drain(this.#read());
+    if (this.#queue.size === 0 && (buffered === 0 || buffered + size <= max)) {
+      this.#sink.send(data);
+      this.#sent++;
+      this.#estimate = buffered + size;
+      this.#check(buffered + size);
+      return true;
+    }
+    if (priority === "low" && buffered + this.#queuedBytes + size > max) {
       this.#dropped++;
       this.#check(buffered);
       return false;
     }
+    const backlog = this.#queue.size === 0;
     this.#queue.push({ data, size });
     this.#queuedBytes += size;
     this.#check(buffered);
+    if (backlog && !this.#slow && this.#onBacklog) this.#onBacklog();
     return true;
   }
 
@@ -149,7 +181,7 @@ export class Outbox {
    */
   flush(): void {
     if (this.#closed || this.#slow) return;
-    this.#check(this.#drain());
+    this.#check(this.#drain(this.#read()));
   }
 
   /** Discards the queue; later frames are ignored. Call it when the socket closes. */
@@ -158,21 +190,29 @@ export class Outbox {
     this.#clear();
   }
 
-  #send(data: string | Uint8Array): void {
-    this.#sink.send(data);
-    this.#sent++;
+  /** Reads the sink's `bufferedAmount`, which becomes the estimate. */
+  #read(): number {
+    return this.#estimate = this.#sink.bufferedAmount;
   }
 
-  /** Sends queued frames in order while the sink has room; returns its `bufferedAmount` after. */
-  #drain(): number {
-    let buffered = this.#sink.bufferedAmount;
-    while (this.#queue.length > 0) {
-      const entry = this.#queue.peek()!;
-      if (buffered > 0 && buffered + entry.size > this.#maxBytes) break;
-      this.#queue.shift();
+  /**
+   * Sends queued frames in order while the sink has room, starting from `buffered` (just read);
+   * returns the sink's `bufferedAmount` after, counted rather than read again (a send adds the
+   * frame's bytes to it, and it only drains between tasks).
+   */
+  #drain(buffered: number): number {
+    const queue = this.#queue;
+    if (queue.size === 0) return buffered;
+    const max = this.#maxBytes;
+    const sink = this.#sink;
+    while (queue.size > 0) {
+      const entry = queue.peek()!;
+      if (buffered > 0 && buffered + entry.size > max) break;
+      queue.shift();
       this.#queuedBytes -= entry.size;
-      this.#send(entry.data);
-      buffered = this.#sink.bufferedAmount;
+      sink.send(entry.data);
+      this.#sent++;
+      this.#estimate = buffered += entry.size;
     }
     return buffered;
   }
@@ -188,7 +228,7 @@ export class Outbox {
     this.#overSince ??= now;
     if (load > this.#hardLimitBytes || now - this.#overSince >= this.#overLimitMs) {
       this.#slow = true;
-      this.#dropped += this.#queue.length;
+      this.#dropped += this.#queue.size;
       this.#clear();
       this.#onSlow();
     }
@@ -204,13 +244,12 @@ export class Outbox {
 class Fifo<T> {
   #items: T[] = [];
   #head = 0;
-
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
+  /** Items in the queue (a field, not a getter: it is read for every frame). */
+  size = 0;
 
   push(item: T): void {
     this.#items.push(item);
+    this.size++;
   }
 
   peek(): T | undefined {
@@ -218,10 +257,14 @@ class Fifo<T> {
   }
 
   shift(): T | undefined {
-    if (this.#head >= this.#items.length) return undefined;
+    if (this.size === 0) return undefined;
     const item = this.#items[this.#head];
     this.#items[this.#head++] = undefined as T;
-    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+    this.size--;
+    if (this.size === 0) {
+      this.#items.length = 0;
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
       this.#items = this.#items.slice(this.#head);
       this.#head = 0;
     }

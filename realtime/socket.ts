@@ -108,6 +108,7 @@ export class SocketSession implements Subscriber {
   /** When the last frame arrived (clock ms); the server closes sockets idle too long. */
   lastIncoming: number;
   readonly #deps: SessionDeps;
+  readonly #counters: SocketCounters;
   readonly #sink: SessionSink;
   readonly #outbox: Outbox;
   readonly #channels = new Map<string, Channel>();
@@ -127,11 +128,13 @@ export class SocketSession implements Subscriber {
     this.info = info;
     this.format = format;
     this.#deps = deps;
+    this.#counters = deps.counters;
     this.lastIncoming = deps.clock.now();
     this.#outbox = new Outbox(sink, {
       ...deps.outbox,
       clock: deps.clock,
       onSlow: () => this.close(CLOSE_TRY_AGAIN_LATER, "slow consumer"),
+      onBacklog: () => this.#startFlush(),
     });
   }
 
@@ -310,17 +313,24 @@ export class SocketSession implements Subscriber {
     return encodeText(frame);
   }
 
+  /**
+   * Writes one frame through the outbox. Nothing here is per-frame bookkeeping beyond the counter:
+   * the outbox starts the flush timer itself ({@linkcode SocketSession.#startFlush}) when a frame
+   * has to wait.
+   */
   #write(data: string | Uint8Array, priority: OutboxPriority): void {
     if (this.#ended) return;
-    const counters = this.#deps.counters;
     try {
-      if (this.#outbox.enqueue(data, priority)) counters.messagesOut++;
-      else counters.messagesDropped++;
+      if (this.#outbox.enqueue(data, priority)) this.#counters.messagesOut++;
+      else this.#counters.messagesDropped++;
     } catch {
       // The transport refused the frame (closing): the close event ends the session.
-      return;
     }
-    if (this.#outbox.queuedFrames > 0 && this.#flushTimer === undefined && !this.#ended) {
+  }
+
+  /** Called by the outbox when frames start waiting: flush them on a timer until none are left. */
+  #startFlush(): void {
+    if (this.#flushTimer === undefined && !this.#ended) {
       this.#flushTimer = this.#deps.clock.setTimeout(() => this.#flush(), FLUSH_MS);
     }
   }

@@ -276,3 +276,109 @@ Deno.test("Outbox handles many frames behind a stalled sink in linear time", () 
   assert.equal(outbox.sent, n / 2);
   assert.equal(outbox.queuedFrames, 0);
 });
+
+/** A socket stand-in like FakeSink that counts the reads of `bufferedAmount` (an op on a WebSocket). */
+class CountingSink implements OutboxSink {
+  reads = 0;
+  sent: string[] = [];
+  #buffered = 0;
+
+  get bufferedAmount(): number {
+    this.reads++;
+    return this.#buffered;
+  }
+
+  /** The sink's buffer, without counting a read. */
+  get peek(): number {
+    return this.#buffered;
+  }
+
+  send(data: string | Uint8Array): void {
+    assert.equal(typeof data, "string");
+    this.sent.push(data as string);
+    this.#buffered += new TextEncoder().encode(data as string).length;
+  }
+
+  drain(bytes = Infinity): void {
+    this.#buffered = Math.max(0, this.#buffered - bytes);
+  }
+}
+
+function counting(options: OutboxOptions = {}) {
+  const sink = new CountingSink();
+  const clock = new FakeClock();
+  let slowCalls = 0;
+  let backlogs = 0;
+  const outbox = new Outbox(sink, {
+    maxBytes: 100,
+    overLimitMs: 5000,
+    clock,
+    onSlow: () => slowCalls++,
+    onBacklog: () => backlogs++,
+    ...options,
+  });
+  return { sink, clock, outbox, slowCalls: () => slowCalls, backlogs: () => backlogs };
+}
+
+Deno.test("Outbox reads bufferedAmount only when its estimate nears the bound", () => {
+  const { sink, outbox } = counting({ maxBytes: 1000 });
+  for (let i = 0; i < 50; i++) assert.equal(outbox.enqueue("0123456789"), true); // 500 bytes
+  assert.equal(sink.reads, 1, "only the first enqueue reads");
+  // The socket writes everything out; the outbox does not know yet and keeps counting.
+  sink.drain();
+  for (let i = 0; i < 50; i++) assert.equal(outbox.enqueue("0123456789"), true); // estimate 1000
+  assert.equal(sink.reads, 1);
+  // The next frame would take the estimate past the bound: one read finds 500 and it goes out.
+  assert.equal(outbox.enqueue("0123456789"), true);
+  assert.equal(sink.reads, 2);
+  assert.equal(sink.peek, 510);
+  for (let i = 0; i < 49; i++) outbox.enqueue("0123456789"); // estimate = real = 1000
+  assert.equal(sink.reads, 2, "no read right after a send");
+  assert.equal(outbox.sent, 150);
+  assert.equal(outbox.queuedFrames, 0);
+  assert.equal(outbox.dropped, 0);
+});
+
+Deno.test("Outbox with a lazy read still detects a sink that never drains", () => {
+  const { sink, clock, outbox, slowCalls, backlogs } = counting({ maxBytes: 100 });
+  for (let i = 0; i < 10; i++) outbox.enqueue("0123456789"); // 100 bytes, at the bound
+  assert.equal(sink.reads, 1);
+  assert.equal(outbox.enqueue("low", "low"), false, "over the bound: the low frame is dropped");
+  assert.equal(outbox.enqueue("n"), true); // waits: over the bound from t=0
+  assert.equal(backlogs(), 1, "the socket layer is told to start flushing");
+  assert.equal(outbox.enqueue("m"), true);
+  assert.equal(backlogs(), 1, "only when the queue was empty");
+  assert.equal(outbox.queuedFrames, 2);
+  clock.time = 4999;
+  outbox.flush();
+  assert.equal(slowCalls(), 0);
+  clock.time = 5000;
+  outbox.flush();
+  assert.equal(slowCalls(), 1);
+  assert.equal(outbox.slow, true);
+  assert.equal(outbox.dropped, 3);
+  assert.equal(sink.sent.length, 10);
+});
+
+Deno.test("Outbox with a lazy read still enforces the hard limit", () => {
+  const { outbox, slowCalls } = counting({ maxBytes: 100, hardLimitBytes: 150 });
+  for (let i = 0; i < 10; i++) outbox.enqueue("0123456789");
+  for (let i = 0; i < 5; i++) outbox.enqueue("0123456789"); // load 150: over, not past the cap
+  assert.equal(slowCalls(), 0);
+  outbox.enqueue("x"); // load 151
+  assert.equal(slowCalls(), 1);
+});
+
+Deno.test("Outbox flush reads bufferedAmount and resumes sending straight away", () => {
+  const { sink, outbox } = counting({ maxBytes: 100 });
+  for (let i = 0; i < 10; i++) outbox.enqueue("0123456789");
+  outbox.enqueue("a"); // queued
+  const reads = sink.reads;
+  sink.drain();
+  outbox.flush(); // reads 0, sends a: estimate 1
+  assert.equal(sink.reads, reads + 1);
+  for (let i = 0; i < 9; i++) outbox.enqueue("0123456789"); // estimate 91
+  assert.equal(sink.reads, reads + 1);
+  assert.equal(outbox.queuedFrames, 0);
+  assert.deepEqual(sink.sent.slice(10, 12), ["a", "0123456789"]);
+});

@@ -172,3 +172,25 @@ Deno.test("[ws] a slow consumer drops low frames first and is closed with 1013",
     await chorus.close();
   }
 });
+
+Deno.test("[ws] frames that wait behind a backed-up socket go out on the flush timer", async () => {
+  const { chorus, clock, sink, s } = await session({
+    outbox: { maxBytes: 100, overLimitMs: 1000, hardLimitBytes: 100_000 },
+  });
+  try {
+    sink.bufferedAmount = 1000; // the transport is backed up
+    s.deliver("a", "normal");
+    s.deliver("b", "high");
+    assert.equal(s.outbox.queuedFrames, 2);
+    assert.deepEqual(sink.sent, []);
+    sink.bufferedAmount = 0; // it drained; no frame comes to trigger a write
+    clock.advance(50);
+    assert.deepEqual(sink.sent, ["a", "b"]);
+    assert.equal(s.outbox.queuedFrames, 0);
+    s.deliver("c", "low"); // straight out again
+    assert.deepEqual(sink.sent, ["a", "b", "c"]);
+    assert.equal(sink.closed, null);
+  } finally {
+    await chorus.close();
+  }
+});
