@@ -71,8 +71,15 @@ export interface PresenceOptions {
    * tracker also broadcasts in batches). 0: one diff per log entry, at once. Default 50 ms.
    */
   diffMs?: number;
-  /** Most metas in one `presence_diff` frame; a bigger batch goes out as several. Default 100. */
-  diffMaxMetas?: number;
+  /**
+   * About the most bytes (of JSON) in one presence frame. A bigger `presence_state` goes out as a
+   * `presence_state` with the first keys followed by `presence_diff` joins with the rest, and a
+   * bigger diff as several diffs; Phoenix clients end at the same list. Deno's WebSocket keeps a
+   * write buffer per socket as large as the biggest frame it has sent, for as long as the socket
+   * is open, so one 100 KB state per joiner would cost every member of a big topic 100 KB.
+   * A single key whose metas exceed it still goes in one frame. Default 4,096.
+   */
+  frameMaxBytes?: number;
 }
 
 const BATCH = 50;
@@ -127,7 +134,7 @@ export class PresenceTracker {
   readonly #ttlMs: number;
   readonly #logTtlMs: number;
   readonly #diffMs: number;
-  readonly #diffMaxMetas: number;
+  readonly #frameMaxBytes: number;
   readonly #writers = new Map<string, TopicWriter>();
   readonly #own = new Map<string, Own>();
   readonly #views = new Set<PresenceView>();
@@ -142,7 +149,7 @@ export class PresenceTracker {
     this.#ttlMs = options.ttlMs ?? 30_000;
     this.#logTtlMs = options.logTtlMs ?? 600_000;
     this.#diffMs = options.diffMs ?? 50;
-    this.#diffMaxMetas = Math.max(1, options.diffMaxMetas ?? 100);
+    this.#frameMaxBytes = Math.max(256, options.frameMaxBytes ?? 4096);
   }
 
   /** The entry TTL in ms. */
@@ -256,8 +263,8 @@ export class PresenceTracker {
     return this.#diffMs;
   }
   /** @internal */
-  get diffMaxMetas(): number {
-    return this.#diffMaxMetas;
+  get frameMaxBytes(): number {
+    return this.#frameMaxBytes;
   }
 
   #armRefresh(): void {
@@ -405,9 +412,11 @@ export class PresenceView {
   readonly #fragments = new Map<string, string>();
   #cacheVersion = -1;
   #listCache?: PresenceMap;
-  #jsonCache?: string;
+  #groupCache?: string[][];
   /** Encoded `presence_state` frames of the current version, by format and join_ref. */
   readonly #frames = new Map<string, string | Uint8Array>();
+  /** The `presence_diff` frames that follow a split state, by format. */
+  readonly #restFrames = new Map<WireFormat, (string | Uint8Array)[]>();
   /** Metas joined or left since the last `presence_diff`, by `key\0phx_ref`. */
   readonly #touched = new Map<string, { key: string; meta: PresenceMeta }>();
   #diffTimer?: TimerId;
@@ -462,45 +471,78 @@ export class PresenceView {
   }
 
   /**
-   * {@linkcode list} as JSON, built from per-key fragments that are reused until their key
-   * changes, and cached until the state changes.
+   * The frames that bring a socket that just joined to the current state: the `presence_state`
+   * push `[join_ref, null, topic, "presence_state", …]`, then, when the state is bigger than
+   * `frameMaxBytes`, `presence_diff` broadcasts joining the rest. The phoenix client ends at
+   * {@linkcode list} either way (a diff after the state is merged per phx_ref). Sockets joining
+   * between two changes of the state share the encodings (never mutate them): the state frame
+   * per join_ref, the diff frames for all.
    */
-  listJson(): string {
+  stateFrames(joinRef: string | null, format: WireFormat): (string | Uint8Array)[] {
     this.#sync();
-    if (this.#jsonCache === undefined) {
-      const parts: string[] = [];
-      for (const [key, metas] of this.#state) {
-        let part = this.#fragments.get(key);
-        if (part === undefined) {
-          part = `${JSON.stringify(key)}:${JSON.stringify({ metas: [...metas.values()] })}`;
-          this.#fragments.set(key, part);
-        }
-        parts.push(part);
-      }
-      this.#jsonCache = `{${parts.join(",")}}`;
+    const groups = this.#groups();
+    const id = joinRef === null ? format : `${format}:${joinRef}`;
+    let first = this.#frames.get(id);
+    if (first === undefined) {
+      first = format === "protobuf"
+        ? encodeEnvelope(push(joinRef, this.#topic, "presence_state", this.#subset(groups[0])))
+        : `[${JSON.stringify(joinRef)},null,${JSON.stringify(this.#topic)},"presence_state",{${
+          groups[0].map((key) => this.#fragment(key)).join(",")
+        }}]`;
+      if (this.#frames.size >= MAX_CACHED_FRAMES) this.#frames.clear();
+      this.#frames.set(id, first);
     }
-    return this.#jsonCache;
+    if (groups.length === 1) return [first];
+    let rest = this.#restFrames.get(format);
+    if (rest === undefined) {
+      rest = groups.slice(1).map((keys) =>
+        format === "protobuf"
+          ? encodeEnvelope(
+            push(null, this.#topic, "presence_diff", { joins: this.#subset(keys), leaves: {} }),
+          )
+          : `[null,null,${JSON.stringify(this.#topic)},"presence_diff",{"joins":{${
+            keys.map((key) => this.#fragment(key)).join(",")
+          }},"leaves":{}}]`
+      );
+      this.#restFrames.set(format, rest);
+    }
+    return [first, ...rest];
   }
 
-  /**
-   * The `presence_state` push `[join_ref, null, topic, "presence_state", list()]` encoded in
-   * `format`. Sockets joining between two changes of the state share one encoding per join_ref
-   * (the same string or bytes: never mutate them).
-   */
-  stateFrame(joinRef: string | null, format: WireFormat): string | Uint8Array {
-    this.#sync();
-    const id = joinRef === null ? format : `${format}:${joinRef}`;
-    let frame = this.#frames.get(id);
-    if (frame === undefined) {
-      frame = format === "protobuf"
-        ? encodeEnvelope(push(joinRef, this.#topic, "presence_state", this.list()))
-        : `[${JSON.stringify(joinRef)},null,${
-          JSON.stringify(this.#topic)
-        },"presence_state",${this.listJson()}]`;
-      if (this.#frames.size >= MAX_CACHED_FRAMES) this.#frames.clear();
-      this.#frames.set(id, frame);
+  /** `"key":{"metas":[…]}`, reused until the key's metas change. */
+  #fragment(key: string): string {
+    let part = this.#fragments.get(key);
+    if (part === undefined) {
+      const metas = [...(this.#state.get(key)?.values() ?? [])];
+      part = `${JSON.stringify(key)}:${JSON.stringify({ metas })}`;
+      this.#fragments.set(key, part);
     }
-    return frame;
+    return part;
+  }
+
+  /** The keys in runs whose fragments fit `frameMaxBytes` (always at least one run). */
+  #groups(): string[][] {
+    if (this.#groupCache) return this.#groupCache;
+    const max = this.#tracker.frameMaxBytes;
+    const groups: string[][] = [[]];
+    let bytes = 0;
+    for (const key of this.#state.keys()) {
+      const size = this.#fragment(key).length + 1;
+      if (bytes + size > max && groups[groups.length - 1].length > 0) {
+        groups.push([]);
+        bytes = 0;
+      }
+      groups[groups.length - 1].push(key);
+      bytes += size;
+    }
+    return this.#groupCache = groups;
+  }
+
+  /** A null-prototype `{key: {metas}}` of some keys (so `__proto__` is an ordinary key). */
+  #subset(keys: string[]): PresenceMap {
+    const out = Object.create(null) as PresenceMap;
+    for (const key of keys) out[key] = { metas: [...(this.#state.get(key)?.values() ?? [])] };
+    return out;
   }
 
   /** Drops the caches of an older version. */
@@ -508,8 +550,9 @@ export class PresenceView {
     if (this.#cacheVersion === this.#version) return;
     this.#cacheVersion = this.#version;
     this.#listCache = undefined;
-    this.#jsonCache = undefined;
+    this.#groupCache = undefined;
     this.#frames.clear();
+    this.#restFrames.clear();
   }
 
   /**
@@ -553,20 +596,24 @@ export class PresenceView {
     // by one would have: a meta that joined and left meanwhile is only a (harmless) leave, which
     // a socket that got a presence_state in between needs. Split so no frame is very large (a
     // socket's transport keeps a buffer as big as the largest frame it was sent).
-    let diff: PresenceDiff = { joins: {}, leaves: {} };
-    let metas = 0;
+    const max = this.#tracker.frameMaxBytes;
+    const empty = (): PresenceDiff => ({ joins: {}, leaves: {} });
+    let diff = empty();
+    let bytes = 0;
     for (const { key, meta } of this.#touched.values()) {
       const now = this.#state.get(key)?.get(meta.phx_ref);
+      const size = JSON.stringify(now ?? meta).length + key.length + 16;
+      if (bytes > 0 && bytes + size > max) {
+        this.#publish({ event: "presence_diff", payload: { ...diff } });
+        diff = empty();
+        bytes = 0;
+      }
       const side = now ? diff.joins : diff.leaves;
       (side[key] ??= { metas: [] }).metas.push(now ?? meta);
-      if (++metas === this.#tracker.diffMaxMetas) {
-        this.#publish({ event: "presence_diff", payload: { ...diff } });
-        diff = { joins: {}, leaves: {} };
-        metas = 0;
-      }
+      bytes += size;
     }
     this.#touched.clear();
-    if (metas > 0) this.#publish({ event: "presence_diff", payload: { ...diff } });
+    if (bytes > 0) this.#publish({ event: "presence_diff", payload: { ...diff } });
   }
 
   /** Notes a change for the next `presence_diff`, sent after the diff window. */

@@ -26,6 +26,11 @@ export interface RealtimeOptions {
   presenceLogTtlMs?: number;
   /** Window over which presence changes are merged into one `presence_diff`. Default 50 ms; 0: none. */
   presenceDiffMs?: number;
+  /**
+   * About the most bytes in one presence frame: bigger states and diffs are split (see
+   * `PresenceOptions.frameMaxBytes`). Default 4,096.
+   */
+  presenceFrameMaxBytes?: number;
   /** Interval of `system_stats`. Default 5 s. */
   systemIntervalMs?: number;
   /** Largest incoming frame in bytes (bigger: close 1009). Default 1 MiB. */
@@ -114,6 +119,7 @@ export class RealtimeServer {
       ttlMs: options.presenceTtlMs,
       logTtlMs: options.presenceLogTtlMs,
       diffMs: options.presenceDiffMs,
+      frameMaxBytes: options.presenceFrameMaxBytes,
     });
     const presence = this.presence;
     this.#fanout = new Fanout(async (hub, match) => {

@@ -456,8 +456,10 @@ export class SocketSession implements Subscriber {
       if (!view) return;
       await view.catchUp();
       if (channel.left) return;
-      // One encoding per state change and join_ref, shared by every socket joining meanwhile.
-      this.#write(view.stateFrame(channel.joinRef, this.format), "normal");
+      // One encoding per state change (and join_ref), shared by every socket joining meanwhile.
+      for (const frame of view.stateFrames(channel.joinRef, this.format)) {
+        this.#write(frame, "normal");
+      }
     } catch (error) {
       log.warn("presence track failed", { error, topic: channel.topic });
     }

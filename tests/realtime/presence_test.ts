@@ -148,7 +148,11 @@ Deno.test("[presence] presenceDiffMs 0 sends one diff per log entry at once; big
     await view.catchUp();
     const joined = diffs().slice(1).flatMap((d) => Object.keys(d.joins));
     assert.equal(joined.length, 250);
-    assert.ok(diffs().every((d) => Object.keys(d.joins).length <= 100), "≤ 100 metas a frame");
+    assert.ok(published.length > 2, "split into several frames");
+    for (const m of published) {
+      const frame = encodeText(push(null, "kv:room", m.event, m.payload));
+      assert.ok(frame.length <= 4096 + 100, `a diff frame of ${frame.length} bytes`);
+    }
   } finally {
     await chorus.close();
   }
@@ -161,8 +165,10 @@ Deno.test("[presence] presence_state frames: one encoding per state and join_ref
     await tracker.track("kv:room", "__proto__");
     await tracker.track("kv:room", "42");
     await view.catchUp();
-    const frame = view.stateFrame("3", "json") as string;
-    assert.equal(view.stateFrame("3", "json"), frame, "cached");
+    const frames = view.stateFrames("3", "json");
+    assert.equal(frames.length, 1, "a small state is one frame");
+    const frame = frames[0] as string;
+    assert.equal(view.stateFrames("3", "json")[0], frame, "cached");
     const parsed = JSON.parse(frame);
     assert.deepEqual(
       parsed,
@@ -170,13 +176,14 @@ Deno.test("[presence] presence_state frames: one encoding per state and join_ref
     );
     assert.ok(Object.hasOwn(parsed[4], "__proto__"), "__proto__ is an ordinary key");
     assert.deepEqual(Object.keys(parsed[4]).sort(), ["42", "__proto__", "alice"]);
-    assert.deepEqual(JSON.parse(view.stateFrame(null, "json") as string).slice(0, 4), [
+    assert.deepEqual(JSON.parse(view.stateFrames(null, "json")[0] as string).slice(0, 4), [
       null,
       null,
       "kv:room",
       "presence_state",
     ]);
-    const proto = decodeEnvelope((view.stateFrame("3", "protobuf") as Uint8Array).slice().buffer);
+    const [bytes] = view.stateFrames("3", "protobuf");
+    const proto = decodeEnvelope((bytes as Uint8Array).slice().buffer);
     assert.equal(proto.joinRef, "3");
     assert.equal(proto.event, "presence_state");
     assert.deepEqual(proto.payload, parsed[4]);
@@ -185,15 +192,70 @@ Deno.test("[presence] presence_state frames: one encoding per state and join_ref
     await tracker.track("kv:room", "bob");
     await view.catchUp();
     assert.ok(view.version > before);
-    const next = JSON.parse(view.stateFrame("3", "json") as string);
+    const next = JSON.parse(view.stateFrames("3", "json")[0] as string);
     assert.deepEqual(Object.keys(next[4]).sort(), ["42", "__proto__", "alice", "bob"]);
   } finally {
     await chorus.close();
   }
 });
 
+Deno.test("[presence] a big state goes out as presence_state then presence_diff joins, each frame bounded", async () => {
+  const { chorus, tracker, view } = await open({ presenceFrameMaxBytes: 512 });
+  try {
+    const tracked = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => tracker.track("kv:room", `user-${i}`, { status: "on" })),
+    );
+    await tracker.track("kv:room", "user-0"); // a key with two metas
+    await view.catchUp();
+    for (const format of ["json", "protobuf"] as const) {
+      const frames = view.stateFrames("7", format);
+      assert.ok(frames.length > 3, `${format}: split (${frames.length} frames)`);
+      const decoded = frames.map((f) =>
+        format === "json"
+          ? (([joinRef, ref, topic, event, payload]) => ({ joinRef, ref, topic, event, payload }))(
+            JSON.parse(f as string),
+          )
+          : decodeEnvelope((f as Uint8Array).slice().buffer)
+      );
+      assert.equal(decoded[0].event, "presence_state");
+      assert.equal(decoded[0].joinRef, "7");
+      // What the phoenix client does: the state, then each diff merged per phx_ref.
+      const state = new Map<string, Set<string>>();
+      for (const [key, { metas }] of Object.entries(decoded[0].payload as PresenceMap)) {
+        state.set(key, new Set(metas.map((m) => m.phx_ref)));
+      }
+      for (const d of decoded.slice(1)) {
+        assert.equal(d.event, "presence_diff");
+        assert.equal(d.joinRef, null, "the diffs are broadcasts");
+        assert.deepEqual((d.payload as unknown as PresenceDiff).leaves, {});
+        applyDiff(state, d.payload as unknown as PresenceDiff);
+      }
+      const expected = new Map<string, Set<string>>();
+      for (const [key, { metas }] of Object.entries(view.list())) {
+        expected.set(key, new Set(metas.map((m) => m.phx_ref)));
+      }
+      assert.deepEqual(state, expected);
+      assert.equal(state.size, 40);
+      assert.equal(state.get("user-0")?.size, 2);
+      assert.ok(state.get("user-39")?.has(tracked[39].meta.phx_ref));
+    }
+    for (const f of view.stateFrames("7", "json")) {
+      assert.ok(
+        (f as string).length <= 512 + 100,
+        `a state frame of ${(f as string).length} bytes`,
+      );
+    }
+    const other = view.stateFrames("8", "json");
+    assert.notEqual(other[0], view.stateFrames("7", "json")[0], "the state frame is per join_ref");
+    assert.equal(other[1], view.stateFrames("7", "json")[1], "the diff frames are shared");
+  } finally {
+    await chorus.close();
+  }
+});
+
 Deno.test("[ws] the phoenix client's Presence stays correct through many joins, leaves and rejoins", async () => {
-  const srv = await serve({ realtime: { presenceDiffMs: 30 } });
+  // Small presence frames, so states and diffs arrive split as they do in big topics.
+  const srv = await serve({ realtime: { presenceDiffMs: 30, presenceFrameMaxBytes: 300 } });
   const sockets: any[] = [];
   try {
     const members: { socket: any; channel: any; presence: any; key: string }[] = [];
