@@ -4,9 +4,15 @@
  * client is the same for both servers) and, on `PUT /api/v1/kv/:key` with `{"value": …}`, sends
  * one Phoenix-shaped `[null,null,"kv:<key>","change",{…}]` text frame to every socket: the same
  * publish path shape as Chorus (HTTP in → broadcast out) with no actors, KV, presence or outbox.
- * `GET /__bench/gc` runs a full GC when started with `--v8-flags=--expose-gc`.
+ * `GET /__bench/gc` runs a full GC when started with `--v8-flags=--expose-gc` and reports the heap.
  * Usage: deno run -A bench/load/bare_ws_server.ts <port>
  */
+import { getHeapSpaceStatistics } from "node:v8";
+
+/** Size of each V8 heap space in bytes (new space, old space…), to see where the heap grows. */
+function heapSpaces(): Record<string, number> {
+  return Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.space_size]));
+}
 const sockets = new Set<WebSocket>();
 let version = 0;
 
@@ -49,7 +55,11 @@ Deno.serve(
     }
     if (pathname === "/__bench/gc") {
       (globalThis as { gc?: () => void }).gc?.();
-      return Response.json({ sockets: sockets.size, memory: Deno.memoryUsage() });
+      return Response.json({
+        sockets: sockets.size,
+        memory: Deno.memoryUsage(),
+        spaces: heapSpaces(),
+      });
     }
     return new Response("not found", { status: 404 });
   },

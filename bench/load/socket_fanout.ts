@@ -18,7 +18,7 @@
  *
  * Usage: deno run -A bench/load/socket_fanout.ts [subs=100,1000,5000] [seconds=2]
  *   [--rate=100] [--budget=100000] [--concurrency=16] [--rounds=2] [--idle=1000] [--no-presence]
- *   [--profile]
+ *   [--profile] [--memory-only]
  * `--profile` samples the Chorus server's CPU (through its inspector) during its fan-out phases
  * and prints the top self-time functions; figures from such a run are slowed by the profiler.
  */
@@ -32,7 +32,9 @@ for (const arg of Deno.args) {
   if (m) flags.set(m[1], m[2] ?? "true");
   else positional.push(arg);
 }
-const SUBS = (positional[0] ?? "100,1000,5000").split(",").map(Number);
+const SUBS = flags.has("memory-only")
+  ? []
+  : (positional[0] ?? "100,1000,5000").split(",").map(Number);
 const SECONDS = Number(positional[1] ?? 2);
 const RATE = Number(flags.get("rate") ?? 100);
 const CONCURRENCY = Number(flags.get("concurrency") ?? 16);
@@ -240,6 +242,9 @@ interface Memory {
   perSocketKb: number;
   heapPerSocketKb: number;
   heapTotalPerSocketKb: number;
+  /** V8 new space and old space growth, KB per socket. */
+  newSpacePerSocketKb: number;
+  oldSpacePerSocketKb: number;
 }
 
 async function memory(server: Server): Promise<Memory> {
@@ -248,8 +253,13 @@ async function memory(server: Server): Promise<Memory> {
   await settle(warm);
   await warm.close();
   await sleep(500);
-  const heap = async () =>
-    ((await gc(server)) as { memory: { heapUsed: number; heapTotal: number } }).memory;
+  const heap = async () => {
+    const r = (await gc(server)) as {
+      memory: { heapUsed: number; heapTotal: number };
+      spaces: Record<string, number>;
+    };
+    return { ...r.memory, newSpace: r.spaces.new_space, oldSpace: r.spaces.old_space };
+  };
   const heapBefore = await heap();
   await sleep(300);
   const beforeKb = rssKb(server.pid);
@@ -266,6 +276,8 @@ async function memory(server: Server): Promise<Memory> {
       perSocketKb: (afterKb - beforeKb) / IDLE,
       heapPerSocketKb: (heapAfter.heapUsed - heapBefore.heapUsed) / 1024 / IDLE,
       heapTotalPerSocketKb: (heapAfter.heapTotal - heapBefore.heapTotal) / 1024 / IDLE,
+      newSpacePerSocketKb: (heapAfter.newSpace - heapBefore.newSpace) / 1024 / IDLE,
+      oldSpacePerSocketKb: (heapAfter.oldSpace - heapBefore.oldSpace) / 1024 / IDLE,
     };
   } finally {
     await pool.close();
@@ -351,14 +363,15 @@ SUBS.forEach((n, i) => {
 console.log(`\n### Memory per idle socket (${fmt(IDLE)} sockets joined to ${TOPIC})\n`);
 console.log(
   "| server | RSS before | RSS after | RSS KB per socket | V8 heap used KB per socket | " +
-    "V8 heap total KB per socket |",
+    "V8 heap total KB per socket | of which new space / old space |",
 );
-console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
+console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
 for (const name of ["bare", "Chorus"]) {
   const m = mem[name];
   console.log(
     `| ${name} | ${fmt(m.beforeKb)} KB | ${fmt(m.afterKb)} KB | ${fmt(m.perSocketKb, 1)} | ` +
-      `${fmt(m.heapPerSocketKb, 1)} | ${fmt(m.heapTotalPerSocketKb, 1)} |`,
+      `${fmt(m.heapPerSocketKb, 1)} | ${fmt(m.heapTotalPerSocketKb, 1)} | ` +
+      `${fmt(m.newSpacePerSocketKb, 1)} / ${fmt(m.oldSpacePerSocketKb, 1)} |`,
   );
 }
 const memRatio = mem.Chorus.perSocketKb / mem.bare.perSocketKb;
