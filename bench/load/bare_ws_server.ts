@@ -5,7 +5,13 @@
  * one Phoenix-shaped `[null,null,"kv:<key>","change",{…}]` text frame to every socket: the same
  * publish path shape as Chorus (HTTP in → broadcast out) with no actors, KV, presence or outbox.
  * `GET /__bench/gc` runs a full GC when started with `--v8-flags=--expose-gc` and reports the heap.
- * Usage: deno run -A bench/load/bare_ws_server.ts <port>
+ *
+ * With `presence` it also sends the frames Phoenix Presence makes a server send, with Chorus's
+ * frame sizes but no KV or actors: each joiner gets the whole list (a `presence_state` of at most
+ * 4 KB, then `presence_diff` joins with the rest), and every 50 ms the joins and leaves since go to
+ * every socket as `presence_diff` frames of at most 4 KB. It is the reference that shows what the
+ * presence traffic itself costs a Deno server.
+ * Usage: deno run -A bench/load/bare_ws_server.ts <port> [presence]
  */
 import { getHeapSpaceStatistics } from "node:v8";
 
@@ -21,12 +27,83 @@ function onSocket(socket: WebSocket): void {
     if (typeof e.data !== "string") return;
     const [joinRef, ref, topic, event] = JSON.parse(e.data);
     if (event === "phx_join") sockets.add(socket);
-    if (event === "phx_leave") sockets.delete(socket);
+    if (event === "phx_leave") leave(socket);
     const reply = [joinRef, ref, topic, "phx_reply", { status: "ok", response: {} }];
     socket.send(JSON.stringify(reply));
+    if (event === "phx_join") presence?.join(socket, joinRef, topic);
   };
-  socket.onclose = () => sockets.delete(socket);
+  socket.onclose = () => leave(socket);
   socket.onerror = () => {};
+}
+
+function leave(socket: WebSocket): void {
+  if (sockets.delete(socket)) presence?.leave(socket);
+}
+
+/** Presence's frames for one topic, without storage: a list in memory and a 50 ms diff timer. */
+class PresenceTraffic {
+  static readonly MAX_FRAME = 4096;
+  readonly #fragments = new Map<WebSocket, string>();
+  #joins: string[] = [];
+  #leaves: string[] = [];
+  #topic = "";
+  #timer?: ReturnType<typeof setTimeout>;
+
+  join(socket: WebSocket, joinRef: string, topic: string): void {
+    this.#topic = topic;
+    const meta = { phx_ref: crypto.randomUUID().slice(0, 16), online_at: Date.now() };
+    const fragment = `${JSON.stringify(crypto.randomUUID().slice(0, 26))}:${
+      JSON.stringify({ metas: [meta] })
+    }`;
+    this.#fragments.set(socket, fragment);
+    const [first, ...rest] = chunks([...this.#fragments.values()]);
+    socket.send(
+      `[${JSON.stringify(joinRef)},null,${JSON.stringify(topic)},"presence_state",{${first}}]`,
+    );
+    for (const part of rest) socket.send(this.#diff(part, ""));
+    this.#joins.push(fragment);
+    this.#arm();
+  }
+
+  leave(socket: WebSocket): void {
+    const fragment = this.#fragments.get(socket);
+    if (fragment === undefined) return;
+    this.#fragments.delete(socket);
+    this.#leaves.push(fragment);
+    this.#arm();
+  }
+
+  #diff(joins: string, leaves: string): string {
+    return `[null,null,${
+      JSON.stringify(this.#topic)
+    },"presence_diff",{"joins":{${joins}},"leaves":{${leaves}}}]`;
+  }
+
+  #arm(): void {
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      const frames = [
+        ...chunks(this.#joins).map((part) => this.#diff(part, "")),
+        ...chunks(this.#leaves).map((part) => this.#diff("", part)),
+      ].filter((frame) => !frame.includes('{"joins":{},"leaves":{}}'));
+      this.#joins = [];
+      this.#leaves = [];
+      for (const frame of frames) {
+        for (const socket of sockets) if (socket.readyState === WebSocket.OPEN) socket.send(frame);
+      }
+    }, 50);
+  }
+}
+
+/** Joins JSON fragments with commas into runs of at most `MAX_FRAME` bytes (always one run). */
+function chunks(fragments: string[]): string[] {
+  const out = [""];
+  for (const fragment of fragments) {
+    const last = out[out.length - 1];
+    if (last && last.length + fragment.length + 1 > PresenceTraffic.MAX_FRAME) out.push(fragment);
+    else out[out.length - 1] = last ? `${last},${fragment}` : fragment;
+  }
+  return out;
 }
 
 async function publish(key: string, request: Request): Promise<Response> {
@@ -39,6 +116,8 @@ async function publish(key: string, request: Request): Promise<Response> {
   }
   return Response.json({ key, version });
 }
+
+const presence = Deno.args[1] === "presence" ? new PresenceTraffic() : null;
 
 Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
 Deno.serve(

@@ -50,7 +50,7 @@ const here = new URL(".", import.meta.url).pathname;
 const runStart = performance.now();
 
 interface Server {
-  name: "bare" | "Chorus";
+  name: "bare" | "Chorus" | "bare + presence traffic";
   pid: number;
   base: string;
   url: string;
@@ -58,12 +58,14 @@ interface Server {
 }
 
 async function spawn(name: Server["name"], port: number, dir: string): Promise<Server> {
-  const script = name === "bare" ? [`${here}bare_ws_server.ts`, String(port)] : [
-    `${here}chorus_ws_server.ts`,
-    String(port),
-    `${dir}/chorus.kv`,
-    PRESENCE ? "" : "nopresence",
-  ];
+  const script = name !== "Chorus"
+    ? [`${here}bare_ws_server.ts`, String(port), name === "bare" ? "" : "presence"]
+    : [
+      `${here}chorus_ws_server.ts`,
+      String(port),
+      `${dir}/chorus.kv`,
+      PRESENCE ? "" : "nopresence",
+    ];
   const inspect = name === "Chorus" && PROFILE ? [`--inspect=${INSPECT}`] : [];
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--unstable-kv", "--v8-flags=--expose-gc", ...inspect, ...script],
@@ -302,6 +304,15 @@ try {
   servers.push(await spawn("Chorus", 18202, dir));
   const [bare, chorus] = servers;
   for (const s of servers) mem[s.name] = await memory(s);
+  if (PRESENCE) {
+    // The frames Phoenix Presence sends, from a bare server: what that traffic alone costs.
+    const reference = await spawn("bare + presence traffic", 18203, dir);
+    try {
+      mem[reference.name] = await memory(reference);
+    } finally {
+      await stop(reference);
+    }
+  }
   for (const n of SUBS) {
     const row: Record<string, Fanout> = {};
     for (const s of [bare, chorus]) row[s.name] = await fanout(s, n);
@@ -366,8 +377,7 @@ console.log(
     "V8 heap total KB per socket | of which new space / old space |",
 );
 console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-for (const name of ["bare", "Chorus"]) {
-  const m = mem[name];
+for (const [name, m] of Object.entries(mem)) {
   console.log(
     `| ${name} | ${fmt(m.beforeKb)} KB | ${fmt(m.afterKb)} KB | ${fmt(m.perSocketKb, 1)} | ` +
       `${fmt(m.heapPerSocketKb, 1)} | ${fmt(m.heapTotalPerSocketKb, 1)} | ` +
@@ -375,7 +385,14 @@ for (const name of ["bare", "Chorus"]) {
   );
 }
 const memRatio = mem.Chorus.perSocketKb / mem.bare.perSocketKb;
-console.log(`\nChorus / bare RSS per socket: ${fmt(memRatio, 2)}×\n`);
+console.log(`\nChorus / bare RSS per socket: ${fmt(memRatio, 2)}×`);
+const traffic = mem["bare + presence traffic"];
+if (traffic) {
+  console.log(
+    `Chorus / bare + presence traffic: ${fmt(mem.Chorus.perSocketKb / traffic.perSocketKb, 2)}×`,
+  );
+}
+console.log();
 
 console.log("### Targets\n");
 const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
