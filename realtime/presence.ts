@@ -123,6 +123,8 @@ interface Own {
   key: string;
   meta: PresenceMeta;
   versionstamp: string | null;
+  /** When its entry was last written (ms since epoch). */
+  refreshedAt: number;
 }
 
 /** This instance's presence: tracks its sockets' metas in KV and keeps one view per topic. */
@@ -172,7 +174,7 @@ export class PresenceTracker {
     fields: Record<string, unknown> = {},
   ): Promise<{ meta: PresenceMeta; seq: number }> {
     const meta: PresenceMeta = { ...fields, phx_ref: randomRef(), online_at: this.#clock.now() };
-    const own: Own = { topic, key, meta, versionstamp: null };
+    const own: Own = { topic, key, meta, versionstamp: null, refreshedAt: meta.online_at };
     this.#own.set(ownId(topic, meta.phx_ref), own);
     this.#armRefresh();
     const r = await this.#enqueue(topic, "join", key, meta);
@@ -267,6 +269,16 @@ export class PresenceTracker {
     return this.#frameMaxBytes;
   }
 
+  /** How often an entry is rewritten: a third of the TTL, so two refreshes may fail in a row. */
+  get #refreshEveryMs(): number {
+    return Math.max(10, Math.floor(this.#ttlMs / 3));
+  }
+
+  /** The refresh timer's period: a tenth of the refresh interval. */
+  get #tickMs(): number {
+    return Math.max(10, Math.floor(this.#refreshEveryMs / 10));
+  }
+
   #armRefresh(): void {
     if (this.#refreshTimer !== undefined || this.#closed) return;
     this.#refreshTimer = this.#clock.setTimeout(() => {
@@ -274,13 +286,32 @@ export class PresenceTracker {
       this.#refresh().finally(() => {
         if (this.#own.size) this.#armRefresh();
       });
-    }, Math.max(10, Math.floor(this.#ttlMs / 3)));
+    }, this.#tickMs);
   }
 
-  /** Rewrites every own entry with a new expiry; one whose entry was swept is tracked again. */
+  /**
+   * Rewrites the entries that are due with a new expiry; one whose entry was swept is tracked
+   * again. At most a tenth of them per tick (at least those needed to keep up), so the sockets
+   * of a join storm do not all refresh in the same moment every interval: the KV commits, and
+   * the pause they would cause in fan-out, are spread over the interval. `#own` is kept in the
+   * order of `refreshedAt` (a refreshed entry moves to the end), so a tick reads only what it
+   * refreshes. Every entry is rewritten within two refresh intervals, well inside the TTL.
+   */
   async #refresh(): Promise<void> {
-    await Promise.allSettled([...this.#own.values()].map(async (own) => {
-      if (own.versionstamp === null) return; // its join is still in flight
+    const now = this.#clock.now();
+    const due = now - this.#refreshEveryMs;
+    const limit = Math.ceil(this.#own.size * this.#tickMs / this.#refreshEveryMs);
+    const batch: [string, Own][] = [];
+    for (const entry of this.#own) {
+      if (batch.length >= limit || entry[1].refreshedAt > due) break;
+      if (entry[1].versionstamp !== null) batch.push(entry); // else its join is still in flight
+    }
+    for (const [id, own] of batch) {
+      own.refreshedAt = now;
+      this.#own.delete(id);
+      this.#own.set(id, own);
+    }
+    await Promise.allSettled(batch.map(async ([, own]) => {
       const key = presenceKey(own.topic, own.key, own.meta.phx_ref);
       const r = await this.#store.commit({
         checks: [{ key, versionstamp: own.versionstamp }],

@@ -11,6 +11,7 @@ import { Chorus } from "../../mod.ts";
 import { ManualClock } from "../../clock.ts";
 import { encodeText, push } from "../../realtime/phoenix.ts";
 import { decodeEnvelope } from "../../proto/codec.ts";
+import { presencePrefix } from "../../storage/keys.ts";
 import type { PresenceDiff, PresenceMap } from "../../realtime/presence.ts";
 import type { TopicMessage } from "../../realtime/topics.ts";
 import { connect, disconnect, join, serve, until } from "./_socket_helpers.ts";
@@ -307,5 +308,50 @@ Deno.test("[ws] the phoenix client's Presence stays correct through many joins, 
   } finally {
     await Promise.all(sockets.filter((s) => s.isConnected()).map(disconnect));
     await srv.close();
+  }
+});
+
+Deno.test("[presence] entries are refreshed spread over the interval, and none expires while tracked", async () => {
+  const clock = new ManualClock();
+  const chorus = await Chorus.open({ path: ":memory:", clock, realtime: { presenceTtlMs: 3000 } });
+  const tracker = chorus.realtime.presence!;
+  const { store } = tracker;
+  try {
+    // A join storm: 50 metas tracked at the same moment.
+    await Promise.all(Array.from({ length: 50 }, (_, i) => tracker.track("kv:room", `u${i}`)));
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 1));
+    // The presence entries' versionstamps: one that changed was rewritten.
+    const stamps = async () => {
+      const out = new Map<string, string>();
+      for await (const e of store.list({ prefix: presencePrefix("kv:room") })) {
+        out.set(JSON.stringify(e.key), e.versionstamp);
+      }
+      return out;
+    };
+    const perTick: number[] = [];
+    let last = await stamps();
+    // Refresh every 1,000 ms (a third of the TTL), ticks every 100 ms, for 10 TTLs.
+    for (let tick = 0; tick < 300; tick++) {
+      clock.advance(100);
+      // Until this tick's commits have landed.
+      for (let seen = -1; seen !== store.stats.intents;) {
+        seen = store.stats.intents;
+        for (let i = 0; i < 3; i++) await settle();
+      }
+      const now = await stamps();
+      perTick.push([...now].filter(([k, v]) => last.get(k) !== v).length);
+      last = now;
+    }
+    assert.ok(Math.max(...perTick) <= 5, `at most a tenth per tick: ${Math.max(...perTick)}`);
+    const total = perTick.reduce((a, b) => a + b, 0);
+    assert.ok(total >= 50 * 25, `every entry keeps being refreshed (${total} writes)`);
+    let live = 0;
+    for await (const entry of store.list<{ exp: number }>({ prefix: presencePrefix("kv:room") })) {
+      assert.ok(entry.value.exp > clock.now(), "not expired");
+      live++;
+    }
+    assert.equal(live, 50);
+  } finally {
+    await chorus.close();
   }
 });
