@@ -55,6 +55,10 @@ export class WatchHub {
       set = new Set();
       this.#listeners.set(id, set);
       this.#place(id, key);
+    } else {
+      // Its stream is restarted, so the new listener too gets the current versionstamp soon.
+      const group = this.#groupOf.get(id);
+      if (group) this.#markDirty(group);
     }
     set.add(listener);
     return () => {
@@ -130,13 +134,18 @@ export class WatchHub {
     }
     group.reader = reader;
     (async () => {
+      // A notification carries every key of the stream; after the first, only the keys whose
+      // versionstamp moved are passed on (a write to one key must not wake the others).
+      let seen: (string | null)[] | undefined;
       try {
         for (;;) {
           const { value, done } = await reader.read();
           if (done || group.generation !== generation) return;
           value.forEach((entry, i) => {
+            if (seen?.[i] === entry.versionstamp) return;
             for (const l of this.#listeners.get(ids[i]) ?? []) l(entry.versionstamp, entry.value);
           });
+          seen = value.map((entry) => entry.versionstamp);
         }
       } catch {
         // The stream ends when KV closes or the group restarts.
