@@ -40,6 +40,8 @@ import { backupRoutes, MAX_RESTORE_BYTES } from "./routes/backup.ts";
 import { type Metrics, routeLabel } from "./observability/metrics.ts";
 import type { systemFigures } from "./observability/system_stats.ts";
 import type { MiddlewareHandler } from "hono";
+import { Deadlines } from "./deadlines.ts";
+import type { Clock } from "./clock.ts";
 
 /** What the routes need. */
 export interface AppDeps {
@@ -69,6 +71,8 @@ export interface AppDeps {
   instanceId: string;
   startedAt: number;
   now: () => number;
+  /** Timers (the write deadline); default the system clock. */
+  clock?: Clock;
 }
 
 /** The client address for per-IP rate limits (`unknown` outside `Deno.serve`). */
@@ -112,26 +116,6 @@ export function edgeMiddleware(metrics?: Metrics): MiddlewareHandler {
       (performance.now() - started) / 1000,
     );
   };
-}
-
-/**
- * Runs a write with a deadline: past it the client gets 504 `timeout` (the write may still land;
- * its version tells). Reads are served from memory or one KV read and are not timed.
- */
-async function withTimeout<T>(ms: number, run: () => Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      reject(
-        new ChorusError("timeout", `Cannot finish the request: no answer within ${ms} ms`),
-      );
-    }, ms);
-  });
-  try {
-    return await Promise.race([run(), expired]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Maps anything thrown to the SPEC error response; unknown errors are logged, never sent. */
@@ -196,6 +180,14 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     );
   }
   const limitBody = bodyLimit({ maxSize: deps.config.maxBody, onError: tooLarge });
+  // Writes get a deadline: past it the client gets 504 `timeout` (the write may still land; its
+  // version tells). Reads are served from memory or one KV read and are not timed.
+  const ms = deps.config.requestTimeoutMs;
+  const deadlines = new Deadlines(
+    ms,
+    () => new ChorusError("timeout", `Cannot finish the request: no answer within ${ms} ms`),
+    { clock: deps.clock },
+  );
   const limitRestore = bodyLimit({ maxSize: MAX_RESTORE_BYTES, onError: tooLarge });
   app.use("/api/*", async (c, next) => {
     // Only requests that carry a body pay for these checks (reads are the hot path).
@@ -227,7 +219,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
         );
       }
     }
-    return await withTimeout(deps.config.requestTimeoutMs, () => limitBody(c, next));
+    return await deadlines.run(() => limitBody(c, next));
   });
 
   if (deps.tokens) {

@@ -186,6 +186,7 @@ export class Chorus {
       }),
     });
     this.app = createApp({
+      clock,
       tokens: this.tokens,
       metrics: this.metrics,
       config,

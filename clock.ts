@@ -55,6 +55,11 @@ export class ManualClock implements Clock {
     this.#timers.delete(id);
   }
 
+  /** Timers scheduled and neither fired nor cancelled (tests check none is left behind). */
+  get pending(): number {
+    return this.#timers.size;
+  }
+
   /** Moves time forward by `ms`, firing due timers in time order. */
   advance(ms: number): void {
     const target = this.#now + ms;

@@ -484,18 +484,30 @@ Deno.test("[http] OpenAPI 3.1 document and Swagger UI", async () => {
 });
 
 Deno.test("[http] a write that KV does not answer in time gets 504 timeout", async () => {
-  const { chorus } = await openTest({ config: { requestTimeoutMs: 50 } });
+  const { chorus, clock } = await openTest({ config: { requestTimeoutMs: 50 } });
   const store = chorus.store as unknown as { commit: (...a: unknown[]) => Promise<unknown> };
   const commit = store.commit.bind(chorus.store);
-  // KV stalls for 200 ms, then reports a conflict; the retry goes through.
+  // KV stalls until released, then reports a conflict; the retry goes through.
+  let release = () => {};
+  let stalled = () => {};
+  const reached = new Promise<void>((resolve) => stalled = resolve);
   store.commit = () => {
     store.commit = commit;
-    return new Promise((resolve) => setTimeout(() => resolve({ ok: false }), 200));
+    stalled();
+    return new Promise((resolve) => release = () => resolve({ ok: false }));
   };
   try {
-    const res = await call(chorus.app, "PUT", `${KV}/slow`, { value: 1 });
+    const pending = call(chorus.app, "PUT", `${KV}/slow`, { value: 1 });
+    await reached;
+    clock.advance(49);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    clock.advance(10); // past the 50 ms deadline (and its bucket)
+    const res = await pending;
     assert.equal(res.status, 504);
     assert.equal(res.body.error.code, "timeout");
+    release();
+    const after = await call(chorus.app, "GET", `${KV}/slow`);
+    assert.equal(after.status, 200, "the write itself still landed");
   } finally {
     await chorus.close();
   }
