@@ -118,6 +118,12 @@ export interface KvPutOptions {
   ifNoneMatch?: boolean;
   /** Write only if the key exists (`If-Match: *`). */
   ifExists?: boolean;
+  /**
+   * The caller hands `value` over (say, it was just parsed from a request and nothing else holds
+   * it): it is deep-frozen in place instead of copied first. Default false: the value is copied,
+   * so the caller may go on changing its own object.
+   */
+  handOver?: boolean;
 }
 
 /** A page of {@linkcode KvApi.list}. */
@@ -203,7 +209,7 @@ export class KvApi {
     validateKey(key);
     if (options.ttl !== undefined) validateTtl(options.ttl);
     assertStorableJson(value);
-    const owned = structuredClone(value);
+    const owned = options.handOver ? value : structuredClone(value);
     const encoded = this.#encode(owned, options.compress);
     Object.freeze(owned);
     const actor = this.#actor(key);

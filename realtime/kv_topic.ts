@@ -53,7 +53,8 @@ export function kvTopic(deps: KvTopicDeps): TopicHandler {
               throw new TopicError("invalid request", { message: "put needs value" });
             }
             const ttl = payload.ttl === undefined ? undefined : payload.ttl as number;
-            const r = await deps.kv.put(key, payload.value, { ttl });
+            // The payload was parsed from this frame: nothing else holds it.
+            const r = await deps.kv.put(key, payload.value, { ttl, handOver: true });
             return { ...r };
           }
           case "delete":

@@ -306,6 +306,7 @@ export function kvRoutes(deps: KvRoutesDeps): OpenAPIHono {
     const body = c.req.valid("json");
     const ifMatch = parseIfMatch(headers["if-match"]);
     const result = await kv.put(key, body.value, {
+      handOver: true, // parsed from this request's body: nothing else holds it
       ttl: body.ttl,
       compress: body.compress,
       ifMatch: typeof ifMatch === "number" ? ifMatch : undefined,
