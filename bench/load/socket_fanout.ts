@@ -7,7 +7,8 @@
  *
  * Measures, per subscriber count: delivered `change` frames/s and p50/p99 publish-to-receive
  * latency at a fixed publish rate and at the maximum rate (closed loop of `--concurrency` PUTs);
- * then RSS per idle joined socket (VmRSS before/after opening `--idle` sockets on a fresh server).
+ * then RSS per idle joined socket (VmRSS before/after opening `--idle` sockets on a fresh server,
+ * once they have been silent for 500 ms plus `--idle-wait`).
  * Prints Markdown tables.
  *
  * The fixed rate is `--rate` msg/s, lowered to `--budget / subscribers` where that is less (one
@@ -18,7 +19,7 @@
  *
  * Usage: deno run -A bench/load/socket_fanout.ts [subs=100,1000,5000] [seconds=2]
  *   [--rate=100] [--budget=100000] [--concurrency=16] [--rounds=2] [--idle=1000] [--no-presence]
- *   [--profile] [--memory-only]
+ *   [--profile] [--memory-only] [--idle-wait=ms]
  * `--profile` samples the Chorus server's CPU (through its inspector) during its fan-out phases
  * and prints the top self-time functions; figures from such a run are slowed by the profiler.
  */
@@ -41,6 +42,7 @@ const CONCURRENCY = Number(flags.get("concurrency") ?? 16);
 const BUDGET = Number(flags.get("budget") ?? 100_000);
 const ROUNDS = Number(flags.get("rounds") ?? 2);
 const IDLE = Number(flags.get("idle") ?? 1000);
+const IDLE_WAIT_MS = Number(flags.get("idle-wait") ?? 0);
 const PRESENCE = !flags.has("no-presence");
 const PROFILE = flags.has("profile");
 const KEY = "bench";
@@ -269,6 +271,7 @@ async function memory(server: Server): Promise<Memory> {
   try {
     await pool.open(IDLE);
     await settle(pool);
+    await sleep(IDLE_WAIT_MS);
     const heapAfter = await heap();
     await sleep(500);
     const afterKb = rssKb(server.pid);
@@ -371,7 +374,10 @@ SUBS.forEach((n, i) => {
       `${b.closed} / ${c.closed} | ${b.rounds} | ${c.rounds} |`,
   );
 });
-console.log(`\n### Memory per idle socket (${fmt(IDLE)} sockets joined to ${TOPIC})\n`);
+console.log(
+  `\n### Memory per idle socket (${fmt(IDLE)} sockets joined to ${TOPIC}, measured ` +
+    `${fmt(IDLE_WAIT_MS + 500)} ms after the last join)\n`,
+);
 console.log(
   "| server | RSS before | RSS after | RSS KB per socket | V8 heap used KB per socket | " +
     "V8 heap total KB per socket | of which new space / old space |",
