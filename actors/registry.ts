@@ -20,6 +20,7 @@ export class Registry {
   /** Actors evicted so far. */
   evicted = 0;
 
+  /** A registry whose actors share `ctx` (store, watch fan-in, clock, configuration). */
   constructor(ctx: ActorContext) {
     this.#ctx = ctx;
   }

@@ -140,6 +140,7 @@ export class TokenStore {
   >();
   readonly #expiry = new Map<string, number>();
 
+  /** Tokens kept in `store`; `adminToken` (CHORUS_ADMIN_TOKEN) is accepted as an admin token. */
   constructor(store: Store, clock: Clock, adminToken?: string) {
     this.#store = store;
     this.#clock = clock;

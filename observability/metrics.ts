@@ -85,6 +85,7 @@ export class Metrics {
   readonly #http = new Map<string, HttpSeries>();
   readonly #store: Store;
 
+  /** Registers every metric; gauges read `sources` when `/metrics` is scraped. */
   constructor(sources: MetricsSources) {
     const r = this.registry;
     this.#store = sources.store;

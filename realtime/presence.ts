@@ -143,6 +143,7 @@ export class PresenceTracker {
   #refreshTimer?: TimerId;
   #closed = false;
 
+  /** A tracker for this instance; nothing is written until a socket is tracked. */
   constructor(options: PresenceOptions) {
     this.#store = options.store;
     this.#watch = options.watch;

@@ -30,6 +30,7 @@ export class Members {
   #timer?: TimerId;
   #stopped = false;
 
+  /** Membership of `self` (this instance) in the KV shared with the other instances. */
   constructor(store: Store, clock: Clock, self: Omit<Member, "seen_at">) {
     this.#store = store;
     this.#clock = clock;

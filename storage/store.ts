@@ -99,6 +99,7 @@ export class Store {
   #draining = false;
   #closed = false;
 
+  /** Wraps `kv`; `options` set the per-commit limits (fewer checks on KV Connect) and the clock. */
   constructor(kv: Deno.Kv, options: StoreOptions = {}) {
     this.kv = kv;
     this.#limits = {
