@@ -119,6 +119,7 @@ export class SocketSession implements Subscriber {
   #revoked = false;
 
   /**
+   * A session on an open transport; the server's `attach` makes one per socket.
    * @param sink the transport this session is the single writer of
    * @param info identity and params
    * @param format the wire format chosen at connect
