@@ -282,6 +282,13 @@ let lastTextBytes = 0;
 function byteSize(data: string | Uint8Array): number {
   if (typeof data !== "string") return data.byteLength;
   if (data === lastText) return lastTextBytes;
+  lastTextBytes = utf8Bytes(data);
+  lastText = data;
+  return lastTextBytes;
+}
+
+/** The UTF-8 length of `data`, counted without encoding it. */
+export function utf8Bytes(data: string): number {
   let bytes = data.length;
   for (let i = 0; i < data.length; i++) {
     const c = data.charCodeAt(i);
@@ -292,7 +299,5 @@ function byteSize(data: string | Uint8Array): number {
       i++;
     } else bytes += 2;
   }
-  lastText = data;
-  lastTextBytes = bytes;
   return bytes;
 }

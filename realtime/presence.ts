@@ -19,6 +19,7 @@ import type { WatchHub } from "../storage/watch.ts";
 import { presenceKey, presenceLogKey, presencePrefix, presenceSeqKey } from "../storage/keys.ts";
 import { encodeEnvelope } from "../proto/codec.ts";
 import { push } from "./phoenix.ts";
+import { utf8Bytes } from "./outbox.ts";
 import type { WireFormat } from "./fanout.ts";
 import type { TopicMessage } from "./topics.ts";
 
@@ -72,14 +73,23 @@ export interface PresenceOptions {
    */
   diffMs?: number;
   /**
-   * About the most bytes (of JSON) in one presence frame. A bigger `presence_state` goes out as a
-   * `presence_state` with the first keys followed by `presence_diff` joins with the rest, and a
-   * bigger diff as several diffs; Phoenix clients end at the same list. Deno's WebSocket keeps a
-   * write buffer per socket as large as the biggest frame it has sent, for as long as the socket
-   * is open, so one 100 KB state per joiner would cost every member of a big topic 100 KB.
-   * A single key whose metas exceed it still goes in one frame. Default 4,096.
+   * About the most bytes (UTF-8 JSON) in one `presence_diff` frame: a bigger batch goes out as
+   * several diffs, every join before any leave, each key's metas in one frame (a key whose metas
+   * alone exceed it still goes in one frame). Deno's WebSocket keeps a write buffer per socket as
+   * large as the biggest frame it has sent, for as long as the socket is open, so diffs of a
+   * join storm should stay small. Default 4,096.
    */
-  frameMaxBytes?: number;
+  diffMaxBytes?: number;
+  /**
+   * About the most bytes in one `presence_state` frame; default unlimited: the whole list in one
+   * frame, which is what the phoenix client's `Presence` needs for exact callbacks. With a
+   * limit, a bigger list goes out as a `presence_state` with its first keys followed by
+   * `presence_diff` joins with the rest. The client ends at the same list, but on a rejoin it
+   * first reports the members outside the first frame as left (and then joined again), and its
+   * first `onSync` sees a partial list. Set it to bound the memory every member of a very big
+   * topic keeps for the largest state it was sent.
+   */
+  stateMaxBytes?: number;
 }
 
 const BATCH = 50;
@@ -136,7 +146,8 @@ export class PresenceTracker {
   readonly #ttlMs: number;
   readonly #logTtlMs: number;
   readonly #diffMs: number;
-  readonly #frameMaxBytes: number;
+  readonly #diffMaxBytes: number;
+  readonly #stateMaxBytes: number;
   readonly #writers = new Map<string, TopicWriter>();
   readonly #own = new Map<string, Own>();
   readonly #views = new Set<PresenceView>();
@@ -152,7 +163,8 @@ export class PresenceTracker {
     this.#ttlMs = options.ttlMs ?? 30_000;
     this.#logTtlMs = options.logTtlMs ?? 600_000;
     this.#diffMs = options.diffMs ?? 50;
-    this.#frameMaxBytes = Math.max(256, options.frameMaxBytes ?? 4096);
+    this.#diffMaxBytes = Math.max(256, options.diffMaxBytes ?? 4096);
+    this.#stateMaxBytes = Math.max(256, options.stateMaxBytes ?? Infinity);
   }
 
   /** The entry TTL in ms. */
@@ -266,8 +278,12 @@ export class PresenceTracker {
     return this.#diffMs;
   }
   /** @internal */
-  get frameMaxBytes(): number {
-    return this.#frameMaxBytes;
+  get diffMaxBytes(): number {
+    return this.#diffMaxBytes;
+  }
+  /** @internal */
+  get stateMaxBytes(): number {
+    return this.#stateMaxBytes;
   }
 
   /** How often an entry is rewritten: a third of the TTL, so two refreshes may fail in a row. */
@@ -504,11 +520,11 @@ export class PresenceView {
 
   /**
    * The frames that bring a socket that just joined to the current state: the `presence_state`
-   * push `[join_ref, null, topic, "presence_state", …]`, then, when the state is bigger than
-   * `frameMaxBytes`, `presence_diff` broadcasts joining the rest. The phoenix client ends at
-   * {@linkcode list} either way (a diff after the state is merged per phx_ref). Sockets joining
-   * between two changes of the state share the encodings (never mutate them): the state frame
-   * per join_ref, the diff frames for all.
+   * push `[join_ref, null, topic, "presence_state", …]` with the whole list, or, when the state is
+   * bigger than `stateMaxBytes`, with its first keys and then `presence_diff` broadcasts joining
+   * the rest (see {@linkcode PresenceOptions.stateMaxBytes}). Sockets joining between two changes
+   * of the state share the encodings (never mutate them): the state frame per join_ref, the diff
+   * frames for all.
    */
   stateFrames(joinRef: string | null, format: WireFormat): (string | Uint8Array)[] {
     this.#sync();
@@ -552,14 +568,15 @@ export class PresenceView {
     return part;
   }
 
-  /** The keys in runs whose fragments fit `frameMaxBytes` (always at least one run). */
+  /** The keys in runs whose fragments fit `stateMaxBytes` (always at least one run). */
   #groups(): string[][] {
     if (this.#groupCache) return this.#groupCache;
-    const max = this.#tracker.frameMaxBytes;
+    const max = this.#tracker.stateMaxBytes;
+    if (max === Infinity) return this.#groupCache = [[...this.#state.keys()]];
     const groups: string[][] = [[]];
     let bytes = 0;
     for (const key of this.#state.keys()) {
-      const size = this.#fragment(key).length + 1;
+      const size = utf8Bytes(this.#fragment(key)) + 1;
       if (bytes + size > max && groups[groups.length - 1].length > 0) {
         groups.push([]);
         bytes = 0;
@@ -626,26 +643,57 @@ export class PresenceView {
     // (with the meta the clients hold, so the same phx_ref). Clients apply joins before leaves
     // and both are idempotent per phx_ref, so this merged diff leaves them where the diffs one
     // by one would have: a meta that joined and left meanwhile is only a (harmless) leave, which
-    // a socket that got a presence_state in between needs. Split so no frame is very large (a
-    // socket's transport keeps a buffer as big as the largest frame it was sent).
-    const max = this.#tracker.frameMaxBytes;
-    const empty = (): PresenceDiff => ({ joins: {}, leaves: {} });
-    let diff = empty();
-    let bytes = 0;
+    // a socket that got a presence_state in between needs. Split by bytes (a socket's transport
+    // keeps a buffer as big as the largest frame it was sent): every join frame before any leave
+    // frame, so a key whose meta was replaced never looks empty in between, and each key's metas
+    // in one frame, so a key is never half joined or half left.
+    const joins = new Map<string, PresenceMeta[]>();
+    const leaves = new Map<string, PresenceMeta[]>();
     for (const { key, meta } of this.#touched.values()) {
       const now = this.#state.get(key)?.get(meta.phx_ref);
-      const size = JSON.stringify(now ?? meta).length + key.length + 16;
-      if (bytes > 0 && bytes + size > max) {
-        this.#publish({ event: "presence_diff", payload: { ...diff } });
-        diff = empty();
-        bytes = 0;
-      }
-      const side = now ? diff.joins : diff.leaves;
-      (side[key] ??= { metas: [] }).metas.push(now ?? meta);
-      bytes += size;
+      const side = now ? joins : leaves;
+      let metas = side.get(key);
+      if (!metas) side.set(key, metas = []);
+      metas.push(now ?? meta);
     }
     this.#touched.clear();
-    if (bytes > 0) this.#publish({ event: "presence_diff", payload: { ...diff } });
+    const max = this.#tracker.diffMaxBytes;
+    const sized = (byKey: Map<string, PresenceMeta[]>) =>
+      [...byKey].map(([key, metas]) => ({
+        key,
+        metas,
+        bytes: utf8Bytes(key) + utf8Bytes(JSON.stringify(metas)) + 16,
+      }));
+    const joined = sized(joins);
+    const left = sized(leaves);
+    const total = [...joined, ...left].reduce((sum, e) => sum + e.bytes, 0);
+    if (total <= max) {
+      // The usual case: one diff, as Phoenix sends it.
+      const diff: PresenceDiff = { joins: {}, leaves: {} };
+      for (const e of joined) diff.joins[e.key] = { metas: e.metas };
+      for (const e of left) diff.leaves[e.key] = { metas: e.metas };
+      this.#publish({ event: "presence_diff", payload: { ...diff } });
+      return;
+    }
+    for (const [side, entries] of [["joins", joined], ["leaves", left]] as const) {
+      let part: PresenceMap = {};
+      let bytes = 0;
+      const send = () => {
+        const diff: PresenceDiff = { joins: {}, leaves: {} };
+        diff[side] = part;
+        this.#publish({ event: "presence_diff", payload: { ...diff } });
+      };
+      for (const e of entries) {
+        if (bytes > 0 && bytes + e.bytes > max) {
+          send();
+          part = {};
+          bytes = 0;
+        }
+        part[e.key] = { metas: e.metas };
+        bytes += e.bytes;
+      }
+      if (bytes > 0) send();
+    }
   }
 
   /** Notes a change for the next `presence_diff`, sent after the diff window. */

@@ -26,11 +26,13 @@ export interface RealtimeOptions {
   presenceLogTtlMs?: number;
   /** Window over which presence changes are merged into one `presence_diff`. Default 50 ms; 0: none. */
   presenceDiffMs?: number;
+  /** About the most bytes in one `presence_diff` frame (`PresenceOptions.diffMaxBytes`). Default 4,096. */
+  presenceDiffMaxBytes?: number;
   /**
-   * About the most bytes in one presence frame: bigger states and diffs are split (see
-   * `PresenceOptions.frameMaxBytes`). Default 4,096.
+   * About the most bytes in one `presence_state` frame (`PresenceOptions.stateMaxBytes`, read its
+   * caveat). Default unlimited.
    */
-  presenceFrameMaxBytes?: number;
+  presenceStateMaxBytes?: number;
   /** Interval of `system_stats`. Default 5 s. */
   systemIntervalMs?: number;
   /** Largest incoming frame in bytes (bigger: close 1009). Default 1 MiB. */
@@ -119,7 +121,8 @@ export class RealtimeServer {
       ttlMs: options.presenceTtlMs,
       logTtlMs: options.presenceLogTtlMs,
       diffMs: options.presenceDiffMs,
-      frameMaxBytes: options.presenceFrameMaxBytes,
+      diffMaxBytes: options.presenceDiffMaxBytes,
+      stateMaxBytes: options.presenceStateMaxBytes,
     });
     const presence = this.presence;
     this.#fanout = new Fanout(async (hub, match) => {

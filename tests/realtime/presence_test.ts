@@ -200,8 +200,8 @@ Deno.test("[presence] presence_state frames: one encoding per state and join_ref
   }
 });
 
-Deno.test("[presence] a big state goes out as presence_state then presence_diff joins, each frame bounded", async () => {
-  const { chorus, tracker, view } = await open({ presenceFrameMaxBytes: 512 });
+Deno.test("[presence] with stateMaxBytes, a big state goes out as presence_state then presence_diff joins", async () => {
+  const { chorus, tracker, view } = await open({ presenceStateMaxBytes: 512 });
   try {
     const tracked = await Promise.all(
       Array.from({ length: 40 }, (_, i) => tracker.track("kv:room", `user-${i}`, { status: "on" })),
@@ -255,8 +255,8 @@ Deno.test("[presence] a big state goes out as presence_state then presence_diff 
 });
 
 Deno.test("[ws] the phoenix client's Presence stays correct through many joins, leaves and rejoins", async () => {
-  // Small presence frames, so states and diffs arrive split as they do in big topics.
-  const srv = await serve({ realtime: { presenceDiffMs: 30, presenceFrameMaxBytes: 300 } });
+  // Small diff frames, so diffs arrive split as they do in big topics.
+  const srv = await serve({ realtime: { presenceDiffMs: 30, presenceDiffMaxBytes: 300 } });
   const sockets: any[] = [];
   try {
     const members: { socket: any; channel: any; presence: any; key: string }[] = [];
@@ -353,5 +353,98 @@ Deno.test("[presence] entries are refreshed spread over the interval, and none e
     assert.equal(live, 50);
   } finally {
     await chorus.close();
+  }
+});
+
+Deno.test("[presence] by default the whole list is one presence_state frame, however big", async () => {
+  const { chorus, tracker, view } = await open();
+  try {
+    await Promise.all(
+      Array.from(
+        { length: 120 },
+        (_, i) => tracker.track("kv:room", `user-${i}`, { status: "on" }),
+      ),
+    );
+    await view.catchUp();
+    const frames = view.stateFrames("1", "json");
+    assert.equal(frames.length, 1);
+    assert.ok((frames[0] as string).length > 8192, "bigger than any diff frame");
+    assert.equal(Object.keys(JSON.parse(frames[0] as string)[4]).length, 120);
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("[presence] a split diff sends every join before any leave, each key in one frame", async () => {
+  const { chorus, clock, tracker, view, published, diffs } = await open({
+    presenceDiffMaxBytes: 300,
+  });
+  try {
+    const old = await tracker.track("kv:room", "reloader");
+    await view.catchUp();
+    clock.advance(50);
+    published.length = 0;
+    // In one window: the page reloads (its old meta leaves, a new one joins), others come and go.
+    await tracker.untrack("kv:room", "reloader", old.meta);
+    const fresh = await tracker.track("kv:room", "reloader");
+    const others = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => tracker.track("kv:room", `k${i}`, { status: "x" })),
+    );
+    await Promise.all(
+      others.slice(0, 6).map((o, i) => tracker.untrack("kv:room", `k${i}`, o.meta)),
+    );
+    await view.catchUp();
+    clock.advance(50);
+    const all = diffs();
+    assert.ok(all.length > 2, `split (${all.length} frames)`);
+    const kinds = all.map((d) => Object.keys(d.joins).length > 0 ? "J" : "L").join("");
+    assert.match(kinds, /^J+L+$/, `joins first: ${kinds}`);
+    for (const side of ["joins", "leaves"] as const) {
+      const keys = all.flatMap((d) => Object.keys(d[side]));
+      assert.equal(new Set(keys).size, keys.length, `${side}: each key in one frame`);
+    }
+    // Applied in order, as the phoenix client does, the reloader never disappears.
+    const state = new Map<string, Set<string>>([["reloader", new Set([old.meta.phx_ref])]]);
+    for (const d of all) {
+      applyDiff(state, d);
+      assert.ok(state.get("reloader")?.size, "the reloading key is never empty");
+    }
+    assert.deepEqual([...state.get("reloader")!], [fresh.meta.phx_ref]);
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("[ws] a big topic: after a reconnect the phoenix client reports no member as having left", async () => {
+  const srv = await serve();
+  const sockets: any[] = [];
+  try {
+    // 60 members: a presence list of ~6 KB, bigger than a diff frame.
+    for (let i = 0; i < 60; i++) {
+      const socket = connect(srv.url, { user_id: `member-${i}` });
+      sockets.push(socket);
+      await join(socket.channel("kv:big", { status: "here for a while" }));
+    }
+    const watcher = connect(srv.url, { user_id: "watcher" });
+    sockets.push(watcher);
+    const channel = watcher.channel("kv:big", {});
+    const presence = new Presence(channel);
+    const left: string[] = [];
+    let syncs = 0;
+    presence.onLeave((key: string, current: any) => {
+      if (!current || current.metas.length === 0) left.push(key);
+    });
+    presence.onSync(() => syncs++);
+    await join(channel);
+    await until(() => presence.list().length === 61, 5000, "all 61 listed");
+    assert.equal(left.length, 0);
+    // The connection drops; the client reconnects and rejoins with its old list in hand.
+    const before = syncs;
+    watcher.conn.close(4000, "dropped"); // not 1000, so the client reconnects
+    await until(() => syncs > before && presence.list().length === 61, 5000, "resynced");
+    assert.deepEqual(left, [], "nobody reported as left");
+  } finally {
+    await Promise.all(sockets.filter((s) => s.isConnected()).map(disconnect));
+    await srv.close();
   }
 });
