@@ -15,11 +15,23 @@ export interface Clock {
   setTimeout(fn: () => void, ms: number): TimerId;
   /** Cancels a timer from {@linkcode setTimeout}. */
   clearTimeout(id: TimerId): void;
+  /**
+   * Milliseconds from an arbitrary start that never step back or jump (as the wall clock may):
+   * for durations and deadlines within this process. Absent: {@linkcode monotonic} falls back to
+   * `now()`.
+   */
+  monotonic?(): number;
 }
 
-/** The real clock, backed by `Date.now` and the global timers. */
+/** `clock.monotonic()` when the clock has one, else `clock.now()`. */
+export function monotonic(clock: Clock): number {
+  return clock.monotonic ? clock.monotonic() : clock.now();
+}
+
+/** The real clock, backed by `Date.now`, `performance.now` and the global timers. */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms) as unknown as number,
   clearTimeout: (id) => clearTimeout(id),
 };
@@ -40,6 +52,11 @@ export class ManualClock implements Clock {
 
   /** The current manual time. */
   now(): number {
+    return this.#now;
+  }
+
+  /** The same manual time: it only moves forward, with {@linkcode advance}. */
+  monotonic(): number {
     return this.#now;
   }
 

@@ -69,3 +69,27 @@ Deno.test("[deadlines] operations started at different times expire on their own
   assert.equal(deadlines.pending, 0);
   assert.equal(clock.pending, 0);
 });
+
+Deno.test("[deadlines] a wall clock that steps does not move deadlines", async () => {
+  const manual = new ManualClock();
+  let step = 0;
+  // Wall time steps; monotonic time and timers follow only the manual clock.
+  const clock = {
+    now: () => manual.now() + step,
+    monotonic: () => manual.monotonic(),
+    setTimeout: (fn: () => void, ms: number) => manual.setTimeout(fn, ms),
+    clearTimeout: (id: number) => manual.clearTimeout(id),
+  };
+  const deadlines = new Deadlines(1000, () => new Error("expired"), { clock, granularity: 1 });
+  let outcome = "pending";
+  const run = deadlines.run(() => later<void>().promise).catch((e) => outcome = e.message);
+  step = 5000; // the wall clock jumps forward
+  manual.advance(500);
+  await tick();
+  assert.equal(outcome, "pending", "not early");
+  step = -3000; // and back
+  manual.advance(501);
+  await run;
+  assert.equal(outcome, "expired", "on time");
+  assert.equal(manual.pending, 0);
+});
