@@ -13,7 +13,7 @@
  * everywhere within the TTL.
  * @module
  */
-import type { Clock, TimerId } from "../clock.ts";
+import { type Clock, monotonic, type TimerId } from "../clock.ts";
 import type { Check, Mutation, Store } from "../storage/store.ts";
 import type { WatchHub } from "../storage/watch.ts";
 import { presenceKey, presenceLogKey, presencePrefix, presenceSeqKey } from "../storage/keys.ts";
@@ -133,8 +133,10 @@ interface Own {
   key: string;
   meta: PresenceMeta;
   versionstamp: string | null;
-  /** When its entry was last written (ms since epoch). */
+  /** When its entry was last written, on the clock's monotonic time. */
   refreshedAt: number;
+  /** A write of its entry (join, refresh or re-join) is in flight. */
+  busy: boolean;
 }
 
 /** This instance's presence: tracks its sockets' metas in KV and keeps one view per topic. */
@@ -150,6 +152,8 @@ export class PresenceTracker {
   readonly #stateMaxBytes: number;
   readonly #writers = new Map<string, TopicWriter>();
   readonly #own = new Map<string, Own>();
+  /** Entries whose last write failed, retried first on the next tick. */
+  readonly #retry = new Set<Own>();
   readonly #views = new Set<PresenceView>();
   #refreshTimer?: TimerId;
   #closed = false;
@@ -187,12 +191,29 @@ export class PresenceTracker {
     fields: Record<string, unknown> = {},
   ): Promise<{ meta: PresenceMeta; seq: number }> {
     const meta: PresenceMeta = { ...fields, phx_ref: randomRef(), online_at: this.#clock.now() };
-    const own: Own = { topic, key, meta, versionstamp: null, refreshedAt: meta.online_at };
-    this.#own.set(ownId(topic, meta.phx_ref), own);
+    const id = ownId(topic, meta.phx_ref);
+    const own: Own = {
+      topic,
+      key,
+      meta,
+      versionstamp: null,
+      // Its first rewrite comes at a random point of the first interval, so the rewrites of a
+      // join storm are spread from the start.
+      refreshedAt: monotonic(this.#clock) - Math.random() * this.#refreshEveryMs,
+      busy: true,
+    };
+    this.#own.set(id, own);
     this.#armRefresh();
-    const r = await this.#enqueue(topic, "join", key, meta);
-    own.versionstamp = r.versionstamp;
-    return { meta, seq: r.seq };
+    try {
+      const r = await this.#enqueue(topic, "join", key, meta);
+      own.versionstamp = r.versionstamp;
+      return { meta, seq: r.seq };
+    } catch (e) {
+      this.#own.delete(id); // the caller holds no meta to untrack
+      throw e;
+    } finally {
+      own.busy = false;
+    }
   }
 
   /** Removes a meta tracked by {@linkcode track} and logs the leave. */
@@ -298,37 +319,55 @@ export class PresenceTracker {
 
   #armRefresh(): void {
     if (this.#refreshTimer !== undefined || this.#closed) return;
+    // A fixed cadence: a tick does not wait for the writes of the one before.
     this.#refreshTimer = this.#clock.setTimeout(() => {
       this.#refreshTimer = undefined;
-      this.#refresh().finally(() => {
-        if (this.#own.size) this.#armRefresh();
-      });
+      this.#refresh();
+      if (this.#own.size) this.#armRefresh();
     }, this.#tickMs);
   }
 
   /**
-   * Rewrites the entries that are due with a new expiry; one whose entry was swept is tracked
-   * again. At most a tenth of them per tick (at least those needed to keep up), so the sockets
-   * of a join storm do not all refresh in the same moment every interval: the KV commits, and
-   * the pause they would cause in fan-out, are spread over the interval. `#own` is kept in the
-   * order of `refreshedAt` (a refreshed entry moves to the end), so a tick reads only what it
-   * refreshes. Every entry is rewritten within two refresh intervals, well inside the TTL.
+   * Rewrites the entries that are due with a new expiry. At most a tenth of them per tick, so the
+   * sockets of a join storm do not all refresh in the same moment every interval: the KV
+   * commits, and the pause they would cause in fan-out, are spread over the interval. Entries
+   * overdue by a whole interval more are always taken, as are those whose last write failed, so
+   * every entry is rewritten within about 2 intervals (the TTL is 3) however slow KV is. An
+   * entry whose write is in flight is skipped. A tick looks at every entry (a few µs per
+   * thousand), so no order has to be kept.
    */
-  async #refresh(): Promise<void> {
-    const now = this.#clock.now();
-    const due = now - this.#refreshEveryMs;
-    const limit = Math.ceil(this.#own.size * this.#tickMs / this.#refreshEveryMs);
-    const batch: [string, Own][] = [];
-    for (const entry of this.#own) {
-      if (batch.length >= limit || entry[1].refreshedAt > due) break;
-      if (entry[1].versionstamp !== null) batch.push(entry); // else its join is still in flight
+  #refresh(): void {
+    const now = monotonic(this.#clock);
+    const every = this.#refreshEveryMs;
+    const due = now - every;
+    const overdue = now - 2 * every;
+    const limit = Math.ceil(this.#own.size * this.#tickMs / every);
+    const batch = new Set<Own>();
+    for (const own of this.#retry) {
+      if (!own.busy && this.#own.has(ownId(own.topic, own.meta.phx_ref))) batch.add(own);
     }
-    for (const [id, own] of batch) {
+    this.#retry.clear();
+    let paced = 0;
+    for (const own of this.#own.values()) {
+      if (own.busy || own.refreshedAt > due || batch.has(own)) continue;
+      if (own.refreshedAt <= overdue) batch.add(own);
+      else if (paced < limit) {
+        batch.add(own);
+        paced++;
+      }
+    }
+    for (const own of batch) {
       own.refreshedAt = now;
-      this.#own.delete(id);
-      this.#own.set(id, own);
+      own.busy = true;
+      this.#rewrite(own)
+        .catch(() => this.#retry.add(own)) // KV failed: try again next tick
+        .finally(() => own.busy = false);
     }
-    await Promise.allSettled(batch.map(async ([, own]) => {
+  }
+
+  /** Writes one entry again; one that was swept as dead (or never landed) is joined again. */
+  async #rewrite(own: Own): Promise<void> {
+    if (own.versionstamp !== null) {
       const key = presenceKey(own.topic, own.key, own.meta.phx_ref);
       const r = await this.#store.commit({
         checks: [{ key, versionstamp: own.versionstamp }],
@@ -340,14 +379,16 @@ export class PresenceTracker {
         }],
         bytes: 512,
       });
-      if (r.ok) own.versionstamp = r.versionstamp;
-      else if (this.#own.get(ownId(own.topic, own.meta.phx_ref)) === own && !this.#closed) {
-        // Swept as dead (this instance was too slow): the socket is alive, so join again.
-        own.versionstamp = null;
-        const again = await this.#enqueue(own.topic, "join", own.key, own.meta);
-        own.versionstamp = again.versionstamp;
+      if (r.ok) {
+        own.versionstamp = r.versionstamp;
+        return;
       }
-    }));
+      own.versionstamp = null; // swept as dead (this instance was too slow)
+    }
+    if (this.#own.get(ownId(own.topic, own.meta.phx_ref)) !== own || this.#closed) return;
+    // The socket is alive: join again.
+    const again = await this.#enqueue(own.topic, "join", own.key, own.meta);
+    own.versionstamp = again.versionstamp;
   }
 }
 
