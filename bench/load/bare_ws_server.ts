@@ -7,10 +7,9 @@
  * `GET /__bench/gc` runs a full GC when started with `--v8-flags=--expose-gc` and reports the heap.
  *
  * With `presence` it also sends the frames Phoenix Presence makes a server send, with Chorus's
- * frame sizes but no KV or actors: each joiner gets the whole list (a `presence_state` of at most
- * 4 KB, then `presence_diff` joins with the rest), and every 50 ms the joins and leaves since go to
- * every socket as `presence_diff` frames of at most 4 KB. It is the reference that shows what the
- * presence traffic itself costs a Deno server.
+ * frame sizes but no KV or actors: each joiner gets the whole list in one `presence_state`, and
+ * every 50 ms the joins and leaves since go to every socket as `presence_diff` frames of at most
+ * 4 KB. It is the reference that shows what the presence traffic itself costs a Deno server.
  * Usage: deno run -A bench/load/bare_ws_server.ts <port> [presence]
  */
 import { getHeapSpaceStatistics } from "node:v8";
@@ -56,11 +55,10 @@ class PresenceTraffic {
       JSON.stringify({ metas: [meta] })
     }`;
     this.#fragments.set(socket, fragment);
-    const [first, ...rest] = chunks([...this.#fragments.values()]);
+    const list = [...this.#fragments.values()].join(",");
     socket.send(
-      `[${JSON.stringify(joinRef)},null,${JSON.stringify(topic)},"presence_state",{${first}}]`,
+      `[${JSON.stringify(joinRef)},null,${JSON.stringify(topic)},"presence_state",{${list}}]`,
     );
-    for (const part of rest) socket.send(this.#diff(part, ""));
     this.#joins.push(fragment);
     this.#arm();
   }

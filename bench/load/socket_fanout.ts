@@ -19,7 +19,7 @@
  *
  * Usage: deno run -A bench/load/socket_fanout.ts [subs=100,1000,5000] [seconds=2]
  *   [--rate=100] [--budget=100000] [--concurrency=16] [--rounds=2] [--idle=1000] [--no-presence]
- *   [--profile] [--memory-only] [--idle-wait=ms]
+ *   [--profile] [--memory-only] [--idle-wait=ms] [--writev=chorus|both|none]
  * `--profile` samples the Chorus server's CPU (through its inspector) during its fan-out phases
  * and prints the top self-time functions; figures from such a run are slowed by the profiler.
  */
@@ -45,6 +45,12 @@ const IDLE = Number(flags.get("idle") ?? 1000);
 const IDLE_WAIT_MS = Number(flags.get("idle-wait") ?? 0);
 const PRESENCE = !flags.has("no-presence");
 const PROFILE = flags.has("profile");
+/**
+ * Which servers run with `DENO_USE_WRITEV=1` (Deno's WebSocket then writes a frame without
+ * copying it into a per-socket buffer): `chorus` (default: Chorus and the presence-traffic
+ * reference, as `deno task start` runs Chorus; bare with Deno's defaults), `both` or `none`.
+ */
+const WRITEV = flags.get("writev") ?? "chorus";
 const KEY = "bench";
 const TOPIC = `kv:${KEY}`;
 const INSPECT = "127.0.0.1:9339";
@@ -69,7 +75,9 @@ async function spawn(name: Server["name"], port: number, dir: string): Promise<S
       PRESENCE ? "" : "nopresence",
     ];
   const inspect = name === "Chorus" && PROFILE ? [`--inspect=${INSPECT}`] : [];
+  const writev = WRITEV === "both" || (WRITEV === "chorus" && name !== "bare");
   const child = new Deno.Command(Deno.execPath(), {
+    env: { DENO_USE_WRITEV: writev ? "1" : "" },
     args: ["run", "-A", "--unstable-kv", "--v8-flags=--expose-gc", ...inspect, ...script],
     stdout: "null",
     stderr: "inherit",
@@ -330,7 +338,8 @@ const total = (performance.now() - runStart) / 1000;
 console.log(
   `\n${Deno.build.target}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}; ` +
     `servers on 127.0.0.1 in their own processes, load client in this one; topic ${TOPIC}; ` +
-    `presence ${PRESENCE ? "on" : "off"}; ${SECONDS} s per phase, best of ${ROUNDS} rounds; ` +
+    `presence ${PRESENCE ? "on" : "off"}; DENO_USE_WRITEV=1 for ${WRITEV}; ` +
+    `${SECONDS} s per phase, best of ${ROUNDS} rounds; ` +
     `run took ${fmt(total)} s\n`,
 );
 for (const mode of ["rate", "max"] as const) {
