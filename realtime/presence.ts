@@ -550,13 +550,7 @@ export class PresenceView {
    */
   list(): PresenceMap {
     this.#sync();
-    if (!this.#listCache) {
-      // A null-prototype object, so a key such as `__proto__` is an own key like any other.
-      const out = Object.create(null) as PresenceMap;
-      for (const [key, metas] of this.#state) out[key] = { metas: [...metas.values()] };
-      this.#listCache = out;
-    }
-    return this.#listCache;
+    return this.#listCache ??= this.#subset(this.#state.keys());
   }
 
   /**
@@ -629,7 +623,7 @@ export class PresenceView {
   }
 
   /** A null-prototype `{key: {metas}}` of some keys (so `__proto__` is an ordinary key). */
-  #subset(keys: string[]): PresenceMap {
+  #subset(keys: Iterable<string>): PresenceMap {
     const out = Object.create(null) as PresenceMap;
     for (const key of keys) out[key] = { metas: [...(this.#state.get(key)?.values() ?? [])] };
     return out;
