@@ -5,7 +5,6 @@
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
-import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { Context } from "hono";
 import { ChorusError, type ErrorCode, toErrorBody } from "./errors.ts";
@@ -36,7 +35,8 @@ import { timingSafeEqual } from "./auth/tokens.ts";
 import { authMiddleware, bearerOf, principalOf } from "./auth/middleware.ts";
 import { RateLimiter, rateLimitMiddleware } from "./auth/rate_limit.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
-import { backupRoutes, MAX_RESTORE_BYTES } from "./routes/backup.ts";
+import { backupRoutes, MAX_RESTORE_BYTES, RESTORE_TIMEOUT_MS } from "./routes/backup.ts";
+import { bodyFailureOf, guardBody, hasBody } from "./auth/body_guard.ts";
 import { type Metrics, routeLabel } from "./observability/metrics.ts";
 import type { systemFigures } from "./observability/system_stats.ts";
 import type { MiddlewareHandler } from "hono";
@@ -120,7 +120,8 @@ export function edgeMiddleware(metrics?: Metrics): MiddlewareHandler {
 
 /** Maps anything thrown to the SPEC error response; unknown errors are logged, never sent. */
 export function errorResponse(error: unknown, c: Context): Response {
-  let e = error;
+  // A body cut off (too large, too slow) may surface as a parse error: report the real cause.
+  let e = bodyFailureOf(c) ?? error;
   if (e instanceof HTTPException) {
     const code = HTTP_CODES[e.status] ?? "invalid_request";
     const message = e.status === 400 && /json/i.test(e.message)
@@ -143,13 +144,6 @@ export function errorResponse(error: unknown, c: Context): Response {
 /** Creates the app for the given dependencies. */
 export function createApp(deps: AppDeps): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
-  const tooLarge = () => {
-    throw new ChorusError(
-      "payload_too_large",
-      `Cannot accept the request body: it exceeds ${deps.config.maxBody} bytes`,
-      { details: { limit: deps.config.maxBody } },
-    );
-  };
   app.use("*", edgeMiddleware(deps.metrics));
   if (deps.config.corsOrigins.length) {
     app.use(
@@ -179,49 +173,6 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       }),
     );
   }
-  const limitBody = bodyLimit({ maxSize: deps.config.maxBody, onError: tooLarge });
-  // Writes get a deadline: past it the client gets 504 `timeout` (the write may still land; its
-  // version tells). Reads are served from memory or one KV read and are not timed.
-  const ms = deps.config.requestTimeoutMs;
-  const deadlines = new Deadlines(
-    ms,
-    () => new ChorusError("timeout", `Cannot finish the request: no answer within ${ms} ms`),
-    { clock: deps.clock },
-  );
-  const limitRestore = bodyLimit({ maxSize: MAX_RESTORE_BYTES, onError: tooLarge });
-  app.use("/api/*", async (c, next) => {
-    // Only requests that carry a body pay for these checks (reads are the hot path).
-    const method = c.req.method;
-    if (method !== "POST" && method !== "PUT" && method !== "PATCH") return await next();
-    const length = c.req.header("content-length");
-    const hasBody = (length !== undefined && length !== "0") ||
-      c.req.header("transfer-encoding") !== undefined;
-    if (c.req.path === "/api/v1/admin/restore") {
-      // A backup file: gzip bytes, bounded by its own limit rather than CHORUS_MAX_BODY.
-      const mime = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
-      if (hasBody && mime !== "application/gzip" && mime !== "application/octet-stream") {
-        throw new ChorusError(
-          "unsupported_media_type",
-          `Cannot accept a backup of type "${mime || "(none)"}": send application/gzip`,
-        );
-      }
-      return await limitRestore(c, next);
-    }
-    if (hasBody) {
-      // Bodies must be JSON (or protobuf where a route takes it): 415 before parsing.
-      const mime = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
-      const allowed = mime === "application/json" || mime.endsWith("+json") ||
-        mime === "application/x-protobuf";
-      if (!allowed) {
-        throw new ChorusError(
-          "unsupported_media_type",
-          `Cannot accept a body of type "${mime || "(none)"}": send application/json`,
-        );
-      }
-    }
-    return await deadlines.run(() => limitBody(c, next));
-  });
-
   if (deps.tokens) {
     app.use("/api/v1/*", authMiddleware({ enabled: deps.config.auth, tokens: deps.tokens }));
   }
@@ -240,6 +191,54 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       }),
     );
   }
+  // Bodies are looked at only now, after authentication and rate limiting: a refused request
+  // never has a byte of its body read. Writes get a deadline: past it the client gets 504
+  // `timeout` (the write may still land; its version tells) and an unfinished body is cancelled.
+  // Reads are served from memory or one KV read and are not timed.
+  const expired = (ms: number) => () =>
+    new ChorusError("timeout", `Cannot finish the request: no answer within ${ms} ms`);
+  const ms = deps.config.requestTimeoutMs;
+  const deadlines = new Deadlines(ms, expired(ms), { clock: deps.clock });
+  const restoreDeadlines = new Deadlines(RESTORE_TIMEOUT_MS, expired(RESTORE_TIMEOUT_MS), {
+    clock: deps.clock,
+  });
+  app.use("/api/*", async (c, next) => {
+    // Only requests that carry a body pay for these checks (reads are the hot path).
+    const method = c.req.method;
+    if (method !== "POST" && method !== "PUT" && method !== "PATCH") return await next();
+    const withBody = hasBody(c);
+    const mime = withBody
+      ? (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase()
+      : "";
+    const restore = c.req.path === "/api/v1/admin/restore";
+    if (restore) {
+      // A backup file: gzip bytes, bounded by its own limits rather than CHORUS_MAX_BODY.
+      if (withBody && mime !== "application/gzip" && mime !== "application/octet-stream") {
+        throw new ChorusError(
+          "unsupported_media_type",
+          `Cannot accept a backup of type "${mime || "(none)"}": send application/gzip`,
+        );
+      }
+    } else if (withBody) {
+      // Bodies must be JSON (or protobuf where a route takes it): 415 before parsing.
+      const allowed = mime === "application/json" || mime.endsWith("+json") ||
+        mime === "application/x-protobuf";
+      if (!allowed) {
+        throw new ChorusError(
+          "unsupported_media_type",
+          `Cannot accept a body of type "${mime || "(none)"}": send application/json`,
+        );
+      }
+    }
+    const cancelBody = guardBody(c, restore ? MAX_RESTORE_BYTES : deps.config.maxBody);
+    try {
+      return await (restore ? restoreDeadlines : deadlines).run(() => next());
+    } catch (e) {
+      if (e instanceof ChorusError && e.code === "timeout") cancelBody(e);
+      throw e;
+    }
+  });
+
   if (deps.metrics) {
     const metrics = deps.metrics;
     app.get("/metrics", async (c) => {

@@ -23,11 +23,12 @@ const ANONYMOUS: Principal = {
   userId: "anonymous",
 };
 
-const principals = new WeakMap<Request, Principal>();
+/** Principals by request context (the context outlives a replaced `c.req.raw`). */
+const principals = new WeakMap<Context, Principal>();
 
 /** The principal of a request (anonymous with every scope when auth is off). */
 export function principalOf(c: Context): Principal {
-  return principals.get(c.req.raw) ?? ANONYMOUS;
+  return principals.get(c) ?? ANONYMOUS;
 }
 
 /**
@@ -145,7 +146,7 @@ export function authMiddleware(options: AuthOptions): MiddlewareHandler {
     if (need === null) return await next();
     const principal = await authenticate(options.tokens, bearerOf(c.req.header("authorization")));
     authorize(principal, need);
-    principals.set(c.req.raw, principal);
+    principals.set(c, principal);
     await next();
   };
 }

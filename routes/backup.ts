@@ -13,6 +13,12 @@ import { errorResponses, jsonResponse, validationHook } from "./_common.ts";
 /** Largest backup accepted by `POST /admin/restore`. */
 export const MAX_RESTORE_BYTES = 512 * 1024 * 1024;
 
+/**
+ * How long `POST /admin/restore` may take, upload included (5 minutes: 512 MiB at about 2 MB/s).
+ * Past it the client gets 504 and the rest of the body is not read.
+ */
+export const RESTORE_TIMEOUT_MS = 300_000;
+
 /** Dependencies of {@linkcode backupRoutes}. */
 export interface BackupRoutesDeps {
   store: Store;
