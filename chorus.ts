@@ -10,6 +10,7 @@ import { isKvConnect, loadConfig, type ResolvedConfig } from "./config.ts";
 import { openKv } from "./storage/open.ts";
 import { Store } from "./storage/store.ts";
 import { WatchHub } from "./storage/watch.ts";
+import { watchProbeKey } from "./storage/keys.ts";
 import { Registry } from "./actors/registry.ts";
 import { KvActor } from "./actors/kv_actor.ts";
 import { KvApi } from "./actors/kv_api.ts";
@@ -109,7 +110,11 @@ export class Chorus {
     this.instanceId = ulid();
     this.#ownsKv = ownsKv;
     this.store = new Store(kv, { limits: { checks: config.kvMaxChecks }, clock });
-    this.#watch = new WatchHub(kv);
+    this.#watch = new WatchHub(kv, {
+      clock,
+      probeKey: watchProbeKey(this.instanceId),
+      maxLagMs: config.leaderMaxLagMs,
+    });
     this.registry = new Registry({ store: this.store, watch: this.#watch, clock, config });
     this.registry.define("kv", (id, ctx) => new KvActor(id, ctx));
     this.kv = new KvApi({ registry: this.registry, store: this.store, config, clock });
@@ -134,11 +139,18 @@ export class Chorus {
       clock,
       presenceTtlMs: realtime.presenceTtlMs,
     });
+    const backend = kvBackendOf(options, config);
     this.members = new Members(this.store, clock, {
       id: this.instanceId,
       region: config.region,
       pid: Deno.pid,
       started_at: startedAt,
+    }, {
+      // Watch does not cross processes on a local SQLite file: while another process shares
+      // it, leader reads confirm with KV instead of trusting watch (see docs/consistency.md).
+      onList: backend === "sqlite" || backend === "handle"
+        ? (members) => this.#watch.setTrusted(members.every((m) => m.pid === Deno.pid))
+        : undefined,
     });
     this.tokens = new TokenStore(this.store, clock, config.adminToken);
     realtime = {
@@ -196,7 +208,7 @@ export class Chorus {
       users: this.users,
       registry: this.registry,
       members: this.members,
-      kvBackend: kvBackendOf(options, config),
+      kvBackend: backend,
       contexts: this.contexts,
       realtime: this.realtime,
       instanceId: this.instanceId,

@@ -36,6 +36,11 @@ export interface ResolvedConfig {
   compressionThreshold: number;
   /** An actor idle this long is evicted (`CHORUS_ACTOR_IDLE_MS`, default 60 s). */
   actorIdleMs: number;
+  /**
+   * How far a `leader` read may trail another instance's write (`CHORUS_LEADER_MAX_LAG`, default
+   * 100ms): the bound on watch lag within which a watched cache is served without a KV read.
+   */
+  leaderMaxLagMs: number;
   /** Most checks one atomic commit may carry (`CHORUS_KV_MAX_CHECKS`; 100, or 10 for KV Connect). */
   kvMaxChecks: number;
   /** How long a kv change-log entry is kept for watchers catching up (`CHORUS_KV_LOG_TTL`, 10 min). */
@@ -222,6 +227,7 @@ export function loadConfig(
       1024,
     ),
     actorIdleMs: opt("CHORUS_ACTOR_IDLE_MS", parseDuration, 60_000),
+    leaderMaxLagMs: opt("CHORUS_LEADER_MAX_LAG", parseDuration, 100),
     kvMaxChecks: opt(
       "CHORUS_KV_MAX_CHECKS",
       (n, t) => parseInteger(n, t, 1, 100),

@@ -9,7 +9,7 @@ import { ChorusError } from "../errors.ts";
 import type { Clock, TimerId } from "../clock.ts";
 import type { ResolvedConfig } from "../config.ts";
 import type { Intent, Store } from "../storage/store.ts";
-import type { WatchHub } from "../storage/watch.ts";
+import type { WatchHandle, WatchHub } from "../storage/watch.ts";
 import { Mailbox } from "./mailbox.ts";
 
 /** What every actor is given. */
@@ -28,10 +28,12 @@ export interface ActorContext {
 export type ActorStatus = "idle" | "starting" | "started";
 
 /**
- * A `leader` read serves the cache without asking KV when the cache was confirmed (loaded,
- * committed, checked, or matched by a watch notification) this recently; otherwise it confirms
- * first with one strong read. This bounds how far a hot actor can trail another instance's write
- * even before the watch notification arrives, at one KV read per actor per window.
+ * A `leader` read serves the cache without asking KV when the actor's key is watched, no refresh
+ * is pending and the watch hub has shown that watch trails KV by less than its bound
+ * (`CHORUS_LEADER_MAX_LAG`, see `WatchHub.current`). When that cannot be shown (the probe is late,
+ * the stream has not reported yet, or watch cannot see every writer), the cache is served only if
+ * it was confirmed (loaded, committed or checked) within this many ms; otherwise the read confirms
+ * it first with one strong KV read.
  */
 export const LEADER_FRESH_MS = 5;
 
@@ -81,7 +83,7 @@ export abstract class Actor<Tx, Event = unknown> {
   #starting?: Promise<void>;
   readonly #mailbox: Mailbox<Message<Tx>>;
   readonly #subscribers = new Set<(event: Event) => void>();
-  #unwatch?: () => void;
+  #watch?: WatchHandle;
   #seenRemote: string | null = null;
   #refreshQueued = false;
   #alarm?: TimerId;
@@ -156,10 +158,7 @@ export abstract class Actor<Tx, Event = unknown> {
   read<R>(fn: () => R): Promise<R> {
     const now = this.ctx.clock.now();
     this.lastUsed = now;
-    if (
-      this.#status === "started" && this.#unwatch && this.#mailbox.idle &&
-      now - this.#confirmedAt < LEADER_FRESH_MS
-    ) {
+    if (this.#status === "started" && this.#mailbox.idle && this.#current(now)) {
       try {
         return Promise.resolve(fn());
       } catch (e) {
@@ -174,6 +173,18 @@ export abstract class Actor<Tx, Event = unknown> {
         reject,
       });
     });
+  }
+
+  /**
+   * Whether the cache may be served as `leader` without asking KV: watched, with every change
+   * watch reported applied (a pending refresh keeps the mailbox busy), and watch shown to trail
+   * KV by less than its bound; or else confirmed within {@linkcode LEADER_FRESH_MS}.
+   */
+  #current(now: number): boolean {
+    const watch = this.#watch;
+    if (!watch) return false;
+    return now - this.#confirmedAt < LEADER_FRESH_MS ||
+      (!this.#refreshQueued && watch.live && this.ctx.watch.current(now));
   }
 
   /** Like {@linkcode read}, after a strong KV read confirms the cached versionstamp (`strong`). */
@@ -224,7 +235,7 @@ export abstract class Actor<Tx, Event = unknown> {
     // Subscribers need other instances' changes: watch (its first notification catches up).
     this.start().then(() => {
       if (!this.#closed && this.#subscribers.size) {
-        this.#unwatch ??= this.ctx.watch.subscribe(this.headKey(), (vs) => this.#onWatch(vs));
+        this.#watch ??= this.ctx.watch.watch(this.headKey(), (vs) => this.#onWatch(vs));
       }
     }, () => {});
     this.onSubscribersChanged();
@@ -279,8 +290,8 @@ export abstract class Actor<Tx, Event = unknown> {
   /** Stops watching and timers; called when the actor is evicted or the instance closes. */
   close(): void {
     this.#closed = true;
-    this.#unwatch?.();
-    this.#unwatch = undefined;
+    this.#watch?.stop();
+    this.#watch = undefined;
     this.setAlarm(null);
   }
 
@@ -416,7 +427,7 @@ export abstract class Actor<Tx, Event = unknown> {
   async #watchFrom(loadedNow: boolean): Promise<void> {
     if (this.#closed) return;
     if (!loadedNow) await this.#confirm();
-    this.#unwatch ??= this.ctx.watch.subscribe(this.headKey(), (vs) => this.#onWatch(vs));
+    this.#watch ??= this.ctx.watch.watch(this.headKey(), (vs) => this.#onWatch(vs));
   }
 
   /** Confirms the cache with a strong read of the head, refreshing it when it moved on. */
@@ -460,8 +471,8 @@ export abstract class Actor<Tx, Event = unknown> {
     const first = batch[0];
     if (first.type === "read") {
       try {
-        if (!this.#unwatch) await this.#watchFrom(loadedNow);
-        else if (this.ctx.clock.now() - this.#confirmedAt >= LEADER_FRESH_MS) await this.#confirm();
+        if (!this.#watch) await this.#watchFrom(loadedNow);
+        else if (!this.#current(this.ctx.clock.now())) await this.#confirm();
         first.resolve(await first.run());
       } catch (e) {
         first.reject(e);

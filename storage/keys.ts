@@ -37,6 +37,11 @@ export function memberKey(id: string): [string, string] {
   return ["member", id];
 }
 
+/** An instance's watch-lag probe (see `WatchHub`); expires when the instance stops writing it. */
+export function watchProbeKey(instanceId: string): [string, string] {
+  return ["watch_probe", instanceId];
+}
+
 /** The prefix of all member heartbeat records. */
 export const MEMBER_PREFIX = ["member"] as const;
 

@@ -5,6 +5,7 @@
  */
 import type { Clock, TimerId } from "../clock.ts";
 import type { Store } from "./store.ts";
+import { log } from "../log.ts";
 import { MEMBER_PREFIX, memberKey } from "./keys.ts";
 
 /** One live instance. */
@@ -27,26 +28,44 @@ export class Members {
   readonly #store: Store;
   readonly #clock: Clock;
   readonly #self: Omit<Member, "seen_at">;
+  readonly #onList?: (members: Member[]) => void;
   #timer?: TimerId;
   #stopped = false;
 
-  /** Membership of `self` (this instance) in the KV shared with the other instances. */
-  constructor(store: Store, clock: Clock, self: Omit<Member, "seen_at">) {
+  /**
+   * Membership of `self` (this instance) in the KV shared with the other instances.
+   * @param options.onList called with the live members after every heartbeat (how an instance
+   *   learns that another process shares its KV file)
+   */
+  constructor(
+    store: Store,
+    clock: Clock,
+    self: Omit<Member, "seen_at">,
+    options: { onList?: (members: Member[]) => void } = {},
+  ) {
     this.#store = store;
     this.#clock = clock;
     this.#self = self;
+    this.#onList = options.onList;
   }
 
   /** Starts heartbeating (the first beat is written before this resolves). */
   async start(): Promise<void> {
-    await this.beat();
+    await this.#beatAndList();
     this.#schedule();
+  }
+
+  async #beatAndList(): Promise<void> {
+    await this.beat();
+    if (this.#onList) this.#onList(await this.list());
   }
 
   #schedule(): void {
     if (this.#stopped) return;
     this.#timer = this.#clock.setTimeout(() => {
-      this.beat().catch(() => {}).finally(() => this.#schedule());
+      this.#beatAndList().catch((error) => {
+        log.warn("member heartbeat failed; retrying at the next beat", { error });
+      }).finally(() => this.#schedule());
     }, HEARTBEAT_MS);
   }
 

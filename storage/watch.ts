@@ -3,8 +3,16 @@
  * every listener of those keys in this instance. This is how an instance learns of other
  * instances' writes. A notification only means "this key changed": watch coalesces, so listeners
  * compare versionstamps and read change logs to catch up.
+ *
+ * The hub also **measures how far watch trails KV**, so `leader` reads can trust a watched cache
+ * without a KV read per get: on demand it writes a probe key of its own and waits for watch to
+ * report it. A probe started at `t` and delivered proves the watch pipeline had passed on every
+ * commit made before `t`; {@linkcode WatchHub.current} says whether such a proof is younger than
+ * the bound (`maxLagMs`). A probe costs one small commit, at most one per half bound and only
+ * while something asks, so an idle instance writes nothing. See `docs/consistency.md`.
  * @module
  */
+import { type Clock, systemClock } from "../clock.ts";
 
 /**
  * Called with a key's latest versionstamp (null when absent) and the value watch read with it
@@ -17,12 +25,49 @@ const GROUP_SIZE = 10;
 interface Group {
   keys: Map<string, Deno.KvKey>;
   reader?: ReadableStreamDefaultReader<Deno.KvEntryMaybe<unknown>[]>;
+  /** Bumped on every restart (the key set changed). */
   generation: number;
+  /** The newest generation whose stream has delivered its first report. */
+  reported: number;
 }
+
+/** A listener's hold on a watched key. */
+export interface WatchHandle {
+  /** Stops listening. */
+  stop(): void;
+  /**
+   * True once the key's stream has reported the key's state since the listener joined it: from
+   * then on every later change reaches the listener (after the watch delay).
+   */
+  readonly live: boolean;
+}
+
+/** Options of {@linkcode WatchHub}. */
+export interface WatchHubOptions {
+  /** Time source for the probe (default: the system's). */
+  clock?: Clock;
+  /** Key of this instance's probe (default: no probe; {@linkcode WatchHub.current} is false). */
+  probeKey?: Deno.KvKey;
+  /** The bound on watch lag within which {@linkcode WatchHub.current} holds (default 100 ms). */
+  maxLagMs?: number;
+}
+
+/** How long a probe entry outlives its last write (an instance that stops leaves none behind). */
+const PROBE_EXPIRE_MS = 60_000;
 
 /** Shares `kv.watch` streams among the listeners of one instance. */
 export class WatchHub {
   readonly #kv: Deno.Kv;
+  readonly #clock: Clock;
+  readonly #probeKey?: Deno.KvKey;
+  readonly #maxLagMs: number;
+  /** Start time of the newest delivered probe: watch had passed on every commit before it. */
+  #currentThrough = -Infinity;
+  #probeSeq = 0;
+  #probeSentAt = -Infinity;
+  #probeInFlight = false;
+  #probeReader?: ReadableStreamDefaultReader<Deno.KvEntryMaybe<unknown>[]>;
+  #trusted = true;
   readonly #listeners = new Map<string, Set<WatchListener>>();
   readonly #groupOf = new Map<string, Group>();
   readonly #groups = new Set<Group>();
@@ -30,8 +75,71 @@ export class WatchHub {
   #scheduled = false;
   #closed = false;
 
-  constructor(kv: Deno.Kv) {
+  /** A hub over `kv`; `options` enable the lag probe. */
+  constructor(kv: Deno.Kv, options: WatchHubOptions = {}) {
     this.#kv = kv;
+    this.#clock = options.clock ?? systemClock;
+    this.#probeKey = options.probeKey;
+    this.#maxLagMs = options.maxLagMs ?? 100;
+  }
+
+  /** The bound on watch lag that {@linkcode current} checks. */
+  get maxLagMs(): number {
+    return this.#maxLagMs;
+  }
+
+  /**
+   * Whether watch is known to have passed on every commit made before `now - maxLagMs`: then a
+   * watched cache with no refresh pending trails KV by at most that bound. False while no probe
+   * has come back recently enough (it starts one), when the probe is off, and when
+   * {@linkcode setTrusted} said watch cannot see every writer.
+   */
+  current(now: number): boolean {
+    const age = now - this.#currentThrough;
+    if (age * 2 >= this.#maxLagMs) this.#probe(now);
+    return age < this.#maxLagMs && this.#trusted;
+  }
+
+  /**
+   * Says whether watch reaches every writer of this KV. It does not across processes on one local
+   * SQLite file: there `leader` reads must confirm with KV, as when the probe is late.
+   */
+  setTrusted(trusted: boolean): void {
+    this.#trusted = trusted;
+  }
+
+  #probe(now: number): void {
+    const key = this.#probeKey;
+    if (!key || this.#closed || !this.#trusted) return;
+    // One probe at a time; one that never came back is replaced after twice the bound.
+    if (this.#probeInFlight && now - this.#probeSentAt < 2 * this.#maxLagMs) return;
+    this.#probeReader ??= this.#startProbeStream(key);
+    const seq = ++this.#probeSeq;
+    this.#probeInFlight = true;
+    this.#probeSentAt = now;
+    this.#kv.set(key, seq, { expireIn: PROBE_EXPIRE_MS }).catch(() => {
+      if (this.#probeSeq === seq) this.#probeInFlight = false;
+    });
+  }
+
+  #startProbeStream(key: Deno.KvKey): ReadableStreamDefaultReader<Deno.KvEntryMaybe<unknown>[]> {
+    const reader = this.#kv.watch([key]).getReader();
+    (async () => {
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          if (value[0].value === this.#probeSeq && this.#probeInFlight) {
+            this.#probeInFlight = false;
+            this.#currentThrough = this.#probeSentAt;
+          }
+        }
+      } catch {
+        // KV closed; the next probe after a failure starts a new stream.
+      }
+      if (this.#probeReader === reader) this.#probeReader = undefined;
+    })();
+    return reader;
   }
 
   /** Keys currently watched. */
@@ -49,6 +157,15 @@ export class WatchHub {
    * versionstamp). Returns the function that stops it.
    */
   subscribe(key: Deno.KvKey, listener: WatchListener): () => void {
+    const handle = this.watch(key, listener);
+    return () => handle.stop();
+  }
+
+  /**
+   * Like {@linkcode subscribe}, returning a handle that also tells whether the key's stream is
+   * live (has reported since the listener joined), which `leader` reads rely on.
+   */
+  watch(key: Deno.KvKey, listener: WatchListener): WatchHandle {
     const id = JSON.stringify(key);
     let set = this.#listeners.get(id);
     if (!set) {
@@ -61,16 +178,27 @@ export class WatchHub {
       if (group) this.#markDirty(group);
     }
     set.add(listener);
-    return () => {
-      const current = this.#listeners.get(id);
-      if (!current?.delete(listener) || current.size) return;
-      this.#listeners.delete(id);
-      const group = this.#groupOf.get(id);
-      this.#groupOf.delete(id);
-      if (group) {
-        group.keys.delete(id);
-        this.#markDirty(group);
-      }
+    const hub = this;
+    // The stream that will report this key restarts after this call; its first report makes
+    // the handle live.
+    const joined = this.#groupOf.get(id)!;
+    const since = joined.generation + 1;
+    return {
+      stop() {
+        const current = hub.#listeners.get(id);
+        if (!current?.delete(listener) || current.size) return;
+        hub.#listeners.delete(id);
+        const group = hub.#groupOf.get(id);
+        hub.#groupOf.delete(id);
+        if (group) {
+          group.keys.delete(id);
+          hub.#markDirty(group);
+        }
+      },
+      get live() {
+        const group = hub.#groupOf.get(id);
+        return group !== undefined && group.reported >= since && !hub.#closed;
+      },
     };
   }
 
@@ -79,6 +207,8 @@ export class WatchHub {
     this.#closed = true;
     for (const g of this.#groups) this.#stop(g);
     this.#groups.clear();
+    this.#probeReader?.cancel().catch(() => {});
+    this.#probeReader = undefined;
   }
 
   #place(id: string, key: Deno.KvKey): void {
@@ -90,7 +220,7 @@ export class WatchHub {
       }
     }
     if (!group) {
-      group = { keys: new Map(), generation: 0 };
+      group = { keys: new Map(), generation: 0, reported: -1 };
       this.#groups.add(group);
     }
     group.keys.set(id, key);
@@ -146,6 +276,8 @@ export class WatchHub {
             for (const l of this.#listeners.get(ids[i]) ?? []) l(entry.versionstamp, entry.value);
           });
           seen = value.map((entry) => entry.versionstamp);
+          // Listeners have been told of any change up to this report: the stream is live.
+          group.reported = generation;
         }
       } catch {
         // The stream ends when KV closes or the group restarts.

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { Chorus } from "../../mod.ts";
 import { tempKvPath } from "../_helpers.ts";
+import { ManualClock } from "../../clock.ts";
+import { HEARTBEAT_MS } from "../../storage/members.ts";
 import { LEADER_FRESH_MS } from "../../actors/actor.ts";
 
 async function twoInstances() {
@@ -181,16 +183,89 @@ Deno.test("Change logs are written only for watched keys, and a new watcher else
   }
 });
 
-Deno.test("Two instances: a leader read sees another instance's acknowledged write once its cache is older than the freshness window", async () => {
-  const { a, b, close } = await twoInstances();
+Deno.test("Two instances: a leader read sees every write acknowledged elsewhere more than the lag bound ago", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const clock = new ManualClock();
+  const a = await Chorus.open({ path, clock });
+  const b = await Chorus.open({ path, clock });
+  const bound = b.config.leaderMaxLagMs;
   try {
-    for (let i = 0; i < 20; i++) {
-      await b.kv.get("fresh"); // b caches the key
-      await new Promise((r) => setTimeout(r, LEADER_FRESH_MS + 2));
+    for (let i = 0; i < 30; i++) {
+      await b.kv.get("fresh"); // b caches and watches the key
       await a.kv.put("fresh", i);
+      clock.advance(bound);
       assert.equal((await b.kv.get("fresh"))?.value, i, `round ${i}`);
+      // Reads right after, while b's watch reports and probes arrive, never go back in time.
+      for (let j = 0; j < 3; j++) {
+        await new Promise((r) => setTimeout(r, 1));
+        assert.equal((await b.kv.get("fresh"))?.value, i, `round ${i}, read ${j}`);
+      }
     }
   } finally {
-    await close();
+    await a.close();
+    await b.close();
+    await cleanup();
+  }
+});
+
+Deno.test("Leader reads of 1,000 watched keys are served from the cache, with no KV read per get", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const clock = new ManualClock();
+  const chorus = await Chorus.open({ path, clock });
+  try {
+    const keys = Array.from({ length: 1000 }, (_, i) => `hot${i}`);
+    for (const k of keys) await chorus.kv.put(k, k);
+    for (const k of keys) await chorus.kv.get(k); // load and watch
+    let served = false;
+    for (let attempt = 0; attempt < 200 && !served; attempt++) {
+      // Time moves past the 5 ms confirmation window each pass: only a current watch saves reads.
+      clock.advance(LEADER_FRESH_MS * 2);
+      await new Promise((r) => setTimeout(r, 5));
+      const before = chorus.store.stats.reads;
+      for (const k of keys) assert.equal((await chorus.kv.get(k))?.value, k);
+      served = chorus.store.stats.reads === before;
+    }
+    assert.ok(served, "a pass over the hot set still read KV");
+  } finally {
+    await chorus.close();
+    await cleanup();
+  }
+});
+
+Deno.test("Another process on the same KV file: leader reads stop trusting watch and confirm with KV", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const clock = new ManualClock();
+  const chorus = await Chorus.open({ path, clock });
+  try {
+    const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
+    for (const k of keys) await chorus.kv.put(k, k);
+    const pass = async () => {
+      clock.advance(LEADER_FRESH_MS * 2);
+      await new Promise((r) => setTimeout(r, 5));
+      const before = chorus.store.stats.reads;
+      for (const k of keys) await chorus.kv.get(k);
+      return chorus.store.stats.reads - before;
+    };
+    let reads = Infinity;
+    for (let i = 0; i < 200 && reads > 0; i++) reads = await pass();
+    assert.equal(reads, 0, "watched keys are served from the cache");
+    // A process with another pid heartbeats into the same file (its watch does not reach us).
+    const other = await Deno.openKv(path);
+    await other.set(["member", "other-process"], {
+      id: "other-process",
+      region: "local",
+      pid: Deno.pid + 1,
+      started_at: clock.now(),
+      seen_at: clock.now(),
+    }, { expireIn: 30_000 });
+    other.close();
+    clock.advance(HEARTBEAT_MS);
+    for (let i = 0; i < 100 && (await pass()) === 0; i++) {
+      await new Promise((r) => setTimeout(r, 5)); // the heartbeat's member list is read async
+    }
+    assert.equal(await pass(), keys.length, "every read confirms with KV");
+  } finally {
+    await chorus.close();
+    await cleanup();
   }
 });
