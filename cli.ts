@@ -31,22 +31,62 @@ function print(value: unknown): void {
   console.log(typeof value === "string" ? value : JSON.stringify(value, null, 2));
 }
 
+/** Reports a command line that cannot run as given; exit code 2, as for an unknown command. */
+function usageError(message: string): number {
+  console.error(`chorus: ${message}\n${USAGE}`);
+  return 2;
+}
+
+/** `--keep N` of `backup cleanup`: a whole number of backups, 5 when not given. */
+function parseKeep(value: string | undefined): number | undefined {
+  if (value === undefined) return 5;
+  return /^\d+$/.test(value) && Number.isSafeInteger(Number(value)) ? Number(value) : undefined;
+}
+
+/**
+ * Opens a backup file for reading as a stream, so it is never held whole.
+ * @throws {ChorusError} `not_found` when there is no such file, `invalid_request` for a directory
+ */
+async function openBackup(path: string, action: string): Promise<Deno.FsFile> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new ChorusError("not_found", `Cannot ${action} "${path}": no such file`);
+    }
+    throw e;
+  }
+  if (!(await file.stat()).isFile) {
+    file.close();
+    throw new ChorusError("invalid_request", `Cannot ${action} "${path}": not a file`);
+  }
+  return file;
+}
+
 /** Runs one CLI command; returns the exit code. */
 export async function runCli(argv: string[], env: Record<string, string | undefined>) {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      scopes: { type: "string" },
-      prefix: { type: "string" },
-      ttl: { type: "string" },
-      name: { type: "string" },
-      dir: { type: "string" },
-      keep: { type: "string" },
-      force: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        scopes: { type: "string" },
+        prefix: { type: "string" },
+        ttl: { type: "string" },
+        name: { type: "string" },
+        dir: { type: "string" },
+        keep: { type: "string" },
+        force: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    // An unknown option or one missing its value (`--keep -1` reads as an option): a usage error.
+    return usageError((e as Error).message);
+  }
+  const { values, positionals } = parsed;
   const [command, sub, arg] = positionals;
   if (values.help || !command) {
     print(USAGE);
@@ -114,13 +154,17 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
       }
       case "backup verify": {
         if (!arg) throw new ChorusError("invalid_request", "Cannot verify: give a backup file");
-        const check = await verifyBackup(await Deno.readFile(arg));
+        // Read as a stream within the limits: a hostile file is a failed check, not a crash.
+        const check = await verifyBackup((await openBackup(arg, "verify")).readable);
         print(check);
+        if (!check.ok) console.error(`chorus: Cannot verify "${arg}": ${check.reason}`);
         return check.ok ? 0 : 1;
       }
       case "backup restore": {
         if (!arg) throw new ChorusError("invalid_request", "Cannot restore: give a backup file");
-        const bytes = await Deno.readFile(arg);
+        // Restore reads the file twice (verify everything, then write), so it is held in memory.
+        const file = await openBackup(arg, "restore");
+        const bytes = new Uint8Array(await new Response(file.readable).arrayBuffer());
         if (!values.force && !(await storeIsEmpty(store))) {
           const answer = prompt(
             `KV ${config.kvPath} is not empty; restoring overwrites its keys. Continue? [y/N]`,
@@ -134,10 +178,17 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
         return 0;
       }
       case "backup cleanup": {
-        const keep = Number(values.keep ?? 5);
+        const keep = parseKeep(values.keep);
+        if (keep === undefined) {
+          return usageError(`--keep must be a whole number of backups, not "${values.keep}"`);
+        }
         const names: string[] = [];
-        for await (const e of Deno.readDir(backupDir)) {
-          if (e.isFile && e.name.endsWith(".backup.gz")) names.push(e.name);
+        try {
+          for await (const e of Deno.readDir(backupDir)) {
+            if (e.isFile && e.name.endsWith(".backup.gz")) names.push(e.name);
+          }
+        } catch (e) {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
         }
         const remove = names.sort().slice(0, Math.max(0, names.length - keep));
         for (const n of remove) await Deno.remove(`${backupDir}/${n}`);

@@ -71,13 +71,16 @@ export function backupRoutes(deps: BackupRoutesDeps): OpenAPIHono {
   });
   app.openapi(restoreRoute, async (c) => {
     const { force } = c.req.valid("query");
-    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    // Ask before reading the body: a refusal should not cost an upload's worth of memory.
     if (force !== "true" && !(await storeIsEmpty(deps.store))) {
+      await c.req.raw.body?.cancel().catch(() => {});
       throw new ChorusError(
         "conflict",
         "Cannot restore into a store that has data: repeat with ?force=true to overwrite",
       );
     }
+    // The app's body guard bounds this read: MAX_RESTORE_BYTES, RESTORE_TIMEOUT_MS.
+    const bytes = new Uint8Array(await c.req.arrayBuffer());
     return c.json({ restored: await restoreBackup(deps.store, bytes) }, 200);
   });
   return app;
