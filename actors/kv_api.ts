@@ -191,6 +191,9 @@ export class KvApi {
   async #getEventual(key: string): Promise<KvValue | null> {
     const actor = this.#deps.registry.peek<KvActor>("kv", key);
     if (actor?.status === "started") return this.#value(actor.peek(() => actor.current()));
+    // Answer from KV without waiting, and load the actor (watched, as a leader read would) so the
+    // key's next reads are served from memory.
+    this.#actor(key).read(() => undefined).catch(() => {});
     const loaded = await loadKvRecord(this.#deps.store, key, "eventual");
     if (!isLive(loaded.record, this.#deps.clock.now())) return null;
     return this.#value({

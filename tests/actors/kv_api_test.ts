@@ -4,7 +4,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { openTest } from "../_helpers.ts";
+import { openTest, tempKvPath } from "../_helpers.ts";
+import { Chorus } from "../../mod.ts";
 
 Deno.test("[kv] put copies the caller's value; with handOver it freezes it instead", async () => {
   const { chorus } = await openTest();
@@ -26,5 +27,25 @@ Deno.test("[kv] put copies the caller's value; with handOver it freezes it inste
     assert.deepEqual((await chorus.kv.get("given", { consistency: "strong" }))?.value, given);
   } finally {
     await chorus.close();
+  }
+});
+
+Deno.test("[kv] an eventual read of a key not in memory loads it, so the next ones cost no KV read", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const writer = await Chorus.open({ path });
+  const reader = await Chorus.open({ path });
+  try {
+    await writer.kv.put("cold", { n: 1 });
+    assert.deepEqual((await reader.kv.get("cold", { consistency: "eventual" }))?.value, { n: 1 });
+    await reader.kv.get("cold"); // the load started by the eventual read has finished by now
+    const before = reader.store.stats.reads;
+    for (let i = 0; i < 100; i++) {
+      assert.deepEqual((await reader.kv.get("cold", { consistency: "eventual" }))?.value, { n: 1 });
+    }
+    assert.equal(reader.store.stats.reads, before);
+  } finally {
+    await writer.close();
+    await reader.close();
+    await cleanup();
   }
 });
