@@ -6,6 +6,7 @@
  * @module
  */
 import type { Context, MiddlewareHandler } from "hono";
+import { routePath } from "hono/route";
 import { ChorusError } from "../errors.ts";
 import { hasScope, type Principal, type Scope, type TokenStore } from "./tokens.ts";
 
@@ -48,44 +49,43 @@ export function requirePrefix(principal: Principal, ids: Iterable<string>, what 
   }
 }
 
-function segment(parts: string[], i: number): string | undefined {
-  const raw = parts[i];
-  if (raw === undefined || raw === "") return undefined;
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new ChorusError("invalid_request", `Cannot read the path segment "${raw}"`);
-  }
-}
-
 /**
- * Maps a method and a path below `/api/v1` to what it requires; null = open (the OpenAPI document).
+ * Maps a request to what it requires, from the route that matched it (`route`, Hono's pattern
+ * below `/api/v1`, e.g. `/kv/:key/incr`) rather than from a second reading of the path: `POST
+ * /kv/bulk/incr` is the incr route of the key `bulk`, and is checked as such. The resource is the
+ * path segment standing where the pattern has `:key` or `:id`. null = open (the OpenAPI document).
+ * @param path the request's path below `/api/v1`, still percent-encoded
  */
-export function requirementOf(method: string, path: string): Requirement | null {
-  const parts = path.replace(/^\/+/, "").split("/");
-  const root = parts[0];
+export function requirementOf(method: string, route: string, path: string): Requirement | null {
+  const pattern = route.split("/");
+  const root = pattern[1];
   const reads = method === "GET" || method === "HEAD";
+  const at = pattern.findIndex((p) => p === ":key" || p === ":id");
+  const resource = at < 0 ? undefined : segment(path.split("/")[at]);
   switch (root) {
     case "openapi.json":
       return null;
-    case "kv": {
-      const bulk = parts[1] === "bulk" && method === "POST";
-      const read = reads || (bulk && parts[2] === "get");
-      return {
-        scope: read ? "kv:read" : "kv:write",
-        resource: bulk ? undefined : segment(parts, 1),
-      };
-    }
+    case "kv":
+      return { scope: reads || route === "/kv/bulk/get" ? "kv:read" : "kv:write", resource };
     case "contexts":
-      return { scope: reads ? "contexts:read" : "contexts:write", resource: segment(parts, 1) };
+      return { scope: reads ? "contexts:read" : "contexts:write", resource };
     case "reels":
     case "users":
-      return { scope: reads ? "reels:read" : "reels:write", resource: segment(parts, 1) };
+      return { scope: reads ? "reels:read" : "reels:write", resource };
     case "tokens":
     case "admin":
       return { scope: "admin" };
     default:
       return {};
+  }
+}
+
+function segment(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ChorusError("invalid_request", `Cannot read the path segment "${raw}"`);
   }
 }
 
@@ -141,8 +141,12 @@ export function authorize(principal: Principal, need: Requirement): void {
 export function authMiddleware(options: AuthOptions): MiddlewareHandler {
   return async (c, next) => {
     if (!options.enabled) return await next();
-    const path = c.req.path.replace(/^\/api\/v1/, "");
-    const need = requirementOf(c.req.method, path);
+    // The route that will answer: the last one matched (middleware patterns end in `*`).
+    const route = routePath(c, -1);
+    const below = (text: string) => text.replace(/^\/api\/v1/, "");
+    const need = route.endsWith("*")
+      ? {} // no such route: a valid token, then 404
+      : requirementOf(c.req.method, below(route), below(c.req.path));
     if (need === null) return await next();
     const principal = await authenticate(options.tokens, bearerOf(c.req.header("authorization")));
     authorize(principal, need);

@@ -291,3 +291,42 @@ Deno.test("[http] rate limit: a burst over the limit gets 429 with Retry-After",
     await chorus.close();
   }
 });
+
+Deno.test("[auth] every route with a key or id checks a prefixed token's prefix (POST /kv/bulk/incr too)", async () => {
+  const { chorus, mint } = await withAuth();
+  try {
+    const { token } = await mint({
+      scopes: [
+        "kv:read",
+        "kv:write",
+        "contexts:read",
+        "contexts:write",
+        "reels:read",
+        "reels:write",
+      ],
+      prefix: "tenant1/",
+    });
+    const auth = { authorization: `Bearer ${token}` };
+    const incr = await call(chorus.app, "POST", "/api/v1/kv/bulk/incr", { by: 1000 }, auth);
+    assert.equal(incr.status, 403, "the key `bulk` lies outside tenant1/");
+    const doc = (await call(chorus.app, "GET", "/api/v1/openapi.json")).body;
+    let checked = 0;
+    for (const [path, item] of Object.entries(doc.paths as Record<string, object>)) {
+      if (!/\{(key|id)\}/.test(path) || path.startsWith("/api/v1/tokens")) continue;
+      for (const method of Object.keys(item).map((m) => m.toUpperCase())) {
+        const body = method === "GET" || method === "HEAD" ? undefined : {};
+        const outside = path.replace(/\{(key|id)\}/, "tenant2%2Fx");
+        const res = await call(chorus.app, method, outside, body, auth);
+        assert.equal(res.status, 403, `${method} ${outside}: ${res.status}`);
+        checked++;
+        if (path.endsWith("/watch")) continue; // an SSE stream: allowed inside, it never ends
+        const inside = path.replace(/\{(key|id)\}/, "tenant1%2Fx");
+        const ok = await call(chorus.app, method, inside, body, auth);
+        assert.notEqual(ok.status, 403, `${method} ${inside}`);
+      }
+    }
+    assert.ok(checked >= 20, `only ${checked} operations checked`);
+  } finally {
+    await chorus.close();
+  }
+});
