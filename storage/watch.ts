@@ -71,8 +71,11 @@ export class WatchHub {
   readonly #listeners = new Map<string, Set<WatchListener>>();
   readonly #groupOf = new Map<string, Group>();
   readonly #groups = new Set<Group>();
+  /** Groups with fewer than {@linkcode GROUP_SIZE} keys. */
+  readonly #roomy = new Set<Group>();
   readonly #dirty = new Set<Group>();
   #scheduled = false;
+  #restartTimer?: ReturnType<typeof setTimeout>;
   #closed = false;
 
   /** A hub over `kv`; `options` enable the lag probe. */
@@ -178,26 +181,29 @@ export class WatchHub {
       if (group) this.#markDirty(group);
     }
     set.add(listener);
-    const hub = this;
     // The stream that will report this key restarts after this call; its first report makes
     // the handle live.
-    const joined = this.#groupOf.get(id)!;
-    const since = joined.generation + 1;
+    const since = this.#groupOf.get(id)!.generation + 1;
+    const stop = () => {
+      const current = this.#listeners.get(id);
+      if (!current?.delete(listener) || current.size) return;
+      this.#listeners.delete(id);
+      const group = this.#groupOf.get(id);
+      this.#groupOf.delete(id);
+      if (group) {
+        group.keys.delete(id);
+        if (this.#groups.has(group)) this.#roomy.add(group);
+        this.#markDirty(group);
+      }
+    };
+    const isLive = () => {
+      const group = this.#groupOf.get(id);
+      return group !== undefined && group.reported >= since && !this.#closed;
+    };
     return {
-      stop() {
-        const current = hub.#listeners.get(id);
-        if (!current?.delete(listener) || current.size) return;
-        hub.#listeners.delete(id);
-        const group = hub.#groupOf.get(id);
-        hub.#groupOf.delete(id);
-        if (group) {
-          group.keys.delete(id);
-          hub.#markDirty(group);
-        }
-      },
+      stop,
       get live() {
-        const group = hub.#groupOf.get(id);
-        return group !== undefined && group.reported >= since && !hub.#closed;
+        return isLive();
       },
     };
   }
@@ -205,6 +211,7 @@ export class WatchHub {
   /** Cancels every stream. */
   close(): void {
     this.#closed = true;
+    if (this.#restartTimer !== undefined) clearTimeout(this.#restartTimer);
     for (const g of this.#groups) this.#stop(g);
     this.#groups.clear();
     this.#probeReader?.cancel().catch(() => {});
@@ -212,17 +219,14 @@ export class WatchHub {
   }
 
   #place(id: string, key: Deno.KvKey): void {
-    let group: Group | undefined;
-    for (const g of this.#groups) {
-      if (g.keys.size < GROUP_SIZE) {
-        group = g;
-        break;
-      }
-    }
+    // Groups with room, so placing a key costs the same with 10 or 100,000 keys watched.
+    let group: Group | undefined = this.#roomy.values().next().value;
     if (!group) {
       group = { keys: new Map(), generation: 0, reported: -1 };
       this.#groups.add(group);
+      this.#roomy.add(group);
     }
+    if (group.keys.size + 1 >= GROUP_SIZE) this.#roomy.delete(group);
     group.keys.set(id, key);
     this.#groupOf.set(id, group);
     this.#markDirty(group);
@@ -232,12 +236,15 @@ export class WatchHub {
     this.#dirty.add(group);
     if (this.#scheduled) return;
     this.#scheduled = true;
-    // Restart changed groups once per tick, so a burst of new keys costs one restart per group.
-    queueMicrotask(() => {
+    // Restart changed groups once per turn of the event loop, so a burst of new keys (a client
+    // reading keys one after another) costs one restart per group, not one per key: each restart
+    // makes KV read every key of the group again.
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
       this.#scheduled = false;
       for (const g of this.#dirty) this.#restart(g);
       this.#dirty.clear();
-    });
+    }, 0);
   }
 
   #stop(group: Group): void {
@@ -251,6 +258,7 @@ export class WatchHub {
     if (this.#closed) return;
     if (!group.keys.size) {
       this.#groups.delete(group);
+      this.#roomy.delete(group);
       return;
     }
     const keys = [...group.keys.values()];
