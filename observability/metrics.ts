@@ -61,10 +61,38 @@ export const HTTP_BUCKETS = [
   2.5,
 ];
 
+/** The HTTP methods that get their own `method` label; any other is counted as `other`. */
+export const HTTP_METHODS: ReadonlySet<string> = new Set([
+  "GET",
+  "HEAD",
+  "POST",
+  "PUT",
+  "PATCH",
+  "DELETE",
+  "OPTIONS",
+]);
+
+/**
+ * Most HTTP series kept. Labels already come from bounded sets (7 methods + `other`, the app's
+ * route patterns, status codes 100–599 + `other`); past this many series, new ones are folded into
+ * the route `overflow` so that no input can grow `/metrics` without bound.
+ */
+export const MAX_HTTP_SERIES = 2000;
+
+/** The `method` label: the method itself when standard, else `other` (methods are client input). */
+export function methodLabel(method: string): string {
+  return HTTP_METHODS.has(method) ? method : "other";
+}
+
+/** The `status` label: an HTTP status code 100–599, else `other`. */
+export function statusLabel(status: number): string {
+  return Number.isInteger(status) && status >= 100 && status <= 599 ? String(status) : "other";
+}
+
 interface HttpSeries {
   method: string;
   route: string;
-  status: number;
+  status: string;
   buckets: number[];
   sum: number;
   count: number;
@@ -187,13 +215,33 @@ export class Metrics {
     }
   }
 
-  /** Records one HTTP request. */
+  /**
+   * Records one HTTP request. Labels are bounded whatever the client sends: a non-standard method
+   * counts as `other`, a status outside 100–599 as `other`, and `route` should be a route pattern
+   * (see {@linkcode routeLabel}), never a raw path.
+   */
   observe(method: string, route: string, status: number, seconds: number): void {
-    const key = `${method} ${status} ${route}`;
+    const m = methodLabel(method);
+    const st = statusLabel(status);
+    let key = `${m} ${st} ${route}`;
     let series = this.#http.get(key);
     if (!series) {
-      series = { method, route, status, buckets: HTTP_BUCKETS.map(() => 0), sum: 0, count: 0 };
-      this.#http.set(key, series);
+      if (this.#http.size >= MAX_HTTP_SERIES) {
+        route = "overflow";
+        key = `${m} ${st} ${route}`;
+        series = this.#http.get(key);
+      }
+      if (!series) {
+        series = {
+          method: m,
+          route,
+          status: st,
+          buckets: HTTP_BUCKETS.map(() => 0),
+          sum: 0,
+          count: 0,
+        };
+        this.#http.set(key, series);
+      }
     }
     for (let i = 0; i < HTTP_BUCKETS.length; i++) {
       if (seconds <= HTTP_BUCKETS[i]) series.buckets[i]++;
@@ -235,7 +283,11 @@ export class Metrics {
   }
 }
 
-/** The route label of a request: the matched pattern, not the raw path. */
+/**
+ * The route label of a request: the matched pattern, not the raw path. A request no route matched
+ * gets the pattern of the last middleware it went through (`/api/v1/*`, `/api/*`), or `unmatched`
+ * when that is the catch-all `/*`: either way one of the app's finitely many patterns.
+ */
 export function routeLabel(routePath: string | undefined): string {
   return routePath && routePath !== "/*" ? routePath : "unmatched";
 }

@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { openTest } from "../_helpers.ts";
+import { MAX_HTTP_SERIES, methodLabel, Metrics, statusLabel } from "../../observability/metrics.ts";
+
+/** The `chorus_http_request_duration_seconds` series of a `/metrics` text, one per `_count` line. */
+function httpSeries(text: string): string[] {
+  return text.split("\n").filter((l) =>
+    l.startsWith("chorus_http_request_duration_seconds_count{")
+  );
+}
+
+Deno.test("[http] bogus HTTP methods do not grow /metrics: every label is from a bounded set", async () => {
+  const { chorus } = await openTest();
+  try {
+    for (let i = 0; i < 200; i++) {
+      const res = await chorus.app.request("/api/v1/kv/x", { method: `M${i}` });
+      await res.body?.cancel();
+    }
+    const res = await chorus.app.request("/metrics");
+    const series = httpSeries(await res.text());
+    const bogus = series.filter((l) =>
+      !/method="(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS)"/.test(l)
+    );
+    assert.equal(bogus.length, 1, bogus.join("\n"));
+    assert.match(bogus[0], /method="other",route="[^"]+",status="404"/);
+    assert.match(bogus[0], /} 200$/);
+    assert.ok(series.length <= 3, series.join("\n"));
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("metrics labels: standard methods kept, others collapse; statuses outside 100–599 too", async () => {
+  assert.equal(methodLabel("PATCH"), "PATCH");
+  assert.equal(methodLabel("patch"), "other");
+  assert.equal(methodLabel("M1"), "other");
+  assert.equal(statusLabel(404), "404");
+  assert.equal(statusLabel(99), "other");
+  assert.equal(statusLabel(600), "other");
+  const { chorus } = await openTest();
+  try {
+    const metrics = new Metrics({ store: chorus.store, actors: chorus.registry });
+    for (let status = 600; status < 1100; status++) metrics.observe("GET", "/x", status, 0.001);
+    metrics.observe("BREW", "/x", 200, 0.001);
+    assert.deepEqual(httpSeries(await metrics.render()), [
+      'chorus_http_request_duration_seconds_count{method="GET",route="/x",status="other"} 500',
+      'chorus_http_request_duration_seconds_count{method="other",route="/x",status="200"} 1',
+    ]);
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("metrics: past MAX_HTTP_SERIES, new series fold into the route overflow", async () => {
+  const { chorus } = await openTest();
+  try {
+    const metrics = new Metrics({ store: chorus.store, actors: chorus.registry });
+    for (let i = 0; i < MAX_HTTP_SERIES + 50; i++) metrics.observe("GET", `/r${i}`, 200, 0.001);
+    const series = httpSeries(await metrics.render());
+    assert.equal(series.length, MAX_HTTP_SERIES + 1);
+    assert.equal(
+      series.at(-1),
+      'chorus_http_request_duration_seconds_count{method="GET",route="overflow",status="200"} 50',
+    );
+  } finally {
+    await chorus.close();
+  }
+});
