@@ -59,7 +59,7 @@ export interface ResolvedConfig {
   exportUrl: string | undefined;
   /** Whether requests need a token (`CHORUS_AUTH`; off under `deno task dev`, on elsewhere). */
   auth: boolean;
-  /** Bootstrap admin token (`CHORUS_ADMIN_TOKEN`). */
+  /** Bootstrap admin token (`CHORUS_ADMIN_TOKEN`; see {@linkcode checkAdminToken}). */
   adminToken: string | undefined;
   /** Token required by `GET /metrics` when set (`CHORUS_METRICS_TOKEN`). */
   metricsToken: string | undefined;
@@ -144,6 +144,27 @@ function parseChoice<T extends string>(name: string, text: string, choices: read
     throw new ConfigError(`${name}="${text}" must be one of ${choices.join(", ")}`);
   }
   return t;
+}
+
+/** Fewest characters of `CHORUS_ADMIN_TOKEN`. */
+export const MIN_ADMIN_TOKEN_LENGTH = 32;
+
+/**
+ * Checks the strength of an admin token: at least {@linkcode MIN_ADMIN_TOKEN_LENGTH} characters,
+ * from at least two of the classes lowercase letters, uppercase letters, digits and other
+ * characters (`openssl rand -hex 32`, `openssl rand -base64 32` and the tokens Chorus prints all
+ * qualify). The message never repeats the token.
+ * @throws {ConfigError} naming `name` when the token is too weak
+ */
+export function checkAdminToken(name: string, token: string): string {
+  const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^a-zA-Z0-9]/].filter((c) => c.test(token)).length;
+  if (token.length < MIN_ADMIN_TOKEN_LENGTH || classes < 2) {
+    throw new ConfigError(
+      `${name} is too weak: use at least ${MIN_ADMIN_TOKEN_LENGTH} characters mixing at least two ` +
+        `of lowercase letters, uppercase letters, digits and symbols (e.g. openssl rand -hex 32)`,
+    );
+  }
+  return token;
 }
 
 /** Options of {@linkcode loadConfig}. */
@@ -241,7 +262,7 @@ export function loadConfig(
     exportProvider,
     exportUrl,
     auth: opt("CHORUS_AUTH", parseBool, !dev),
-    adminToken: get("CHORUS_ADMIN_TOKEN"),
+    adminToken: opt("CHORUS_ADMIN_TOKEN", checkAdminToken, undefined as string | undefined),
     metricsToken: get("CHORUS_METRICS_TOKEN"),
     corsOrigins,
     rateLimit,

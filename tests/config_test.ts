@@ -73,3 +73,49 @@ Deno.test("A bad CHORUS_* value stops the server with one line naming it", async
   assert.equal(lines.length, 1);
   assert.match(lines[0], /CHORUS_PORT="99999"/);
 });
+
+Deno.test("CHORUS_ADMIN_TOKEN must be 32+ characters from two character classes", () => {
+  for (
+    const weak of [
+      "x",
+      "sk_chorus_short-1",
+      "a".repeat(64),
+      "0123456789".repeat(4),
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGH",
+    ]
+  ) {
+    assert.throws(() => loadConfig({ CHORUS_ADMIN_TOKEN: weak }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /^CHORUS_ADMIN_TOKEN is too weak: use at least 32 characters/);
+      if (weak.length > 8) assert.ok(!e.message.includes(weak), "the message never repeats it");
+      return true;
+    }, weak);
+  }
+  for (
+    const strong of [
+      "3f9a0c27e6b14d58a2c9f07e1b6d4a3c5e8f7a9b0c1d2e3f4a5b6c7d8e9f0a1b", // openssl rand -hex 32
+      "sk_chorus_test-admin-secret-0123456789",
+      "Q2hvcnVzIGFkbWluIHRva2VuIGZvciB0ZXN0cw==",
+    ]
+  ) {
+    assert.equal(loadConfig({ CHORUS_ADMIN_TOKEN: strong }).adminToken, strong);
+  }
+  assert.equal(loadConfig({}).adminToken, undefined);
+});
+
+Deno.test("A weak CHORUS_ADMIN_TOKEN stops the server with one line naming it", async () => {
+  // A server that accepted the token would keep running: kill it rather than hang the suite.
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 20_000);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-kv", new URL("../main.ts", import.meta.url).pathname],
+    env: { CHORUS_ADMIN_TOKEN: "x", CHORUS_KV: ":memory:", CHORUS_PORT: "0" },
+    stdout: "piped",
+    stderr: "piped",
+    signal: abort.signal,
+  }).output().finally(() => clearTimeout(timer));
+  assert.equal(out.code, 2);
+  const lines = new TextDecoder().decode(out.stderr).trim().split("\n");
+  assert.equal(lines.length, 1);
+  assert.match(lines[0], /CHORUS_ADMIN_TOKEN is too weak/);
+});
