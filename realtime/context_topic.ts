@@ -14,12 +14,13 @@ import { type JoinContext, TopicError, type TopicHandler } from "./topics.ts";
 export function contextTopic(contexts: ContextsApi): TopicHandler {
   return {
     async open(_topic, id, publish) {
-      return await contexts.subscribe(id, (event) => {
+      return await contexts.subscribe(guard(id), (event) => {
         const payload = event as unknown as Record<string, unknown>;
         publish({ event: "delta", payload, seq: event.version });
       });
     },
     async join(context: JoinContext) {
+      guard(context.name);
       const v = context.payload.version;
       if (v !== undefined && v !== null && !Number.isSafeInteger(v)) {
         throw new TopicError("invalid version", { message: "version is an integer" });
@@ -38,6 +39,7 @@ export function contextTopic(contexts: ContextsApi): TopicHandler {
     async handleIn(event, payload, context) {
       if (event !== "update") throw new TopicError("unknown event");
       if (payload instanceof ArrayBuffer) throw new TopicError("binary payload not accepted");
+      guard(context.name);
       try {
         const exists = await contexts.get(context.name);
         const r = exists
@@ -49,6 +51,16 @@ export function contextTopic(contexts: ContextsApi): TopicHandler {
       }
     },
   };
+}
+
+/** Refuses the ids `.` and `..` (they cannot name a context in a URL, so REST refuses them too). */
+function guard(id: string): string {
+  if (id === "." || id === "..") {
+    throw new TopicError("invalid_request", {
+      message: `Cannot join context "${id}": "." and ".." are not context ids`,
+    });
+  }
+  return id;
 }
 
 function toTopicError(e: unknown): unknown {

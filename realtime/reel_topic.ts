@@ -116,7 +116,7 @@ export function reelTopic(deps: ReelTopicDeps): TopicHandler {
 }
 
 function guard(id: string): string {
-  if (!ID_PATTERN.test(id)) {
+  if (!ID_PATTERN.test(id) || id === "." || id === "..") {
     throw new TopicError("invalid_request", { message: `Cannot join reel "${id}": bad reel id` });
   }
   return id;

@@ -1,6 +1,7 @@
 /**
  * The `system` topic: a `system_stats` broadcast every few seconds (sockets, topics, messages
- * in/out/dropped, actors, memory, uptime) for dashboards. No presence, no pushes.
+ * in/out/dropped, actors, memory, uptime) for dashboards. No presence, no pushes, no sub-topics
+ * (`system:<x>` is an unmatched topic).
  * @module
  */
 import type { Clock, TimerId } from "../clock.ts";
@@ -21,6 +22,8 @@ export function systemTopic(options: SystemTopicOptions): TopicHandler {
   const every = options.intervalMs ?? 5000;
   return {
     presence: false,
+    // One topic, one timer: `system:<anything>` is unmatched, not a topic with a timer of its own.
+    bare: true,
     open(_topic, _name, publish) {
       let timer: TimerId | undefined;
       const tick = () => {

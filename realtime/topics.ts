@@ -81,6 +81,11 @@ export interface TopicHandler {
   /** Whether joins are tracked in presence. Default true (SPEC §3: every topic but `system`). */
   readonly presence?: boolean;
   /**
+   * True when the handler serves only the bare topic (`system`): `prefix:<name>` is then an
+   * unmatched topic. Default false: only `prefix:<name>` with a non-empty name is served.
+   */
+  readonly bare?: boolean;
+  /**
    * Starts this instance's feed of a topic: called when its first socket here joins, before that
    * join's {@linkcode TopicHandler.join}, so history read by `join` and live messages leave no gap.
    * @returns the function that stops the feed, called when the last socket here leaves
@@ -124,6 +129,21 @@ export class TopicError extends Error {
 /** The reason Phoenix gives for a join or push to a topic nothing serves. */
 export const UNMATCHED_TOPIC = "unmatched topic";
 
+/**
+ * Longest topic name (the part after `prefix:`) in UTF-8 bytes: the longest kv key or context id.
+ * A longer topic is unmatched before any handler, feed or timer is set up for it.
+ */
+export const MAX_TOPIC_NAME_BYTES = 1024;
+
+const encoder = new TextEncoder();
+
+/** Whether `name` is at most {@linkcode MAX_TOPIC_NAME_BYTES} bytes of UTF-8. */
+function nameFits(name: string): boolean {
+  if (name.length > MAX_TOPIC_NAME_BYTES) return false;
+  return name.length * 3 <= MAX_TOPIC_NAME_BYTES ||
+    encoder.encode(name).byteLength <= MAX_TOPIC_NAME_BYTES;
+}
+
 /** A topic resolved against the registry. */
 export interface TopicMatch {
   /** The handler. */
@@ -134,13 +154,17 @@ export interface TopicMatch {
   name: string;
 }
 
-/** Maps topic prefixes to handlers: `kv:<key>` → the `kv` handler, `system` → `system`. */
+/**
+ * Maps topic prefixes to handlers: `kv:<key>` → the `kv` handler, `system` → `system`. Only
+ * topics a handler serves match: a bare handler's bare topic, or `prefix:<name>` of another with a
+ * name of 1 to {@linkcode MAX_TOPIC_NAME_BYTES} bytes.
+ */
 export class TopicRegistry {
   readonly #handlers = new Map<string, TopicHandler>();
 
   /**
    * Registers the handler of `prefix`. `define("kv", h)` serves `kv:<anything non-empty>`;
-   * `define("system", h)` serves the bare topic `system` (and `system:<x>`).
+   * `define("system", h)` with `h.bare` serves the bare topic `system` only.
    */
   define(prefix: string, handler: TopicHandler): void {
     if (!prefix || prefix.includes(":")) {
@@ -161,7 +185,7 @@ export class TopicRegistry {
     const name = colon < 0 ? "" : topic.slice(colon + 1);
     const handler = this.#handlers.get(prefix);
     if (!handler) return null;
-    if (colon >= 0 && name === "") return null;
+    if (handler.bare ? colon >= 0 : colon < 0 || name === "" || !nameFits(name)) return null;
     return { handler, prefix, name };
   }
 }

@@ -70,7 +70,7 @@ export function userTopic(users: UsersApi): TopicHandler {
 }
 
 function guard(id: string): string {
-  if (!ID_PATTERN.test(id)) {
+  if (!ID_PATTERN.test(id) || id === "." || id === "..") {
     throw new TopicError("invalid_request", { message: `Cannot join user "${id}": bad user id` });
   }
   return id;

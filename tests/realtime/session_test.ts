@@ -194,3 +194,67 @@ Deno.test("[ws] frames that wait behind a backed-up socket go out on the flush t
     await chorus.close();
   }
 });
+
+Deno.test("[ws] only the bare system topic is served; system:<x> and over-long topics are unmatched", async () => {
+  const { chorus, clock, sink, s } = await session();
+  try {
+    const joinFrame = (ref: string, topic: string) =>
+      encodeText({ joinRef: ref, ref, topic, event: "phx_join", payload: {} });
+    s.receive(joinFrame("1", "system"));
+    s.receive(joinFrame("k", `kv:${"k".repeat(1024)}`)); // the longest kv key still joins
+    await s.settled();
+    const timers = clock.pending;
+    const refused = [
+      ...Array.from({ length: 50 }, (_, i) => `system:${i}`),
+      `system:${"x".repeat(5000)}`,
+      "kv",
+      `kv:${"k".repeat(1025)}`,
+      `context:${"é".repeat(600)}`, // 1200 bytes of UTF-8
+    ];
+    refused.forEach((topic, i) => s.receive(joinFrame(`r${i}`, topic)));
+    await s.settled();
+    const replies = sink.frames().filter((f) => f[3] === "phx_reply");
+    assert.deepEqual(replies[0].slice(0, 3), ["1", "1", "system"]);
+    assert.equal((replies[0][4] as { status: string }).status, "ok");
+    assert.deepEqual(replies[1].slice(0, 2), ["k", "k"]);
+    assert.equal((replies[1][4] as { status: string }).status, "ok");
+    refused.forEach((topic, i) => {
+      assert.deepEqual(replies[i + 2], [null, `r${i}`, topic, "phx_reply", {
+        status: "error",
+        response: { reason: "unmatched topic" },
+      }], topic.slice(0, 20));
+    });
+    assert.equal(replies.length, refused.length + 2);
+    assert.equal(s.channels, 2);
+    assert.equal(chorus.realtime.stats().topics, 2);
+    assert.equal(clock.pending, timers, "no system timer per refused topic");
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("[ws] context, reel and user topics refuse the ids . and ..", async () => {
+  const { chorus, sink, s } = await session();
+  try {
+    const topics = ["context:.", "context:..", "reel:.", "reel:..", "user:.", "user:.."];
+    topics.forEach((topic, i) =>
+      s.receive(encodeText({ joinRef: `${i}`, ref: `${i}`, topic, event: "phx_join", payload: {} }))
+    );
+    await s.settled();
+    const replies = sink.frames().filter((f) => f[3] === "phx_reply");
+    assert.deepEqual(
+      replies.map((
+        f,
+      ) => [
+        f[2],
+        (f[4] as { status: string; response: { reason: string } }).status,
+        (f[4] as { response: { reason: string } }).response.reason,
+      ]),
+      topics.map((topic) => [topic, "error", "invalid_request"]),
+    );
+    assert.equal(s.channels, 0);
+    assert.equal(chorus.realtime.stats().topics, 0);
+  } finally {
+    await chorus.close();
+  }
+});
