@@ -111,7 +111,8 @@ const encoder = new TextEncoder();
  */
 export function validateContextId(id: unknown): string {
   if (
-    typeof id !== "string" || id.length === 0 || CONTROL.test(id) || !id.isWellFormed() ||
+    typeof id !== "string" || id.length === 0 || id === "." || id === ".." || CONTROL.test(id) ||
+    !id.isWellFormed() ||
     (id.length * 3 > MAX_ID_BYTES && encoder.encode(id).byteLength > MAX_ID_BYTES)
   ) {
     throw new ChorusError(

@@ -60,12 +60,12 @@ export const PRIORITIES = ["low", "normal", "high", "critical"] as const;
  * @throws {ChorusError} `invalid_request`
  */
 export function validateId(id: unknown, what: "reel" | "user"): string {
-  if (typeof id !== "string" || !ID_PATTERN.test(id)) {
+  if (typeof id !== "string" || !ID_PATTERN.test(id) || id === "." || id === "..") {
     throw new ChorusError(
       "invalid_request",
       `Cannot use ${what} id ${
         JSON.stringify(String(id).slice(0, 64))
-      }: use 1 to 128 characters of A-Z, a-z, 0-9, "_", ".", ":" or "-"`,
+      }: use 1 to 128 characters of A-Z, a-z, 0-9, "_", ".", ":" or "-" (not "." or "..")`,
     );
   }
   return id;

@@ -83,7 +83,8 @@ export function kvExportProvider(store: Store, config: ResolvedConfig): ExportPr
 
 /**
  * The `http` provider: `POST <baseUrl>/<id>` with the snapshot as JSON to save, `GET` to load
- * (404 = no snapshot). The id is URL-encoded.
+ * (404 = no snapshot). The id is URL-encoded as one path segment; the ids `.` and `..` are refused
+ * with `invalid_request`, since URLs resolve them (even as `%2E%2E`) to the base or its parent.
  * @param options.fetch the fetch to use (tests and embedders may pass their own)
  */
 export function httpExportProvider(
@@ -91,7 +92,17 @@ export function httpExportProvider(
   options: { fetch?: typeof fetch } = {},
 ): ExportProvider {
   const doFetch = options.fetch ?? fetch;
-  const url = (id: string) => `${baseUrl.replace(/\/+$/, "")}/${encodeURIComponent(id)}`;
+  const base = baseUrl.replace(/\/+$/, "");
+  const url = (action: string, id: string) => {
+    if (id === "." || id === ".." || id === "") {
+      throw new ChorusError(
+        "invalid_request",
+        `Cannot ${action} context ${JSON.stringify(id)} with the http export provider: ` +
+          `"", "." and ".." cannot name a URL path segment`,
+      );
+    }
+    return `${base}/${encodeURIComponent(id)}`;
+  };
   const failed = (action: string, id: string, why: string, cause?: unknown) =>
     new ChorusError("unavailable", `Cannot ${action} "${id}": the export server ${why}`, {
       cause,
@@ -99,9 +110,10 @@ export function httpExportProvider(
   return {
     name: "http",
     async save(id, snapshot) {
+      const target = url("export", id);
       let res: Response;
       try {
-        res = await doFetch(url(id), {
+        res = await doFetch(target, {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: JSON.stringify(snapshot),
@@ -113,9 +125,10 @@ export function httpExportProvider(
       if (!res.ok) throw failed("export", id, `answered ${res.status}`);
     },
     async load(id) {
+      const target = url("restore", id);
       let res: Response;
       try {
-        res = await doFetch(url(id), { headers: { accept: "application/json" } });
+        res = await doFetch(target, { headers: { accept: "application/json" } });
       } catch (e) {
         throw failed("restore", id, "is not reachable", e);
       }

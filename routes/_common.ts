@@ -1,11 +1,12 @@
 /**
- * Pieces every route module shares: the error schema, the consistency query, If-Match parsing and
- * the validation hook that turns zod failures into the SPEC's `invalid_request`.
+ * Pieces every route module shares: the error schema, the consistency query, If-Match parsing,
+ * the path-id check, the strict UTF-8 check of JSON bodies and the validation hook that turns zod
+ * failures into the SPEC's `invalid_request`.
  * @module
  */
 import { z } from "@hono/zod-openapi";
 import type { Hook } from "@hono/zod-openapi";
-import type { Env } from "hono";
+import type { Env, MiddlewareHandler } from "hono";
 import { ChorusError } from "../errors.ts";
 
 /** The SPEC error body, for OpenAPI. */
@@ -83,3 +84,52 @@ export function parseIfMatch(header: string | undefined): number | "*" | undefin
 export function etag(version: number): string {
   return `"${version}"`;
 }
+
+/**
+ * Whether an id is `.` or `..`: URL path segments that resolve to the current or parent path
+ * (also as `%2E`/`%2E%2E`), so they can never name a resource in a URL.
+ */
+export function isDotSegment(id: string): boolean {
+  return id === "." || id === "..";
+}
+
+/**
+ * A path id parameter (`/contexts/{id}`, `/reels/{id}`, …): a string that is not `.` or `..`
+ * (see {@linkcode isDotSegment}); the product's own check applies on top.
+ */
+export function pathId(example: string, description?: string) {
+  return z.string().refine((id) => !isDotSegment(id), {
+    message: 'cannot be "." or ".."',
+  }).openapi({ param: { name: "id", in: "path" }, example, description });
+}
+
+/** JSON media types, as Hono's validator recognises them. */
+const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Refuses a JSON request body that is not valid UTF-8 with 400 `invalid_request` (Hono's JSON
+ * parsing would silently turn each bad byte into U+FFFD and store that). The decoded text is left
+ * in Hono's body cache, so the route's validator parses it without reading the body again. Only
+ * POST, PUT and PATCH are read: the methods the app's body-size limit covers.
+ * @throws {ChorusError} `invalid_request` for invalid UTF-8
+ */
+export const utf8JsonBody: MiddlewareHandler = async (c, next) => {
+  const method = c.req.method;
+  if (method === "POST" || method === "PUT" || method === "PATCH") {
+    const mime = (c.req.header("content-type") ?? "").split(";")[0].trim();
+    const cache = c.req.bodyCache;
+    if (JSON_MEDIA_TYPE.test(mime) && Object.keys(cache).length === 0) {
+      const bytes = await c.req.raw.arrayBuffer();
+      let text: string;
+      try {
+        text = strictUtf8.decode(bytes);
+      } catch {
+        throw new ChorusError("invalid_request", "Cannot parse the request body: invalid UTF-8");
+      }
+      // Hono caches body promises (its type says the values); json() reads the cached text.
+      (cache as Record<string, unknown>).text = Promise.resolve(text);
+    }
+  }
+  await next();
+};

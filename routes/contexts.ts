@@ -10,7 +10,14 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ChorusError } from "../errors.ts";
 import type { ContextsApi, PatchType } from "../actors/context_api.ts";
 import { encodeContextDelta, encodeContextDeltaList } from "../proto/codec.ts";
-import { ConsistencyQuery, errorResponses, jsonResponse, validationHook } from "./_common.ts";
+import {
+  ConsistencyQuery,
+  errorResponses,
+  jsonResponse,
+  pathId,
+  utf8JsonBody,
+  validationHook,
+} from "./_common.ts";
 import { negotiate, PROTOBUF, ProtobufBytes } from "./_protobuf.ts";
 
 /** Dependencies of {@linkcode contextRoutes}. */
@@ -18,9 +25,7 @@ export interface ContextRoutesDeps {
   contexts: ContextsApi;
 }
 
-const IdParam = z.object({
-  id: z.string().openapi({ param: { name: "id", in: "path" }, example: "room-42" }),
-});
+const IdParam = z.object({ id: pathId("room-42") });
 const JsonObject = z.unknown().openapi({
   type: "object",
   description: "A JSON object",
@@ -191,6 +196,7 @@ const PATCH_TYPES: Record<string, PatchType | undefined> = {
 export function contextRoutes(deps: ContextRoutesDeps): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
   const { contexts } = deps;
+  app.use("/contexts/*", utf8JsonBody);
 
   app.openapi(putRoute, async (c) => {
     const { id } = c.req.valid("param");

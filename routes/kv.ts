@@ -16,6 +16,7 @@ import {
   jsonBody,
   jsonResponse,
   parseIfMatch,
+  utf8JsonBody,
   validationHook,
 } from "./_common.ts";
 
@@ -277,6 +278,7 @@ function noMatchAll(header: string | undefined): boolean {
 export function kvRoutes(deps: KvRoutesDeps): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
   const { kv } = deps;
+  app.use("/kv/*", utf8JsonBody);
 
   app.openapi(bulkPutRoute, async (c) => {
     const { items } = c.req.valid("json");

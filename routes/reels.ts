@@ -24,7 +24,13 @@ import {
   encodeReelUpdate,
   type ReelUpdateJson,
 } from "../proto/codec.ts";
-import { ConsistencyQuery, errorResponses, validationHook } from "./_common.ts";
+import {
+  ConsistencyQuery,
+  errorResponses,
+  pathId,
+  utf8JsonBody,
+  validationHook,
+} from "./_common.ts";
 import { negotiate, PROTOBUF, ProtobufBytes, readProtobuf, sendsProtobuf } from "./_protobuf.ts";
 
 /** Dependencies of {@linkcode reelRoutes}. */
@@ -34,13 +40,17 @@ export interface ReelRoutesDeps {
 }
 
 const IdParam = z.object({
-  id: z.string().openapi({
-    param: { name: "id", in: "path" },
-    example: "reel_42",
-    description: `1–128 characters of A-Z a-z 0-9 _ . : - (${ID_PATTERN.source})`,
-  }),
+  id: pathId(
+    "reel_42",
+    `1–128 characters of A-Z a-z 0-9 _ . : - (${ID_PATTERN.source}), not "." or ".."`,
+  ),
 });
 const Int = z.number().int();
+/** A comments page cursor: the id (a ULID) of the last comment of the page before. */
+const CommentCursor = z.string().regex(
+  /^[0-9A-HJKMNP-TV-Z]{26}$/,
+  "must be the cursor of an earlier page (a comment id)",
+);
 const UpdateBody = z.object({
   update_data: z.record(z.string(), z.unknown()),
   target_users: z.array(z.string()).max(50).optional(),
@@ -162,7 +172,7 @@ const commentsRoute = createRoute({
   request: {
     params: IdParam,
     query: z.object({
-      cursor: z.string().optional(),
+      cursor: CommentCursor.optional(),
       limit: z.coerce.number().int().min(1).max(500).optional(),
     }),
   },
@@ -207,6 +217,7 @@ const presenceRoute = createRoute({
 export function reelRoutes(deps: ReelRoutesDeps): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
   const { reels, users } = deps;
+  app.use("/reels/*", utf8JsonBody);
 
   app.openapi(publishRoute, async (c) => {
     const { id } = c.req.valid("param");

@@ -7,7 +7,13 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ID_PATTERN } from "../actors/reel_api.ts";
 import { PRESENCE_STATUSES, type PresenceInput, type UsersApi } from "../actors/user_api.ts";
 import { decodePresenceUpdate, encodePresenceUpdate } from "../proto/codec.ts";
-import { ConsistencyQuery, errorResponses, validationHook } from "./_common.ts";
+import {
+  ConsistencyQuery,
+  errorResponses,
+  pathId,
+  utf8JsonBody,
+  validationHook,
+} from "./_common.ts";
 import { negotiate, PROTOBUF, ProtobufBytes, readProtobuf, sendsProtobuf } from "./_protobuf.ts";
 import { jsonBody } from "./reels.ts";
 
@@ -17,11 +23,10 @@ export interface UserRoutesDeps {
 }
 
 const IdParam = z.object({
-  id: z.string().openapi({
-    param: { name: "id", in: "path" },
-    example: "u_1",
-    description: `1–128 characters of A-Z a-z 0-9 _ . : - (${ID_PATTERN.source})`,
-  }),
+  id: pathId(
+    "u_1",
+    `1–128 characters of A-Z a-z 0-9 _ . : - (${ID_PATTERN.source}), not "." or ".."`,
+  ),
 });
 const PresenceBody = z.object({
   status: z.enum(PRESENCE_STATUSES),
@@ -73,6 +78,7 @@ const getRoute = createRoute({
 export function userRoutes(deps: UserRoutesDeps): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
   const { users } = deps;
+  app.use("/users/*", utf8JsonBody);
 
   app.openapi(setRoute, async (c) => {
     const { id } = c.req.valid("param");

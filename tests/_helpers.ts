@@ -61,3 +61,13 @@ export async function call(
   }
   return { status: res.status, headers: res.headers, body: parsed };
 }
+
+/**
+ * A request as `Deno.serve` hands it over for a raw path such as `/a/../b`: `Deno.serve` leaves
+ * the path as sent (`curl --path-as-is`), while `new Request` would resolve the dot segments.
+ */
+export function rawPathRequest(method: string, path: string): Request {
+  const request = new Request("http://localhost/", { method });
+  Object.defineProperty(request, "url", { value: `http://localhost${path}` });
+  return request;
+}

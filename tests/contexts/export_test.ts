@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Chorus, type ContextSnapshot } from "../../mod.ts";
-import { call, openTest } from "../_helpers.ts";
+import { call, openTest, rawPathRequest } from "../_helpers.ts";
+import { httpExportProvider } from "../../contexts/export.ts";
 
 async function roundTrip(chorus: Chorus, provider: string) {
   await chorus.contexts.set("doc", { title: "v1", tags: ["a"] });
@@ -125,4 +126,58 @@ Deno.test("export with no provider configured, or an unreachable one, is a clear
   } finally {
     await down.chorus.close();
   }
+});
+
+Deno.test("[http] context ids . and .. are refused with 400 and never reach the export server", async () => {
+  const requests: string[] = [];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req) => {
+    requests.push(`${req.method} ${new URL(req.url).pathname}`);
+    return new Response(null, { status: 204 });
+  });
+  const { chorus } = await openTest({
+    config: { exportProvider: "http", exportUrl: `http://127.0.0.1:${server.addr.port}/archive/` },
+  });
+  try {
+    for (const id of [".", ".."]) {
+      await chorus.contexts.set(id, { a: 1 }).catch(() => {}); // where the actors still allow it
+      for (
+        const [method, path] of [
+          ["POST", `/api/v1/contexts/${id}/export`],
+          ["POST", `/api/v1/contexts/${id}/restore`],
+          ["GET", `/api/v1/contexts/${id}`],
+        ]
+      ) {
+        const res = await chorus.app.fetch(rawPathRequest(method, path));
+        const body = await res.json();
+        assert.equal(res.status, 400, `${method} ${path}: ${JSON.stringify(body)}`);
+        assert.equal(body.error.code, "invalid_request");
+      }
+    }
+    assert.deepEqual(requests, []);
+  } finally {
+    await chorus.close();
+    await server.shutdown();
+  }
+});
+
+Deno.test("the http export provider refuses the ids . and .. instead of calling a parent URL", async () => {
+  const called: string[] = [];
+  const provider = httpExportProvider("http://archive.example/base/", {
+    fetch: (input) => {
+      called.push(String(input));
+      return Promise.resolve(new Response(null, { status: 204 }));
+    },
+  });
+  const snapshot = { id: "..", version: 1, context: {}, exported_at: 0 };
+  for (const id of [".", ".."]) {
+    await assert.rejects(provider.save(id, { ...snapshot, id }), { code: "invalid_request" });
+    await assert.rejects(provider.load(id), { code: "invalid_request" });
+  }
+  assert.deepEqual(called, []);
+  await provider.save("a.b", { ...snapshot, id: "a.b" });
+  await provider.save("../x", { ...snapshot, id: "../x" });
+  assert.deepEqual(called, [
+    "http://archive.example/base/a.b",
+    "http://archive.example/base/..%2Fx",
+  ]);
 });

@@ -512,3 +512,69 @@ Deno.test("[http] a write that KV does not answer in time gets 504 timeout", asy
     await chorus.close();
   }
 });
+
+Deno.test("[http] a JSON body with invalid UTF-8 is 400 invalid_request, not stored as U+FFFD", async () => {
+  const { chorus } = await openTest();
+  try {
+    const json = (text: string, bad: number[]) => {
+      const [before, after] = text.split("@");
+      const enc = new TextEncoder();
+      return new Uint8Array([...enc.encode(before), ...bad, ...enc.encode(after)]);
+    };
+    for (const bad of [[0xff], [0xc3], [0xed, 0xa0, 0x80]]) {
+      const requests: [string, string, Uint8Array, string][] = [
+        ["PUT", `${KV}/u`, json('{"value":"a@b"}', bad), "application/json"],
+        [
+          "POST",
+          `${KV}/bulk`,
+          json('{"items":[{"key":"u","value":"@"}]}', bad),
+          "application/json",
+        ],
+        ["PUT", "/api/v1/contexts/u", json('{"context":{"t":"@"}}', bad), "application/json"],
+        ["PATCH", "/api/v1/contexts/u", json('{"t":"@"}', bad), "application/merge-patch+json"],
+        [
+          "POST",
+          "/api/v1/reels/u/interactions",
+          json('{"type":"comment","user_id":"u1","text":"@"}', bad),
+          "application/json",
+        ],
+        [
+          "POST",
+          "/api/v1/users/u1/presence",
+          json('{"status":"online","activity":"@"}', bad),
+          "application/json",
+        ],
+      ];
+      for (const [method, path, body, type] of requests) {
+        const res = await chorus.app.request(path, {
+          method,
+          body: body as BodyInit,
+          headers: { "content-type": type },
+        });
+        const answer = await res.json();
+        assert.equal(res.status, 400, `${method} ${path} ${bad}: ${JSON.stringify(answer)}`);
+        assert.deepEqual(answer.error, {
+          code: "invalid_request",
+          message: "Cannot parse the request body: invalid UTF-8",
+        });
+      }
+    }
+    assert.equal((await call(chorus.app, "GET", `${KV}/u`)).status, 404);
+    assert.equal((await call(chorus.app, "GET", "/api/v1/contexts/u")).status, 404);
+    // Valid UTF-8 (with a BOM, as before) is still accepted.
+    const put = await chorus.app.request(`${KV}/u`, {
+      method: "PUT",
+      body: new Uint8Array([
+        0xef,
+        0xbb,
+        0xbf,
+        ...new TextEncoder().encode('{"value":"é😀"}'),
+      ]) as BodyInit,
+      headers: { "content-type": "application/json" },
+    });
+    assert.equal(put.status, 200, await put.text());
+    assert.equal((await call(chorus.app, "GET", `${KV}/u`)).body.value, "é😀");
+  } finally {
+    await chorus.close();
+  }
+});

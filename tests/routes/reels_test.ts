@@ -4,7 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { call, openTest } from "../_helpers.ts";
+import { call, openTest, rawPathRequest } from "../_helpers.ts";
 import {
   decodeInteraction,
   decodePresenceUpdate,
@@ -319,6 +319,55 @@ Deno.test("[http] GET /proto/chorus.proto and the system routes report real figu
         "/api/v1/status",
       ]
     ) assert.ok(doc.body.paths[p], p);
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("[http] a malformed comments cursor is 400 invalid_request", async () => {
+  const { chorus } = await openTest();
+  try {
+    await call(chorus.app, "POST", "/api/v1/reels/rc/interactions", {
+      type: "comment",
+      user_id: "u1",
+      text: "hi",
+    });
+    for (
+      const cursor of ["%%%", "abc", "01ARZ3NDEKTSV4RRFFQ69G5FAV0", "01arz3ndektsv4rrffq69g5fav"]
+    ) {
+      const r = await call(chorus.app, "GET", `/api/v1/reels/rc/comments?cursor=${cursor}`);
+      assert.equal(r.status, 400, `${cursor}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.error.code, "invalid_request");
+      assert.match(r.body.error.message, /cursor/);
+    }
+    const ok = await call(
+      chorus.app,
+      "GET",
+      "/api/v1/reels/rc/comments?cursor=01ARZ3NDEKTSV4RRFFQ69G5FAV",
+    );
+    assert.equal(ok.status, 200);
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("[http] reel and user ids . and .. are refused with 400 invalid_request", async () => {
+  const { chorus } = await openTest();
+  try {
+    for (const id of [".", ".."]) {
+      for (
+        const path of [
+          `/api/v1/reels/${id}`,
+          `/api/v1/reels/${id}/comments`,
+          `/api/v1/users/${id}/presence`,
+        ]
+      ) {
+        const res = await chorus.app.fetch(rawPathRequest("GET", path));
+        const body = await res.json();
+        assert.equal(res.status, 400, `${path}: ${JSON.stringify(body)}`);
+        assert.equal(body.error.code, "invalid_request");
+      }
+    }
   } finally {
     await chorus.close();
   }
