@@ -1,0 +1,94 @@
+/**
+ * Shared pieces of the closed-loop benchmarks: durations from flags or the environment, a
+ * closed-loop driver (N loops, each awaiting its own operation before issuing the next) and number
+ * formatting.
+ * @module
+ */
+
+/** Warm-up and measuring time in seconds, and whether `--quick` was given. */
+export interface Durations {
+  warmup: number;
+  seconds: number;
+  quick: boolean;
+}
+
+/**
+ * Reads `--quick`, `--warmup=<s>` and `--seconds=<s>` from `args`, then `BENCH_WARMUP` and
+ * `BENCH_SECONDS` from the environment. Defaults: quick 2 s + 3 s, full 5 s + 10 s.
+ */
+export function durations(args: string[] = Deno.args): Durations {
+  const quick = args.includes("--quick") || Deno.env.get("BENCH_QUICK") === "1";
+  const flag = (name: string) => {
+    const found = args.find((a) => a.startsWith(`--${name}=`));
+    return found === undefined ? undefined : found.slice(name.length + 3);
+  };
+  const pick = (name: string, env: string, fallback: number) => {
+    const text = flag(name) ?? Deno.env.get(env);
+    const n = text === undefined ? fallback : Number(text);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} / ${env} must be seconds >= 0`);
+    return n;
+  };
+  return {
+    quick,
+    warmup: pick("warmup", "BENCH_WARMUP", quick ? 2 : 5),
+    seconds: pick("seconds", "BENCH_SECONDS", quick ? 3 : 10),
+  };
+}
+
+/** The outcome of one closed-loop phase. */
+export interface LoopResult {
+  /** Operations completed per second inside the measuring window. */
+  opsPerSec: number;
+  /** Operations completed inside the measuring window. */
+  ops: number;
+  /** The window's real length in seconds. */
+  secs: number;
+}
+
+/**
+ * Runs `loops` closed loops of `op` for `warmup` seconds, then counts the operations completed
+ * over the next `seconds`; each loop stops with its first operation to complete after that.
+ * `op(loop, i)` gets the loop's index and its own iteration count; each call counts as
+ * `opsPerCall` operations (e.g. 64 for one atomic commit of 64 sets).
+ */
+export async function closedLoop(
+  loops: number,
+  d: Pick<Durations, "warmup" | "seconds">,
+  op: (loop: number, i: number) => Promise<unknown>,
+  opsPerCall = 1,
+): Promise<LoopResult> {
+  // The clock is read after every operation rather than left to timers: an operation that settles
+  // in microtasks alone (a cached read) never lets a timer fire.
+  const t0 = performance.now() + d.warmup * 1000;
+  const t1 = t0 + d.seconds * 1000;
+  let counted = 0;
+  await Promise.all(Array.from({ length: loops }, async (_, loop) => {
+    for (let i = 0;; i++) {
+      await op(loop, i);
+      const now = performance.now();
+      if (now >= t1) return;
+      if (now >= t0) counted += opsPerCall;
+    }
+  }));
+  return { opsPerSec: counted / d.seconds, ops: counted, secs: d.seconds };
+}
+
+/** `12,345` for counts and rates; two decimals under 100. */
+export function fmt(n: number): string {
+  return n < 100 ? n.toFixed(2) : Math.round(n).toLocaleString("en-US");
+}
+
+/** A ratio subject / reference as `1.23×`. */
+export function ratio(subject: number, reference: number): string {
+  if (!(reference > 0)) return "—";
+  const r = subject / reference;
+  return `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}×`;
+}
+
+/** Prints a Markdown table. */
+export function table(head: string[], rows: string[][], right: number[] = []): void {
+  const align = head.map((_, i) => (right.includes(i) ? "---:" : "---"));
+  console.log(`| ${head.join(" | ")} |`);
+  console.log(`| ${align.join(" | ")} |`);
+  for (const r of rows) console.log(`| ${r.join(" | ")} |`);
+}
