@@ -13,8 +13,9 @@ export type ActorFactory = (id: string, ctx: ActorContext) => Actor<any, any>;
 export class Registry {
   readonly #ctx: ActorContext;
   readonly #factories = new Map<string, ActorFactory>();
+  /** Live actors by kind, then id (no address string is built on the hot path). */
   // deno-lint-ignore no-explicit-any
-  readonly #actors = new Map<string, Actor<any, any>>();
+  readonly #byKind = new Map<string, Map<string, Actor<any, any>>>();
   #sweeper?: number;
   #closed = false;
   /** Actors evicted so far. */
@@ -28,37 +29,39 @@ export class Registry {
   /** Registers the factory of a kind (`kv`, `context`, …). */
   define(kind: string, factory: ActorFactory): void {
     this.#factories.set(kind, factory);
+    if (!this.#byKind.has(kind)) this.#byKind.set(kind, new Map());
   }
 
   /** Live actors on this instance. */
   get size(): number {
-    return this.#actors.size;
+    let n = 0;
+    for (const actors of this.#byKind.values()) n += actors.size;
+    return n;
   }
 
   /** Live actors per kind. */
   counts(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const a of this.#actors.values()) out[a.kind] = (out[a.kind] ?? 0) + 1;
+    for (const [kind, actors] of this.#byKind) if (actors.size) out[kind] = actors.size;
     return out;
   }
 
   /** Messages queued across all live actors. */
   mailboxDepth(): number {
     let n = 0;
-    for (const a of this.#actors.values()) n += a.depth;
+    for (const a of this.#all()) n += a.depth;
     return n;
   }
 
   /** The actor for `(kind, id)`, created if needed. */
   // deno-lint-ignore no-explicit-any
   get<A extends Actor<any, any>>(kind: string, id: string): A {
-    const address = `${kind}/${id}`;
-    let actor = this.#actors.get(address);
+    const actors = this.#byKind.get(kind);
+    if (!actors) throw new Error(`No actor kind "${kind}"`);
+    let actor = actors.get(id);
     if (!actor) {
-      const factory = this.#factories.get(kind);
-      if (!factory) throw new Error(`No actor kind "${kind}"`);
-      actor = factory(id, this.#ctx);
-      this.#actors.set(address, actor);
+      actor = this.#factories.get(kind)!(id, this.#ctx);
+      actors.set(id, actor);
       this.#arm();
     }
     return actor as unknown as A;
@@ -67,18 +70,25 @@ export class Registry {
   /** The actor for `(kind, id)` if it is live; never creates one. */
   // deno-lint-ignore no-explicit-any
   peek<A extends Actor<any, any>>(kind: string, id: string): A | undefined {
-    return this.#actors.get(`${kind}/${id}`) as unknown as A | undefined;
+    return this.#byKind.get(kind)?.get(id) as unknown as A | undefined;
+  }
+
+  // deno-lint-ignore no-explicit-any
+  *#all(): Iterable<Actor<any, any>> {
+    for (const actors of this.#byKind.values()) yield* actors.values();
   }
 
   /** Evicts every actor idle for longer than the configured time; returns how many. */
   sweep(): number {
     const now = this.#ctx.clock.now();
     let n = 0;
-    for (const [address, actor] of this.#actors) {
-      if (actor.evictable(now, this.#ctx.config.actorIdleMs)) {
-        actor.close();
-        this.#actors.delete(address);
-        n++;
+    for (const actors of this.#byKind.values()) {
+      for (const [id, actor] of actors) {
+        if (actor.evictable(now, this.#ctx.config.actorIdleMs)) {
+          actor.close();
+          actors.delete(id);
+          n++;
+        }
       }
     }
     this.evicted += n;
@@ -89,9 +99,9 @@ export class Registry {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#sweeper !== undefined) this.#ctx.clock.clearTimeout(this.#sweeper);
-    await Promise.all([...this.#actors.values()].map((a) => a.drained()));
-    for (const a of this.#actors.values()) a.close();
-    this.#actors.clear();
+    await Promise.all([...this.#all()].map((a) => a.drained()));
+    for (const a of this.#all()) a.close();
+    for (const actors of this.#byKind.values()) actors.clear();
   }
 
   #arm(): void {
@@ -100,7 +110,7 @@ export class Registry {
     this.#sweeper = this.#ctx.clock.setTimeout(() => {
       this.#sweeper = undefined;
       this.sweep();
-      if (this.#actors.size) this.#arm();
+      if (this.size) this.#arm();
     }, every);
   }
 }

@@ -183,8 +183,9 @@ export class WatchHub {
     set.add(listener);
     // The stream that will report this key restarts after this call; its first report makes
     // the handle live.
-    const since = this.#groupOf.get(id)!.generation + 1;
-    const stop = () => {
+    const group = this.#groupOf.get(id)!; // a key stays in its group while watched
+    const since = group.generation + 1;
+    const release = () => {
       const current = this.#listeners.get(id);
       if (!current?.delete(listener) || current.size) return;
       this.#listeners.delete(id);
@@ -196,14 +197,14 @@ export class WatchHub {
         this.#markDirty(group);
       }
     };
-    const isLive = () => {
-      const group = this.#groupOf.get(id);
-      return group !== undefined && group.reported >= since && !this.#closed;
-    };
+    let stopped = false;
     return {
-      stop,
+      stop() {
+        stopped = true;
+        release();
+      },
       get live() {
-        return isLive();
+        return !stopped && group.reported >= since;
       },
     };
   }
@@ -212,7 +213,10 @@ export class WatchHub {
   close(): void {
     this.#closed = true;
     if (this.#restartTimer !== undefined) clearTimeout(this.#restartTimer);
-    for (const g of this.#groups) this.#stop(g);
+    for (const g of this.#groups) {
+      this.#stop(g);
+      g.reported = -1; // no handle is live once the streams are gone
+    }
     this.#groups.clear();
     this.#probeReader?.cancel().catch(() => {});
     this.#probeReader = undefined;
