@@ -255,6 +255,16 @@ export class Chorus {
           log.notice(
             `chorus: auth is on and no CHORUS_ADMIN_TOKEN is set; this admin token is shown once:\n${first}`,
           );
+        } else if (!config.adminToken) {
+          // Made by an earlier start (one made a moment ago was printed by a sibling worker).
+          const at = await chorus.tokens.bootstrappedAt();
+          if (at !== null && clockOf(options).now() - at > 60_000) {
+            log.notice(
+              "chorus: auth is on; the first admin token was shown when this store was created. " +
+                "To make another: deno task cli token create --scopes admin (with the same CHORUS_KV), " +
+                "or set CHORUS_ADMIN_TOKEN",
+            );
+          }
         }
       }
     } catch (e) {
@@ -285,6 +295,10 @@ export class Chorus {
     this.#watch.close();
     if (this.#ownsKv) this.store.kv.close();
   }
+}
+
+function clockOf(options: ChorusOptions): Clock {
+  return options.clock ?? systemClock;
 }
 
 /** Which KV the instance runs on, for `GET /api/v1/status`. */

@@ -41,6 +41,12 @@ export interface ResolvedConfig {
    * 100ms): the bound on watch lag within which a watched cache is served without a KV read.
    */
   leaderMaxLagMs: number;
+  /**
+   * How long a stop (SIGTERM, SIGINT) may take to finish in-flight work, flush pending view windows
+   * and presence, and close sockets before the process exits anyway (`CHORUS_SHUTDOWN_TIMEOUT`,
+   * default 10s).
+   */
+  shutdownTimeoutMs: number;
   /** Most checks one atomic commit may carry (`CHORUS_KV_MAX_CHECKS`; 100, or 10 for KV Connect). */
   kvMaxChecks: number;
   /** How long a kv change-log entry is kept for watchers catching up (`CHORUS_KV_LOG_TTL`, 10 min). */
@@ -249,6 +255,7 @@ export function loadConfig(
     ),
     actorIdleMs: opt("CHORUS_ACTOR_IDLE_MS", parseDuration, 60_000),
     leaderMaxLagMs: opt("CHORUS_LEADER_MAX_LAG", parseDuration, 100),
+    shutdownTimeoutMs: opt("CHORUS_SHUTDOWN_TIMEOUT", parseDuration, 10_000),
     kvMaxChecks: opt(
       "CHORUS_KV_MAX_CHECKS",
       (n, t) => parseInteger(n, t, 1, 100),

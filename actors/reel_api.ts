@@ -9,6 +9,7 @@
  */
 import { monotonicFactory } from "ulid";
 import { ChorusError } from "../errors.ts";
+import { log } from "../log.ts";
 import { assertStorableJson } from "../storage/codec.ts";
 import type { Clock, TimerId } from "../clock.ts";
 import type { Consistency, ResolvedConfig } from "../config.ts";
@@ -451,7 +452,9 @@ export class ReelsApi {
     this.#closed = true;
     if (this.#timer !== undefined) this.#deps.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
-    await this.flushViews().catch(() => {});
+    await this.flushViews().catch((error) => {
+      log.warn("views of the last window were not written while closing", { error });
+    });
   }
 }
 

@@ -289,6 +289,11 @@ export class TokenStore {
    * With auth on and no configured admin token, issues one admin token the first time any
    * instance starts on this KV (claimed atomically) and returns it; otherwise null.
    */
+  /** When the first admin token was made (ms since epoch), or null if it never was. */
+  async bootstrappedAt(): Promise<number | null> {
+    return (await this.#store.get<number>(TOKEN_BOOTSTRAP_KEY)).value;
+  }
+
   async bootstrap(): Promise<string | null> {
     if (this.#adminHash) return null;
     const claimed = await this.#store.get(TOKEN_BOOTSTRAP_KEY);
