@@ -5,7 +5,7 @@
  * @module
  */
 
-/** Read consistency modes of SPEC §1. */
+/** Read consistency modes (docs/consistency.md). */
 export type Consistency = "strong" | "leader" | "eventual";
 /** Value compression algorithms. */
 export type Compression = "off" | "gzip" | "deflate";
@@ -104,13 +104,16 @@ const UNIT_BYTES: Record<string, number> = {
 };
 
 /**
- * Parses a duration such as `90s`, `6h`, `500ms`; a bare number means seconds.
+ * Parses a duration such as `90s`, `6h`, `500ms`; a bare number means seconds, or milliseconds for a
+ * variable whose name ends in `_MS`.
  * @throws {ConfigError} when the text is not a duration
  */
 export function parseDuration(name: string, text: string): number {
   const m = DURATION.exec(text.trim());
   if (!m) throw new ConfigError(`${name}="${text}" is not a duration (e.g. 90s, 6h, 500ms)`);
-  return Math.round(Number(m[1]) * UNIT_MS[m[2] ?? "s"]);
+  // A variable whose name says milliseconds (CHORUS_ACTOR_IDLE_MS) reads a bare number as ms.
+  const bare = name.endsWith("_MS") ? "ms" : "s";
+  return Math.round(Number(m[1]) * UNIT_MS[m[2] ?? bare]);
 }
 
 function parseSize(name: string, text: string): number {

@@ -119,3 +119,9 @@ Deno.test("A weak CHORUS_ADMIN_TOKEN stops the server with one line naming it", 
   assert.equal(lines.length, 1);
   assert.match(lines[0], /CHORUS_ADMIN_TOKEN is too weak/);
 });
+
+Deno.test("A bare number in a variable named in milliseconds is milliseconds", () => {
+  assert.equal(loadConfig({ CHORUS_ACTOR_IDLE_MS: "60000" }).actorIdleMs, 60_000);
+  assert.equal(loadConfig({ CHORUS_ACTOR_IDLE_MS: "90s" }).actorIdleMs, 90_000);
+  assert.equal(loadConfig({ CHORUS_REQUEST_TIMEOUT: "30" }).requestTimeoutMs, 30_000);
+});
