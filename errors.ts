@@ -1,13 +1,14 @@
 /**
- * The one error type Chorus throws on purpose, and its mapping to the SPEC's error body.
+ * The one error type Chorus throws on purpose, and its mapping to the error body of
+ * docs/http-api.md.
  *
- * Every layer throws `ChorusError` with a SPEC code; `app.onError` turns it into
+ * Every layer throws `ChorusError` with an error code; `app.onError` turns it into
  * `{"error": {"code", "message", "details"?}}` with the matching status. Anything else is a bug and
  * becomes a 500 `internal` whose cause is logged, never sent.
  * @module
  */
 
-/** Error codes of SPEC §2 with their HTTP statuses. */
+/** Error codes with their HTTP statuses (docs/http-api.md, "Errors"). */
 export const ERROR_STATUS = {
   invalid_request: 400,
   invalid_key: 400,
@@ -23,7 +24,7 @@ export const ERROR_STATUS = {
   timeout: 504,
 } as const;
 
-/** A SPEC error code such as `"not_found"`. */
+/** An error code such as `"not_found"`. */
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
 /** Options of {@linkcode ChorusError}. */
@@ -37,7 +38,7 @@ export interface ChorusErrorOptions {
 }
 
 /**
- * An expected failure with a SPEC code. Messages read `Cannot <action> "<value>": <reason>`.
+ * An expected failure with an error code. Messages read `Cannot <action> "<value>": <reason>`.
  *
  * @example
  * ```ts
@@ -45,7 +46,7 @@ export interface ChorusErrorOptions {
  * ```
  */
 export class ChorusError extends Error {
-  /** The SPEC error code. */
+  /** The error code. */
   readonly code: ErrorCode;
   /** The HTTP status that goes with {@linkcode code}. */
   readonly status: number;
@@ -54,7 +55,7 @@ export class ChorusError extends Error {
   /** Headers the HTTP layer adds to the response. */
   readonly headers?: Record<string, string>;
 
-  /** An error with a SPEC code; `message` reads `Cannot <action> "<value>": <reason>`. */
+  /** An error with an error code; `message` reads `Cannot <action> "<value>": <reason>`. */
   constructor(code: ErrorCode, message: string, options: ChorusErrorOptions = {}) {
     super(message, { cause: options.cause });
     this.name = "ChorusError";
@@ -71,7 +72,7 @@ export interface ErrorBody {
 }
 
 /**
- * Builds the SPEC error body for any thrown value; unknown errors become `internal` with a
+ * Builds the error body for any thrown value; unknown errors become `internal` with a
  * generic message so no stack or internal text leaks.
  * @returns the body and the HTTP status to send it with
  */

@@ -72,7 +72,7 @@ export function validateId(id: unknown, what: "reel" | "user"): string {
   return id;
 }
 
-/** What a client sends to publish (SPEC §2 `POST /reels/:id/updates`). */
+/** What a client sends to publish (`POST /reels/:id/updates`, docs/http-api.md). */
 export interface PublishInput {
   /** The payload: any JSON object of at most {@linkcode MAX_UPDATE_BYTES} bytes as JSON. */
   update_data: Record<string, unknown>;

@@ -2,8 +2,8 @@
  * Protobuf ⇄ JSON-shaped objects for the messages of `chorus.proto`, and the `Envelope` that
  * carries a Phoenix {@linkcode Frame} when a socket is opened with `format=protobuf`.
  *
- * This is the only importer of protobufjs: everything else sees the same plain objects, in the
- * SPEC's field names, that the JSON API uses. 64-bit integers come back as JS numbers. The schema
+ * This is the only importer of protobufjs: everything else sees the same plain objects, with
+ * the field names the JSON API uses. 64-bit integers come back as JS numbers. The schema
  * is embedded ({@linkcode CHORUS_PROTO}) and parsed once at import, with no file or network access.
  * Decoders throw `SyntaxError` on bytes that are not a valid message; encoders throw `TypeError`
  * on objects that do not fit the schema.

@@ -1,9 +1,10 @@
 /**
- * The `context:<id>` topic (SPEC §3): join `{"version"?}` → the reply is the sync result
+ * The `context:<id>` topic: join `{"version"?}` → the reply is the sync result
  * (`full_context`, `delta` or `no_change`); then a `delta` event per change (the
  * `ContextsApi.subscribe` events, in version order on every instance); push `update` with a merge
  * patch → `{version}`. A context that does not exist yet joins with `{type: "full_context",
  * version: 0, context: null}`, so a client can create it with its first `update`.
+ * See docs/socket.md.
  * @module
  */
 import { ChorusError } from "../errors.ts";

@@ -1,7 +1,7 @@
 /**
  * A bounded outbound buffer for one socket, and the only code that writes to it.
  *
- * SPEC §3 asks that a slow consumer never holds up anyone else: fan-out calls
+ * A slow consumer must never hold up anyone else (docs/socket.md): fan-out calls
  * {@linkcode Outbox.enqueue}, which never blocks. Frames go straight to the socket while it has
  * room; past the bound, `low` frames are dropped and the rest wait in order. A socket that
  * stays over the bound for `overLimitMs` is declared slow once (the socket layer closes it with 1013).

@@ -2,14 +2,14 @@
  * Phoenix Channels V2 frames: the JSON text array and the binary layout, as bytes ⇄ {@linkcode Frame}.
  *
  * The socket layer speaks to the official `phoenix` client through this module only, so the wire
- * format stays at the edge (DESIGN.md point 8): everything behind it sees a `Frame`. Decoders throw
+ * format stays at the edge (house rule 8): everything behind it sees a `Frame`. Decoders throw
  * `SyntaxError` on a malformed frame and `RangeError` on one over the size limit
  * ({@linkcode CLOSE_MESSAGE_TOO_BIG}). A frame that cannot be parsed at all (not JSON, not a
  * 5-element array, a bad binary layout) closes the socket with {@linkcode CLOSE_INVALID_PAYLOAD};
  * a well-formed 5-element array with a field of the wrong type (a payload that is not an object,
  * a numeric join_ref…) throws the {@linkcode InvalidFrameError} subclass, which the session answers
  * with an error reply (or drops, when it has no ref to answer) and keeps the socket.
- * Facts: shared/PHOENIX.md §2.
+ * See docs/socket.md (the protocol) and docs/architecture.md (house rule 8).
  * @module
  */
 
@@ -46,7 +46,7 @@ export const CLOSE_MESSAGE_TOO_BIG = 1009;
 export const CLOSE_INTERNAL_ERROR = 1011;
 /** Close code 1012: service restart (draining); the client reconnects. */
 export const CLOSE_SERVICE_RESTART = 1012;
-/** Close code 1013: try again later; used for slow consumers (SPEC §3). */
+/** Close code 1013: try again later; used for slow consumers (docs/socket.md). */
 export const CLOSE_TRY_AGAIN_LATER = 1013;
 
 /** The reply event; its payload is `{status, response}`. */

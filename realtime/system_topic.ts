@@ -13,7 +13,7 @@ export interface SystemTopicOptions {
   stats: () => Record<string, unknown>;
   /** Time source of the timer. */
   clock: Clock;
-  /** Milliseconds between broadcasts. Default 5000 (SPEC §3). */
+  /** Milliseconds between broadcasts. Default 5000 (docs/socket.md). */
   intervalMs?: number;
 }
 

@@ -1,10 +1,11 @@
 /**
- * The `user:<id>` topic (SPEC §3): the user's feed in order on every instance: `user_activity`
+ * The `user:<id>` topic: the user's feed in order on every instance: `user_activity`
  * (each presence report) and `reel_update` for updates targeted at the user. Join reply: the
  * user's presence and the feed's `seq`; a join with `{"last_seq": n}` replays the retained feed
  * after n, or answers `recovered: false`. A socket acting for another user is refused
  * (`unauthorized`); an anonymous socket (auth off, no `user_id`) may join.
  * Push `presence` `{status, current_reel?, activity?}` reports presence → the presence.
+ * See docs/socket.md.
  * @module
  */
 import { ChorusError } from "../errors.ts";

@@ -1,7 +1,7 @@
 /**
  * Pieces every route module shares: the error schema, the consistency query, If-Match parsing,
  * the path-id check, the strict UTF-8 check of JSON bodies and the validation hook that turns zod
- * failures into the SPEC's `invalid_request`.
+ * failures into `invalid_request`.
  * @module
  */
 import { z } from "@hono/zod-openapi";
@@ -9,7 +9,7 @@ import type { Hook } from "@hono/zod-openapi";
 import type { Env, MiddlewareHandler } from "hono";
 import { ChorusError } from "../errors.ts";
 
-/** The SPEC error body, for OpenAPI. */
+/** The error body (docs/http-api.md), for OpenAPI. */
 export const ErrorSchema = z.object({
   error: z.object({
     code: z.string().openapi({ example: "not_found" }),

@@ -1,9 +1,10 @@
 /**
- * The contexts routes of SPEC §2: replace, patch (merge patch or JSON Patch by content type), read,
+ * The contexts routes: replace, patch (merge patch or JSON Patch by content type), read,
  * delete, sync (full / delta / no change in three formats), the retained deltas, and
  * export/restore. Each handler validates, calls `ContextsApi`, and shapes the JSON. Sync and the
- * deltas list also answer `Accept: application/x-protobuf` (SPEC §2) with a `ContextDelta` and a
+ * deltas list also answer `Accept: application/x-protobuf` with a `ContextDelta` and a
  * `ContextDeltaList` (proto/chorus.proto) that decode to the same values as the JSON.
+ * See docs/http-api.md.
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";

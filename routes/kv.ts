@@ -1,6 +1,7 @@
 /**
- * The kv routes of SPEC §2: single keys with CAS and TTL, counters, bulk, list and watch (SSE).
+ * The kv routes: single keys with CAS and TTL, counters, bulk, list and watch (SSE).
  * Each handler validates, calls `KvApi`, and shapes the JSON.
+ * See docs/http-api.md.
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";

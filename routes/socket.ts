@@ -1,6 +1,7 @@
 /**
- * `GET /socket/websocket`: the Phoenix Channels v2 endpoint (SPEC §3). The route only hands the raw
+ * `GET /socket/websocket`: the Phoenix Channels v2 endpoint. The route only hands the raw
  * request to the real-time server, which needs it for `Deno.upgradeWebSocket`.
+ * See docs/socket.md.
  * @module
  */
 import { Hono } from "hono";
