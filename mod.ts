@@ -29,7 +29,7 @@ export type { TokenStore } from "./auth/tokens.ts";
 export type { Metrics } from "./observability/metrics.ts";
 export type { OutboxOptions, OutboxPriority } from "./realtime/outbox.ts";
 export type { SessionSink, SocketCounters, SocketSession } from "./realtime/socket.ts";
-export type { PresenceTracker } from "./realtime/presence.ts";
+export type { PresenceTracker } from "./realtime/presence/mod.ts";
 export type {
   KvApi,
   KvChange,
@@ -56,7 +56,7 @@ export {
   type TopicMessage,
   TopicRegistry,
 } from "./realtime/topics.ts";
-export type { PresenceDiff, PresenceMap, PresenceMeta } from "./realtime/presence.ts";
+export type { PresenceDiff, PresenceMap, PresenceMeta } from "./realtime/presence/mod.ts";
 export type {
   CleanupResult,
   ContextEvent,

@@ -2,7 +2,7 @@
  * Fan-out inside one instance: one {@linkcode TopicHub} per topic with sockets here, fed once by
  * the topic's handler (and presence), writing each message to every subscriber. A message is
  * encoded at most once per wire format and the same string/bytes go to every socket, so the cost
- * per extra subscriber is one `Outbox.enqueue` (SPEC §3, DESIGN "Why it is fast").
+ * per extra subscriber is one `Outbox.enqueue` (docs/architecture.md, "Why it is fast").
  *
  * Order: a hub delivers in publish order; handlers publish in the actor's order (kv versions,
  * presence log seqs), the same on every instance. A joining socket is "pending" while its history
@@ -14,10 +14,11 @@ import { encodeEnvelope } from "../proto/codec.ts";
 import { broadcast, encodeBinaryBroadcast, encodeText } from "./phoenix.ts";
 import type { OutboxPriority } from "./outbox.ts";
 import type { TopicMatch, TopicMessage } from "./topics.ts";
-import type { PresenceView } from "./presence.ts";
+import type { PresenceView } from "./presence/mod.ts";
+import type { WireFormat } from "./wire_format.ts";
 
-/** The two wire formats of a socket: Phoenix V2 JSON (with binary frames) or protobuf Envelopes. */
-export type WireFormat = "json" | "protobuf";
+/** Re-exported from `wire_format.ts` (its home, shared with presence), so importers of hubs keep one import. */
+export type { WireFormat } from "./wire_format.ts";
 
 /** A socket as seen by a hub. */
 export interface Subscriber {

@@ -11,7 +11,7 @@ import type { WatchHub } from "../storage/watch.ts";
 import { log } from "../log.ts";
 import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION } from "./phoenix.ts";
 import { Fanout } from "./fanout.ts";
-import { PresenceTracker } from "./presence.ts";
+import { PresenceTracker } from "./presence/mod.ts";
 import { type SessionSink, type SocketCounters, SocketSession } from "./socket.ts";
 import { type SocketAccess, TopicRegistry } from "./topics.ts";
 import type { OutboxOptions } from "./outbox.ts";

@@ -33,7 +33,7 @@ import {
 } from "./phoenix.ts";
 import { Outbox, type OutboxOptions, type OutboxPriority } from "./outbox.ts";
 import type { Fanout, Subscriber, TopicHub, WireFormat } from "./fanout.ts";
-import { joinMeta, type PresenceMeta, type PresenceTracker } from "./presence.ts";
+import { joinMeta, type PresenceMeta, type PresenceTracker } from "./presence/mod.ts";
 import {
   type JoinContext,
   type SocketInfo,

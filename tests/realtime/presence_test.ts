@@ -12,7 +12,7 @@ import { ManualClock } from "../../clock.ts";
 import { encodeText, push } from "../../realtime/phoenix.ts";
 import { decodeEnvelope } from "../../proto/codec.ts";
 import { presencePrefix } from "../../storage/keys.ts";
-import type { PresenceDiff, PresenceMap } from "../../realtime/presence.ts";
+import type { PresenceDiff, PresenceMap } from "../../realtime/presence/mod.ts";
 import type { TopicMessage } from "../../realtime/topics.ts";
 import { connect, disconnect, join, serve, until } from "./_socket_helpers.ts";
 

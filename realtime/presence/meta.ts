@@ -1,0 +1,57 @@
+/**
+ * What a presence meta is and the shapes presence travels in (Phoenix Presence's, see
+ * docs/socket.md), plus how a meta is made. Kept apart so every other presence module, and the
+ * socket, can share the vocabulary without pulling in KV or timers.
+ * @module
+ */
+
+/** One tracked presence meta: `phx_ref`, `online_at` and what the join supplied. */
+export interface PresenceMeta {
+  /** url-safe base64 of 12 random bytes, unique per tracked meta. */
+  phx_ref: string;
+  /** When the socket joined (ms since epoch). */
+  online_at: number;
+  /** Further fields from the join (`status`, `activity`). */
+  [field: string]: unknown;
+}
+
+/** `{key: {metas: [...]}}`: the `presence_state` payload and each half of a diff. */
+export type PresenceMap = Record<string, { metas: PresenceMeta[] }>;
+
+/** The `presence_diff` payload. */
+export interface PresenceDiff {
+  /** Metas that arrived, by key. */
+  joins: PresenceMap;
+  /** Metas that left, by key, with the exact phx_refs clients hold. */
+  leaves: PresenceMap;
+}
+
+/**
+ * A topic's presence as a view holds it: metas by `phx_ref`, by key, in arrival order. Maps rather
+ * than a {@linkcode PresenceMap} so a key such as `__proto__` or `42` keeps its place and meaning.
+ */
+export type PresenceState = ReadonlyMap<string, ReadonlyMap<string, PresenceMeta>>;
+
+const MAX_META_STRING = 256;
+
+/**
+ * Generates a `phx_ref`: url-safe base64 of 12 random bytes, as Phoenix's tracker does, so clients
+ * can tell two metas of one key apart.
+ */
+export function randomRef(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_");
+}
+
+/**
+ * The meta fields a join may supply: `status` and `activity`, strings of at most 256 characters
+ * (anything else is left out, so a client cannot grow other clients' state at will).
+ */
+export function joinMeta(payload: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const field of ["status", "activity"]) {
+    const v = payload[field];
+    if (typeof v === "string") out[field] = v.slice(0, MAX_META_STRING);
+  }
+  return out;
+}
