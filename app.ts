@@ -33,7 +33,13 @@ import { getConnInfo } from "hono/deno";
 import type { TokenStore } from "./auth/tokens.ts";
 import { timingSafeEqual } from "./auth/tokens.ts";
 import { authMiddleware, bearerOf, principalOf } from "./auth/middleware.ts";
-import { RateLimiter, rateLimitMiddleware } from "./auth/rate_limit.ts";
+import {
+  createLimits,
+  type Limits,
+  noteAddress,
+  rateKey,
+  rateLimitMiddleware,
+} from "./auth/rate_limit.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
 import { backupRoutes, MAX_RESTORE_BYTES, RESTORE_TIMEOUT_MS } from "./routes/backup.ts";
 import { bodyFailureOf, guardBody, hasBody } from "./auth/body_guard.ts";
@@ -73,6 +79,11 @@ export interface AppDeps {
   now: () => number;
   /** Timers (the write deadline); default the system clock. */
   clock?: Clock;
+  /**
+   * The rate limiters, shared with the socket (`Chorus` passes the instance's); absent: built
+   * from the config.
+   */
+  limits?: Limits;
 }
 
 /** The client address for per-IP rate limits (`unknown` outside `Deno.serve`). */
@@ -118,7 +129,7 @@ export function edgeMiddleware(metrics?: Metrics): MiddlewareHandler {
   };
 }
 
-/** Maps anything thrown to the SPEC error response; unknown errors are logged, never sent. */
+/** Maps anything thrown to the error response; unknown errors are logged, never sent. */
 export function errorResponse(error: unknown, c: Context): Response {
   // A body cut off (too large, too slow) may surface as a parse error: report the real cause.
   let e = bodyFailureOf(c) ?? error;
@@ -173,22 +184,31 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       }),
     );
   }
-  if (deps.tokens) {
-    app.use("/api/v1/*", authMiddleware({ enabled: deps.config.auth, tokens: deps.tokens }));
-  }
-  if (deps.config.rateLimit !== undefined) {
-    const limiter = new RateLimiter({
-      rate: deps.config.rateLimit,
-      burst: deps.config.rateBurst,
-      clock: { now: deps.now },
-      globalStore: deps.config.rateLimitScope === "global" ? deps.store : undefined,
+  // One request budget per token (or address) for HTTP and the socket; with auth on, failed
+  // authentications are limited per address before any token is checked.
+  const limits = deps.limits ?? createLimits(deps.config, { now: deps.now }, deps.store);
+  if (deps.realtime) {
+    // The socket's upgrade sees only the request: note its client address for the limits.
+    app.use("/socket/*", async (c, next) => {
+      noteAddress(c.req.raw, clientAddress(c));
+      await next();
     });
+  }
+  if (deps.tokens) {
     app.use(
       "/api/v1/*",
-      rateLimitMiddleware(limiter, (c) => {
-        const principal = principalOf(c);
-        return principal.id === "anonymous" ? `ip:${clientAddress(c)}` : `token:${principal.id}`;
+      authMiddleware({
+        enabled: deps.config.auth,
+        tokens: deps.tokens,
+        failures: deps.config.auth ? limits.failures : null,
+        addressOf: clientAddress,
       }),
+    );
+  }
+  if (limits.requests) {
+    app.use(
+      "/api/v1/*",
+      rateLimitMiddleware(limits.requests, (c) => rateKey(principalOf(c).id, clientAddress(c))),
     );
   }
   // Bodies are looked at only now, after authentication and rate limiting: a refused request

@@ -22,6 +22,7 @@ import { createDeltaFormats, type DeltaFormat } from "./deltas/format.ts";
 import { createApp } from "./app.ts";
 import { TokenStore } from "./auth/tokens.ts";
 import { socketAuthenticator } from "./auth/socket.ts";
+import { createLimits } from "./auth/rate_limit.ts";
 import { Metrics } from "./observability/metrics.ts";
 import { systemFigures } from "./observability/system_stats.ts";
 import { log } from "./log.ts";
@@ -153,9 +154,11 @@ export class Chorus {
         : undefined,
     });
     this.tokens = new TokenStore(this.store, clock, config.adminToken);
+    // One set of limiters for HTTP and the socket: a token's budget covers both.
+    const limits = createLimits(config, clock, this.store);
     realtime = {
       ...realtime,
-      authenticate: realtime.authenticate ?? socketAuthenticator(this.tokens, config.auth),
+      authenticate: realtime.authenticate ?? socketAuthenticator(this.tokens, config.auth, limits),
     };
     this.realtime = new RealtimeServer(
       { store: this.store, watch: this.#watch, clock, instanceId: this.instanceId },
@@ -214,6 +217,7 @@ export class Chorus {
       instanceId: this.instanceId,
       startedAt,
       figures,
+      limits,
       now: () => clock.now(),
     });
   }

@@ -9,6 +9,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import { ChorusError } from "../errors.ts";
 import { hasScope, type Principal, type Scope, type TokenStore } from "./tokens.ts";
+import type { AuthFailureGuard } from "./rate_limit.ts";
 
 /** What a request needs: a scope (or just a valid token) and the resource id in its path. */
 export interface Requirement {
@@ -30,6 +31,26 @@ const principals = new WeakMap<Context, Principal>();
 /** The principal of a request (anonymous with every scope when auth is off). */
 export function principalOf(c: Context): Principal {
   return principals.get(c) ?? ANONYMOUS;
+}
+
+/**
+ * The user a principal acts for when it names `requested` (or nobody): with auth on, its own
+ * user (`Principal.userId`) when `requested` is absent or the same, another only with the
+ * `users:impersonate` scope. With auth off (the anonymous principal) anyone, as named.
+ * @throws {ChorusError} `forbidden`
+ */
+export function actingUser(
+  principal: Principal,
+  requested: string | undefined,
+): string | undefined {
+  if (principal === ANONYMOUS) return requested;
+  if (requested === undefined || requested === principal.userId) return principal.userId;
+  if (hasScope(principal, "users:impersonate")) return requested;
+  throw new ChorusError(
+    "forbidden",
+    `Cannot act for user "${requested.slice(0, 128)}": this token acts for "${principal.userId}" ` +
+      `and lacks the "users:impersonate" scope`,
+  );
 }
 
 /**
@@ -94,6 +115,13 @@ export interface AuthOptions {
   /** Whether tokens are required (`CHORUS_AUTH`). */
   enabled: boolean;
   tokens: TokenStore;
+  /**
+   * The brute-force guard: each 401 counts against the client address, and an address with no
+   * failures left gets 429 before its token is checked.
+   */
+  failures?: AuthFailureGuard | null;
+  /** The client address of a request (for {@linkcode AuthOptions.failures}). */
+  addressOf?: (c: Context) => string;
 }
 
 /** Extracts the bearer secret; a malformed `Authorization` header is a 401. */
@@ -148,7 +176,16 @@ export function authMiddleware(options: AuthOptions): MiddlewareHandler {
       ? {} // no such route: a valid token, then 404
       : requirementOf(c.req.method, below(route), below(c.req.path));
     if (need === null) return await next();
-    const principal = await authenticate(options.tokens, bearerOf(c.req.header("authorization")));
+    const failures = options.failures;
+    const address = failures ? options.addressOf?.(c) ?? "unknown" : "";
+    failures?.check(address);
+    let principal: Principal;
+    try {
+      principal = await authenticate(options.tokens, bearerOf(c.req.header("authorization")));
+    } catch (e) {
+      if (e instanceof ChorusError && e.code === "unauthorized") failures?.fail(address);
+      throw e;
+    }
     authorize(principal, need);
     principals.set(c, principal);
     await next();

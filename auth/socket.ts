@@ -1,14 +1,17 @@
 /**
  * Socket authentication: the token comes from the `token` connect param or, with phoenix ≥ 1.8's
  * `authToken`, from the `Sec-WebSocket-Protocol` offer `base64url.bearer.phx.<base64 token>`.
- * Each join and push is then checked against the token's scopes and prefix, per topic.
+ * Each join and push is then checked against the token's scopes and prefix, per topic, and counts
+ * against the token's rate limit (the same budget as its HTTP requests). A refused connect counts
+ * as a failed authentication of the client address.
  * @module
  */
 import type { Authenticated } from "../realtime/server.ts";
 import type { Requirement } from "./middleware.ts";
-import { authorize } from "./middleware.ts";
+import { actingUser, authorize } from "./middleware.ts";
 import type { TokenStore } from "./tokens.ts";
 import { ChorusError } from "../errors.ts";
+import { addressOf, type Limits, rateKey, socketRateLimit } from "./rate_limit.ts";
 
 const PROTOCOL_PREFIX = "base64url.bearer.phx.";
 
@@ -51,18 +54,44 @@ export function topicRequirement(topic: string, write: boolean): Requirement {
 
 /**
  * Builds the realtime server's `authenticate`: with auth off, everyone (keyed by `user_id`);
- * with auth on, a valid token is required (403 otherwise) and sets the presence user.
+ * with auth on, a valid token is required (403 otherwise) and sets the presence user. With
+ * `limits`, joins and pushes take from the request limiter (per token, or per client address
+ * with auth off), and refused connects count as failed authentications of the address: one with
+ * none left is refused with 429 before its token is checked.
+ * @throws {ChorusError} `rate_limited` for an address with no failed authentications left
  */
-export function socketAuthenticator(tokens: TokenStore, enabled: boolean) {
+export function socketAuthenticator(
+  tokens: TokenStore,
+  enabled: boolean,
+  limits: Limits = { requests: null, failures: null },
+) {
   return async (params: Record<string, string>, request?: Request) => {
-    if (!enabled) return { userId: params.user_id || null } satisfies Authenticated;
-    const secret = socketToken(params, request);
-    if (!secret) return null;
-    const principal = await tokens.verify(secret);
-    if (!principal) return null;
+    const address = addressOf(request);
+    const limitOf = (principalId: string | null) =>
+      limits.requests ? socketRateLimit(limits.requests, rateKey(principalId, address)) : undefined;
+    if (!enabled) {
+      return { userId: params.user_id || null, limit: limitOf(null) } satisfies Authenticated;
+    }
+    limits.failures?.check(address);
+    const secret = socketToken(params, request) ?? "";
+    const principal = secret ? await tokens.verify(secret) : null;
+    if (!principal) {
+      limits.failures?.fail(address);
+      return null;
+    }
     return {
       userId: principal.userId,
+      limit: limitOf(principal.id),
       access: {
+        actAs(user: string) {
+          try {
+            actingUser(principal, user);
+            return null;
+          } catch (e) {
+            if (e instanceof ChorusError) return "forbidden";
+            throw e;
+          }
+        },
         check(topic: string, write: boolean) {
           try {
             authorize(principal, topicRequirement(topic, write));

@@ -1,8 +1,8 @@
 /**
  * API tokens: `sk_chorus_` + 32 random bytes, shown once at creation and stored only as a SHA-256
- * hash with scopes, an optional key/id prefix and an optional expiry. Verification looks the hash
- * up (cached for a couple of seconds, so a revocation takes effect everywhere within that time)
- * and compares in constant time.
+ * hash with scopes, an optional key/id prefix, an optional user and an optional expiry.
+ * Verification looks the hash up (cached for a couple of seconds, so a revocation takes effect
+ * everywhere within that time) and compares in constant time.
  * @module
  */
 import { ulid } from "ulid";
@@ -16,8 +16,12 @@ import {
   tokenKey,
   tokenUsedKey,
 } from "../storage/keys.ts";
+import { ID_PATTERN } from "../actors/reel_api.ts";
 
-/** Every scope a token can hold; `admin` implies all others. */
+/**
+ * Every scope a token can hold; `admin` implies all others. `users:impersonate` lets a token act
+ * for users other than its own (interactions, comments, presence).
+ */
 export const SCOPES = [
   "kv:read",
   "kv:write",
@@ -25,6 +29,7 @@ export const SCOPES = [
   "contexts:write",
   "reels:read",
   "reels:write",
+  "users:impersonate",
   "admin",
 ] as const;
 
@@ -40,6 +45,8 @@ export interface TokenRecord {
   scopes: Scope[];
   /** Keys / ids the token is limited to (a string prefix), if any. */
   prefix?: string;
+  /** The user the token acts for; absent: the token id. */
+  user_id?: string;
   /** Expiry, ms since epoch. */
   expires_at?: number;
   created_at: number;
@@ -51,6 +58,7 @@ export interface TokenInfo {
   name?: string;
   scopes: Scope[];
   prefix?: string;
+  user_id?: string;
   expires_at?: number;
   created_at: number;
   last_used_at?: number;
@@ -62,7 +70,10 @@ export interface Principal {
   id: string;
   scopes: ReadonlySet<Scope>;
   prefix?: string;
-  /** The user a socket's presence is keyed by (the token id). */
+  /**
+   * The user the principal acts for: its interactions, comments and presence, and the key of its
+   * sockets' presence. The token's `user_id`, else the token id (`admin`, `anonymous`).
+   */
   userId: string;
 }
 
@@ -73,6 +84,8 @@ export interface CreateTokenOptions {
   /** Seconds until the token expires. */
   ttl?: number;
   name?: string;
+  /** The user the token acts for (a reel/user id); default the token id. */
+  user_id?: string;
 }
 
 const TOKEN_PREFIX_TEXT = "sk_chorus_";
@@ -161,6 +174,16 @@ export class TokenStore {
     ) {
       throw new ChorusError("invalid_request", "Cannot create a token: ttl must be above 0");
     }
+    if (
+      options.user_id !== undefined &&
+      (typeof options.user_id !== "string" || !ID_PATTERN.test(options.user_id) ||
+        options.user_id === "." || options.user_id === "..")
+    ) {
+      throw new ChorusError(
+        "invalid_request",
+        "Cannot create a token: user_id must be a user id (1 to 128 characters of A-Z a-z 0-9 _ . : -)",
+      );
+    }
     const secret = newSecret();
     const now = this.#clock.now();
     const record: TokenRecord = {
@@ -171,6 +194,7 @@ export class TokenStore {
     };
     if (options.name) record.name = options.name;
     if (options.prefix) record.prefix = options.prefix;
+    if (options.user_id) record.user_id = options.user_id;
     if (options.ttl) record.expires_at = now + options.ttl * 1000;
     const result = await this.#store.commit({
       checks: [{ key: tokenHashKey(record.hash), versionstamp: null }],
@@ -269,7 +293,7 @@ export class TokenStore {
       id: record.id,
       scopes: new Set(record.scopes),
       prefix: record.prefix,
-      userId: record.id,
+      userId: record.user_id ?? record.id,
     };
   }
 
@@ -313,6 +337,7 @@ function infoOf(record: TokenRecord): TokenInfo {
   const info: TokenInfo = { id: record.id, scopes: record.scopes, created_at: record.created_at };
   if (record.name) info.name = record.name;
   if (record.prefix) info.prefix = record.prefix;
+  if (record.user_id) info.user_id = record.user_id;
   if (record.expires_at) info.expires_at = record.expires_at;
   return info;
 }

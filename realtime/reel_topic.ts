@@ -1,5 +1,5 @@
 /**
- * The `reel:<id>` topic (SPEC §3): `reel_update` and `interaction` events in the reel's order on
+ * The `reel:<id>` topic: `reel_update` and `interaction` events in the reel's order on
  * every instance, presence by user (the generic tracker), and recovery: a join with
  * `{"last_seq": n}` replays the retained updates after n before live ones, or answers
  * `recovered: false` when they are gone. Updates with `target_users` are not sent here (they go to
@@ -7,8 +7,10 @@
  * (and views) are the first dropped for a slow socket. A join by a known user also records the
  * user's presence (`status` from the join payload, default online; `current_reel` = this reel).
  *
- * Pushes: `interaction` `{type, user_id?, text?}` (user_id defaults to the socket's user) → the
+ * Pushes: `interaction` `{type, user_id?, text?}` (user_id defaults to the socket's user; with
+ * auth on, another user needs the token's `users:impersonate`, else `forbidden`) → the
  * interaction result; `update` `{update_data, priority?, …}` → `{id, reel_id, seq, timestamp}`.
+ * See docs/socket.md.
  * @module
  */
 import { ChorusError } from "../errors.ts";
@@ -101,7 +103,20 @@ export function reelTopic(deps: ReelTopicDeps): TopicHandler {
       try {
         if (event === "interaction") {
           const input = { ...payload } as unknown as InteractionInput;
-          if (!input.user_id) input.user_id = context.socket.userId ?? context.socket.id;
+          const socket = context.socket;
+          if (!input.user_id) input.user_id = socket.userId ?? socket.id;
+          else if (socket.access && input.user_id !== socket.userId) {
+            // With auth on, acting for another user needs the token's permission.
+            const access = socket.access;
+            const refused = access.actAs ? access.actAs(String(input.user_id)) : "forbidden";
+            if (refused) {
+              throw new TopicError(refused, {
+                message: `Cannot act for user "${
+                  String(input.user_id).slice(0, 128)
+                }": this socket acts for "${socket.userId}"`,
+              });
+            }
+          }
           return { ...await deps.reels.interact(id, input) };
         }
         if (event === "update") {

@@ -1,7 +1,7 @@
 /**
  * The real-time server of one instance: upgrades `GET /socket/websocket`, owns the sessions, the
  * topic registry, fan-out hubs and presence, closes idle sockets, and on shutdown closes every
- * socket with 1001 (or 1012) so clients come back (shared/PHOENIX.md §3, §5).
+ * socket with 1001 (or 1012) so clients come back (docs/socket.md, "Close codes").
  * @module
  */
 import { ulid } from "ulid";
@@ -13,7 +13,8 @@ import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION } from "./phoenix.ts";
 import { Fanout } from "./fanout.ts";
 import { PresenceTracker } from "./presence/mod.ts";
 import { type SessionSink, type SocketCounters, SocketSession } from "./socket.ts";
-import { type SocketAccess, TopicRegistry } from "./topics.ts";
+import { type SocketAccess, type SocketRateLimit, TopicRegistry } from "./topics.ts";
+import { ChorusError } from "../errors.ts";
 import type { OutboxOptions } from "./outbox.ts";
 
 /** Settings of the real-time server; every one has a default. */
@@ -45,7 +46,8 @@ export interface RealtimeOptions {
   presence?: boolean;
   /**
    * Decides who a connecting socket is, from its params: the seam for token auth. Return null to
-   * refuse with 403. Default: everyone, as the `user_id` param (or anonymous).
+   * refuse with 403, or throw a `ChorusError` to refuse with its status and headers (429
+   * `rate_limited`). Default: everyone, as the `user_id` param (or anonymous).
    */
   authenticate?: (
     params: Record<string, string>,
@@ -61,6 +63,8 @@ export interface Authenticated {
   userId: string | null;
   /** What the socket may join and push; absent = everything. */
   access?: SocketAccess;
+  /** The rate limit its joins and pushes count against; absent = none. */
+  limit?: SocketRateLimit;
 }
 
 /** What the server needs from its instance. */
@@ -162,7 +166,13 @@ export class RealtimeServer {
       );
     }
     const format = params.format === "protobuf" ? "protobuf" : "json";
-    const who = await this.#authenticate(params, request);
+    let who: Authenticated | null;
+    try {
+      who = await this.#authenticate(params, request);
+    } catch (e) {
+      if (!(e instanceof ChorusError)) throw e;
+      return problem(e.status, e.code, e.message, e.headers, e.details);
+    }
     if (!who) return problem(403, "forbidden", "Cannot open a socket: not authorized");
     const offered = (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((s) =>
       s.trim()
@@ -176,6 +186,7 @@ export class RealtimeServer {
       format,
       userId: who.userId,
       access: who.access,
+      limit: who.limit,
     });
     socket.onmessage = (e) => session.receive(e.data);
     socket.onclose = () => void session.end();
@@ -187,6 +198,8 @@ export class RealtimeServer {
    * Starts a session on any transport (a WebSocket, or a fake sink in tests).
    * @param options.format `json` (default) or `protobuf`
    * @param options.userId the authenticated user, else the `user_id` param
+   * @param options.access what the socket may join and push (absent: everything)
+   * @param options.limit the rate limit of its joins and pushes (absent: none)
    */
   attach(
     sink: SessionSink,
@@ -195,6 +208,7 @@ export class RealtimeServer {
       format?: "json" | "protobuf";
       userId?: string | null;
       access?: SocketAccess;
+      limit?: SocketRateLimit;
     } = {},
   ): SocketSession {
     const session = new SocketSession(
@@ -204,6 +218,7 @@ export class RealtimeServer {
         userId: options.userId !== undefined ? options.userId : params.user_id || null,
         params: Object.freeze({ ...params }),
         access: options.access,
+        limit: options.limit,
       },
       options.format ?? "json",
       {
@@ -296,6 +311,15 @@ export class RealtimeServer {
 /** The policy close code, re-exported for callers that refuse a socket after the upgrade. */
 export const CLOSE_POLICY = CLOSE_POLICY_VIOLATION;
 
-function problem(status: number, code: string, message: string): Response {
-  return Response.json({ error: { code, message } }, { status });
+function problem(
+  status: number,
+  code: string,
+  message: string,
+  headers?: Record<string, string>,
+  details?: Record<string, unknown>,
+): Response {
+  return Response.json({ error: details ? { code, message, details } : { code, message } }, {
+    status,
+    headers,
+  });
 }

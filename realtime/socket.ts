@@ -1,5 +1,5 @@
 /**
- * One socket session speaking Phoenix Channels V2 (shared/PHOENIX.md §5): decodes frames, answers
+ * One socket session speaking Phoenix Channels V2 (docs/socket.md): decodes frames, answers
  * heartbeats, joins and leaves channels through the topic registry, routes pushes to handlers, and
  * writes every outgoing frame through its {@linkcode Outbox}, the single writer of the socket.
  *
@@ -354,6 +354,14 @@ export class SocketSession implements Subscriber {
 
   async #handle(frame: Frame): Promise<void> {
     if (this.#ended) return;
+    // Joins and pushes count against the socket's rate limit (leaves and heartbeats do not).
+    if (frame.event !== PHX_LEAVE && this.info.limit) {
+      const retryAfter = await this.info.limit.take();
+      if (this.#ended) return;
+      if (retryAfter !== null) {
+        return this.#reply(frame, "error", { reason: "rate_limited", retry_after: retryAfter });
+      }
+    }
     if (frame.event === PHX_JOIN) return await this.#join(frame);
     const channel = this.#channels.get(frame.topic);
     if (frame.event === PHX_LEAVE) {

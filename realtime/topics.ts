@@ -20,6 +20,14 @@ export interface SocketInfo {
   readonly params: Readonly<Record<string, string>>;
   /** What the socket's credentials allow; absent = everything (auth off). */
   readonly access?: SocketAccess;
+  /** The rate limit its joins and pushes count against; absent = none. */
+  readonly limit?: SocketRateLimit;
+}
+
+/** The rate limit of one socket's joins and pushes (heartbeats and leaves are not counted). */
+export interface SocketRateLimit {
+  /** Takes one join or push: null when allowed, else the seconds until one would be. */
+  take(): Promise<number | null>;
 }
 
 /** The authorization behind a socket, checked on every join and push. */
@@ -28,6 +36,11 @@ export interface SocketAccess {
   check(topic: string, write: boolean): string | null;
   /** False once the credentials stop being valid (revoked, expired). */
   valid(): Promise<boolean>;
+  /**
+   * Null when the socket may act for `user` (its own user, or any with `users:impersonate`); else
+   * the reason (`forbidden`). Absent: only for its own user.
+   */
+  actAs?(user: string): string | null;
 }
 
 /** One message of a topic, fanned out to every subscriber as a broadcast frame. */
@@ -78,7 +91,10 @@ export type Publish = (message: TopicMessage) => void;
 
 /** The code behind one topic prefix. */
 export interface TopicHandler {
-  /** Whether joins are tracked in presence. Default true (SPEC §3: every topic but `system`). */
+  /**
+   * Whether joins are tracked in presence. Default true: every topic but `system`
+   * (docs/socket.md).
+   */
   readonly presence?: boolean;
   /**
    * True when the handler serves only the bare topic (`system`): `prefix:<name>` is then an

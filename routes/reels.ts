@@ -1,7 +1,8 @@
 /**
- * The reels routes of SPEC §2: publish and list updates, read counters, apply interactions, list
+ * The reels routes: publish and list updates, read counters, apply interactions, list
  * comments, and who is on a reel. Bodies are JSON or `application/x-protobuf` (`ReelUpdate`,
  * `Interaction`); answers are protobuf when `Accept` asks for it and a message exists.
+ * See docs/http-api.md.
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
@@ -32,6 +33,7 @@ import {
   validationHook,
 } from "./_common.ts";
 import { negotiate, PROTOBUF, ProtobufBytes, readProtobuf, sendsProtobuf } from "./_protobuf.ts";
+import { actingUser, principalOf } from "../auth/middleware.ts";
 
 /** Dependencies of {@linkcode reelRoutes}. */
 export interface ReelRoutesDeps {
@@ -78,7 +80,10 @@ const ReelState = z.object({
 }).openapi("ReelState");
 const InteractionBody = z.object({
   type: z.enum(INTERACTION_TYPES),
-  user_id: z.string(),
+  user_id: z.string().optional().openapi({
+    description: "Who acts. With auth on: omitted means the token's user, and another user " +
+      "needs the users:impersonate scope (else 403). With auth off: required.",
+  }),
   text: z.string().optional(),
 }).openapi("InteractionInput");
 const InteractionResult = z.object({
@@ -158,10 +163,12 @@ const interactRoute = createRoute({
   method: "post",
   path: "/reels/{id}/interactions",
   summary: "Like, unlike, comment, share or view (likes idempotent per user; views batched)",
+  description: "With auth on the acting user is the token's user; acting for another " +
+    "(`user_id`) needs the `users:impersonate` scope, else 403 `forbidden`.",
   request: { params: IdParam, body: bodyOf(InteractionBody) },
   responses: {
     201: both(InteractionResult, "Applied (protobuf: the Interaction)"),
-    ...errorResponses(400, 409, 415),
+    ...errorResponses(400, 403, 409, 415),
   },
 });
 
@@ -252,6 +259,9 @@ export function reelRoutes(deps: ReelRoutesDeps): OpenAPIHono {
       const m = await readProtobuf(c, decodeInteraction, "an Interaction");
       input = { type: m.type as InteractionInput["type"], user_id: m.user_id, text: m.text };
     } else input = jsonBody<InteractionInput>(c, c.req.valid("json"));
+    // With auth on, the token's user acts (an empty protobuf user_id is none named).
+    const user = actingUser(principalOf(c), input.user_id === "" ? undefined : input.user_id);
+    if (user !== undefined) input = { ...input, user_id: user };
     const r = await reels.interact(id, input);
     return negotiate(c, r, 201, (v) => {
       const { counted: _c, batched: _b, state: _s, ...interaction } = v;

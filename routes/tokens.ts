@@ -4,6 +4,7 @@
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { SCOPES, type TokenStore } from "../auth/tokens.ts";
+import { ID_PATTERN } from "../actors/reel_api.ts";
 import { errorResponses, utf8JsonBody, validationHook } from "./_common.ts";
 import { ChorusError } from "../errors.ts";
 
@@ -19,6 +20,9 @@ const TokenInfo = z.object({
   name: z.string().optional(),
   scopes: z.array(z.enum(SCOPES)),
   prefix: z.string().optional(),
+  user_id: z.string().optional().openapi({
+    description: "The user the token acts for (absent: the token id)",
+  }),
   expires_at: z.number().int().optional().openapi({ description: "ms since epoch" }),
   created_at: z.number().int(),
   last_used_at: z.number().int().optional(),
@@ -41,6 +45,13 @@ const createTokenRoute = createRoute({
               description: "Expiry, ms since epoch (instead of ttl)",
             }),
             name: z.string().max(200).optional(),
+            user_id: z.string().regex(ID_PATTERN).refine((id) => id !== "." && id !== "..", {
+              message: 'must not be "." or ".."',
+            }).optional().openapi({
+              example: "u_1",
+              description: "The user the token acts for in interactions, comments and presence " +
+                "(default: the token id); acting for others needs the users:impersonate scope",
+            }),
           }),
         },
       },

@@ -1,6 +1,7 @@
 /**
- * The users routes of SPEC §2: report and read a user's presence, as JSON or
+ * The users routes: report and read a user's presence, as JSON or
  * `application/x-protobuf` (`PresenceUpdate`) both ways.
+ * See docs/http-api.md.
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
@@ -16,6 +17,7 @@ import {
 } from "./_common.ts";
 import { negotiate, PROTOBUF, ProtobufBytes, readProtobuf, sendsProtobuf } from "./_protobuf.ts";
 import { jsonBody } from "./reels.ts";
+import { actingUser, principalOf } from "../auth/middleware.ts";
 
 /** Dependencies of {@linkcode userRoutes}. */
 export interface UserRoutesDeps {
@@ -53,6 +55,8 @@ const setRoute = createRoute({
   method: "post",
   path: "/users/{id}/presence",
   summary: "Report a user's presence (status, current reel, activity)",
+  description: "With auth on, `id` must be the token's user unless it has the " +
+    "`users:impersonate` scope (else 403 `forbidden`).",
   request: {
     params: IdParam,
     body: {
@@ -63,7 +67,10 @@ const setRoute = createRoute({
       required: false,
     },
   },
-  responses: { 200: both("Recorded (protobuf: PresenceUpdate)"), ...errorResponses(400, 415) },
+  responses: {
+    200: both("Recorded (protobuf: PresenceUpdate)"),
+    ...errorResponses(400, 403, 415),
+  },
 });
 
 const getRoute = createRoute({
@@ -82,6 +89,7 @@ export function userRoutes(deps: UserRoutesDeps): OpenAPIHono {
 
   app.openapi(setRoute, async (c) => {
     const { id } = c.req.valid("param");
+    actingUser(principalOf(c), id);
     let input: PresenceInput;
     if (sendsProtobuf(c)) {
       const m = await readProtobuf(c, decodePresenceUpdate, "a PresenceUpdate");

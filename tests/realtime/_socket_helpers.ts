@@ -5,7 +5,7 @@
  * @module
  */
 import { Chorus, type ChorusOptions } from "../../mod.ts";
-// The client ships no types (shared/PHOENIX.md §7): it is used untyped.
+// The client ships no types (docs/socket.md, "Clients"): it is used untyped.
 import { Socket } from "phoenix";
 
 /** A served instance. */
@@ -75,4 +75,80 @@ export async function until(check: () => boolean, ms = 3000, what = "condition")
 /** Disconnects a client and waits for its close. */
 export function disconnect(socket: any): Promise<void> {
   return new Promise((resolve) => socket.disconnect(() => resolve(), 1000, "bye"));
+}
+
+/** A reply to a {@linkcode RawSocket} frame. */
+export interface RawReply {
+  status: string;
+  response: any;
+}
+
+/** A bare WebSocket speaking Phoenix V2 JSON frames, with replies matched by ref. */
+export interface RawSocket {
+  /** Sends `[joinRef, ref, topic, event, payload]` with a fresh ref; resolves with its reply. */
+  push(topic: string, event: string, payload?: unknown, joinRef?: string | null): Promise<RawReply>;
+  /** Closes the socket and waits for the close. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens `<url>/websocket?vsn=2.0.0&<params>` without the phoenix client (no heartbeats or
+ * rejoins of its own: every frame is the test's).
+ */
+export async function rawSocket(
+  url: string,
+  params: Record<string, string> = {},
+): Promise<RawSocket> {
+  const query = new URLSearchParams({ vsn: "2.0.0", ...params });
+  const ws = new WebSocket(`${url}/websocket?${query}`);
+  const waiting = new Map<string, (reply: RawReply) => void>();
+  const closed = new Promise<void>((resolve) => ws.addEventListener("close", () => resolve()));
+  ws.onmessage = (e) => {
+    const [, ref, , event, payload] = JSON.parse(e.data as string);
+    if (event !== "phx_reply" || ref === null) return;
+    waiting.get(ref)?.(payload);
+    waiting.delete(ref);
+  };
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = () => reject(new Error("raw socket refused"));
+  });
+  let next = 0;
+  return {
+    push(topic, event, payload = {}, joinRef = null) {
+      const ref = String(++next);
+      return new Promise((resolve) => {
+        waiting.set(ref, resolve);
+        ws.send(JSON.stringify([joinRef, ref, topic, event, payload]));
+      });
+    },
+    async close() {
+      if (ws.readyState !== WebSocket.CLOSED) ws.close(1000, "bye");
+      await closed;
+    },
+  };
+}
+
+/** A WebSocket upgrade request by `fetch` (refused ones answer with a status and a body). */
+export async function upgradeStatus(
+  port: number,
+  params: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const query = new URLSearchParams({ vsn: "2.0.0", ...params });
+  const res = await fetch(`http://127.0.0.1:${port}/socket/websocket?${query}`, {
+    headers: {
+      upgrade: "websocket",
+      connection: "Upgrade",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      "sec-websocket-version": "13",
+    },
+  });
+  const text = await res.text();
+  let body: any = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, headers: res.headers, body };
 }

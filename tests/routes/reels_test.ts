@@ -372,3 +372,24 @@ Deno.test("[http] reel and user ids . and .. are refused with 400 invalid_reques
     await chorus.close();
   }
 });
+
+Deno.test("[http] with auth off, an interaction still needs user_id and may name any user", async () => {
+  const { chorus } = await openTest({ config: { auth: false } });
+  try {
+    const path = "/api/v1/reels/r3/interactions";
+    const missing = await call(chorus.app, "POST", path, { type: "like" });
+    assert.equal(missing.status, 400);
+    assert.equal(missing.body.error.code, "invalid_request");
+    assert.match(missing.body.error.message, /user_id/);
+    for (const user_id of ["p1", "p2", "p3"]) {
+      assert.equal((await call(chorus.app, "POST", path, { type: "like", user_id })).status, 201);
+    }
+    assert.equal((await call(chorus.app, "GET", "/api/v1/reels/r3")).body.likes, 3);
+    const presence = await call(chorus.app, "POST", "/api/v1/users/p2/presence", {
+      status: "online",
+    });
+    assert.equal(presence.status, 200);
+  } finally {
+    await chorus.close();
+  }
+});
