@@ -159,6 +159,7 @@ export class Chorus {
     realtime = {
       ...realtime,
       authenticate: realtime.authenticate ?? socketAuthenticator(this.tokens, config.auth, limits),
+      presenceListMax: realtime.presenceListMax ?? config.presenceListMax,
     };
     this.realtime = new RealtimeServer(
       { store: this.store, watch: this.#watch, clock, instanceId: this.instanceId },

@@ -47,6 +47,11 @@ export interface ResolvedConfig {
    * default 10s).
    */
   shutdownTimeoutMs: number;
+  /**
+   * Members above which a socket topic sends `presence_stats` counts instead of presence lists
+   * (`CHORUS_PRESENCE_LIST_MAX`, default 200; see docs/socket.md).
+   */
+  presenceListMax: number;
   /** Most checks one atomic commit may carry (`CHORUS_KV_MAX_CHECKS`; 100, or 10 for KV Connect). */
   kvMaxChecks: number;
   /** How long a kv change-log entry is kept for watchers catching up (`CHORUS_KV_LOG_TTL`, 10 min). */
@@ -259,6 +264,11 @@ export function loadConfig(
     actorIdleMs: opt("CHORUS_ACTOR_IDLE_MS", parseDuration, 60_000),
     leaderMaxLagMs: opt("CHORUS_LEADER_MAX_LAG", parseDuration, 100),
     shutdownTimeoutMs: opt("CHORUS_SHUTDOWN_TIMEOUT", parseDuration, 10_000),
+    presenceListMax: opt(
+      "CHORUS_PRESENCE_LIST_MAX",
+      (n, t) => parseInteger(n, t, 1, 1_000_000),
+      200,
+    ),
     kvMaxChecks: opt(
       "CHORUS_KV_MAX_CHECKS",
       (n, t) => parseInteger(n, t, 1, 100),

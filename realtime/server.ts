@@ -34,6 +34,11 @@ export interface RealtimeOptions {
    * caveat). Default unlimited.
    */
   presenceStateMaxBytes?: number;
+  /**
+   * Members above which a topic sends `presence_stats` counts instead of lists
+   * (`PresenceOptions.listMax`). Default 200.
+   */
+  presenceListMax?: number;
   /** Interval of `system_stats`. Default 5 s. */
   systemIntervalMs?: number;
   /** Largest incoming frame in bytes (bigger: close 1009). Default 1 MiB. */
@@ -127,6 +132,7 @@ export class RealtimeServer {
       diffMs: options.presenceDiffMs,
       diffMaxBytes: options.presenceDiffMaxBytes,
       stateMaxBytes: options.presenceStateMaxBytes,
+      listMax: options.presenceListMax,
     });
     const presence = this.presence;
     this.#fanout = new Fanout(async (hub, match) => {

@@ -94,6 +94,8 @@ export interface PresenceContext {
   readonly diffMaxBytes: number;
   /** About the most bytes in one `presence_state` frame (Infinity: no limit). */
   readonly stateMaxBytes: number;
+  /** Members above which the topic sends counts instead of lists (`PresenceOptions.listMax`). */
+  readonly listMax: number;
   /**
    * The metas this instance tracks, by {@linkcode ownId}. Written by the tracker only; a view's
    * sweep reads it so it never removes a meta this instance is still refreshing.

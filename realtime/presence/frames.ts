@@ -11,6 +11,23 @@ import type { WireFormat } from "../wire_format.ts";
 import type { PresenceMap, PresenceMeta, PresenceState } from "./meta.ts";
 import { splitState } from "./diff.ts";
 
+/**
+ * The `presence_stats` push `[join_ref, null, topic, "presence_stats", {"count"}]` a joiner of a
+ * topic too big for lists gets instead of `presence_state` (see `PresenceOptions.listMax`).
+ */
+export function countFrame(
+  topic: string,
+  joinRef: string | null,
+  count: number,
+  format: WireFormat,
+): string | Uint8Array {
+  return format === "protobuf"
+    ? encodeEnvelope(push(joinRef, topic, "presence_stats", { count }))
+    : `[${JSON.stringify(joinRef)},null,${
+      JSON.stringify(topic)
+    },"presence_stats",{"count":${count}}]`;
+}
+
 /** Encoded presence_state frames kept per view (distinct join_refs seen between two changes). */
 const MAX_CACHED_FRAMES = 16;
 

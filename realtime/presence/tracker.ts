@@ -53,7 +53,19 @@ export interface PresenceOptions {
    * topic keeps for the largest state it was sent.
    */
   stateMaxBytes?: number;
+  /**
+   * Above this many members (presence keys) a topic sends counts instead of lists: a joiner gets
+   * a `presence_stats` push `{"count"}` instead of the whole `presence_state`, and changes go out
+   * as one `presence_stats` per diff window instead of `presence_diff`s. Lists cost every member
+   * O(members) bytes per join, so a join storm of N costs O(N²); counts cost O(N). When the topic
+   * shrinks to 80% of the bound, every member gets the whole `presence_state` again and diffs
+   * resume, exact for the phoenix client's `Presence`. Default 200; `Infinity`: always lists.
+   */
+  listMax?: number;
 }
+
+/** Members above which a topic sends counts instead of lists (see `PresenceOptions.listMax`). */
+export const DEFAULT_LIST_MAX = 200;
 
 /**
  * This instance's presence: tracks its sockets' metas in KV, keeps them refreshed, and keeps one
@@ -82,6 +94,7 @@ export class PresenceTracker {
       diffMs: options.diffMs ?? 50,
       diffMaxBytes: Math.max(256, options.diffMaxBytes ?? 4096),
       stateMaxBytes: Math.max(256, options.stateMaxBytes ?? Infinity),
+      listMax: Math.max(1, options.listMax ?? DEFAULT_LIST_MAX),
       own: new Map(),
       writers: new Map(),
       views: new Set(),

@@ -13,7 +13,7 @@ import type { TopicMessage } from "../topics.ts";
 import type { WireFormat } from "../wire_format.ts";
 import { ownId, type PresenceContext, type StoredPresence } from "./_context.ts";
 import { mergeDiff, splitDiff, type Touched } from "./diff.ts";
-import { StateFrames } from "./frames.ts";
+import { countFrame, StateFrames } from "./frames.ts";
 import { appendToLog } from "./log_writer.ts";
 import type { PresenceDiff, PresenceMap, PresenceMeta } from "./meta.ts";
 
@@ -42,6 +42,10 @@ export class PresenceView {
   #sweepTimer?: TimerId;
   #stopped = false;
   #loaded = false;
+  /** Above `listMax` members: counts are sent instead of lists (see `PresenceOptions.listMax`). */
+  #counting = false;
+  /** The count last broadcast in counting mode (-1: none yet). */
+  #sentCount = -1;
 
   /**
    * A view of `topic` sharing the tracker's context (made by `PresenceTracker.view`, which also
@@ -99,7 +103,19 @@ export class PresenceView {
    * for all.
    */
   stateFrames(joinRef: string | null, format: WireFormat): (string | Uint8Array)[] {
+    this.#updateMode();
+    if (this.#counting) return [countFrame(this.#topic, joinRef, this.#state.size, format)];
     return this.#frames.frames(joinRef, format);
+  }
+
+  /** Members (presence keys) of the topic as this view knows them. */
+  get count(): number {
+    return this.#state.size;
+  }
+
+  /** Whether the topic is big enough that counts are sent instead of lists. */
+  get counting(): boolean {
+    return this.#counting;
   }
 
   /**
@@ -139,11 +155,45 @@ export class PresenceView {
     if (this.#diffTimer !== undefined) this.#ctx.clock.clearTimeout(this.#diffTimer);
     this.#diffTimer = undefined;
     if (this.#stopped || this.#touched.size === 0) return;
+    if (this.#updateMode() || this.#counting) {
+      // Counting (or just switched): the changes are in the count or the new presence_state.
+      this.#touched.clear();
+      this.#publishCount();
+      return;
+    }
     const merged = mergeDiff(this.#touched.values(), this.#state);
     this.#touched.clear();
     for (const diff of splitDiff(merged, { maxBytes: this.#ctx.diffMaxBytes })) {
       this.#publish({ event: "presence_diff", payload: { ...diff } });
     }
+  }
+
+  /**
+   * Switches between lists and counts as the topic crosses `listMax` (up) or 80% of it (down);
+   * returns true when it switched. Back to lists, every member gets the whole `presence_state`,
+   * which the phoenix client's `Presence` takes as the new truth.
+   */
+  #updateMode(): boolean {
+    const members = this.#state.size;
+    const max = this.#ctx.listMax;
+    if (!this.#counting && members > max) {
+      this.#counting = true;
+      this.#sentCount = -1;
+      return true;
+    }
+    if (this.#counting && members <= Math.floor(max * 0.8)) {
+      this.#counting = false;
+      this.#publish({ event: "presence_state", payload: { ...this.list() } });
+      return true;
+    }
+    return false;
+  }
+
+  /** Broadcasts `presence_stats` when counting and the count moved since the last one. */
+  #publishCount(): void {
+    if (!this.#counting || this.#state.size === this.#sentCount) return;
+    this.#sentCount = this.#state.size;
+    this.#publish({ event: "presence_stats", payload: { count: this.#sentCount } });
   }
 
   /** Notes a change for the next `presence_diff`, sent after the diff window. */

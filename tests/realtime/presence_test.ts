@@ -139,7 +139,10 @@ Deno.test("[presence] a client following state + batched diffs always ends at th
 });
 
 Deno.test("[presence] presenceDiffMs 0 sends one diff per log entry at once; big batches are split", async () => {
-  const { chorus, tracker, view, published, diffs } = await open({ presenceDiffMs: 0 });
+  const { chorus, tracker, view, published, diffs } = await open({
+    presenceDiffMs: 0,
+    presenceListMax: Infinity,
+  });
   try {
     const a = await tracker.track("kv:room", "alice");
     await view.catchUp();
@@ -472,5 +475,83 @@ Deno.test("[ws] a big topic: after a reconnect the phoenix client reports no mem
   } finally {
     await Promise.all(sockets.filter((s) => s.isConnected()).map(disconnect));
     await srv.close();
+  }
+});
+
+Deno.test("[presence] above listMax a topic sends counts: joiners get presence_stats, changes one count per window; back under 80% everyone gets the list", async () => {
+  const { chorus, clock, tracker, view, published } = await open({ presenceListMax: 5 });
+  try {
+    const metas = [];
+    for (let i = 0; i < 5; i++) metas.push((await tracker.track("kv:room", `u${i}`)).meta);
+    await view.catchUp();
+    clock.advance(50);
+    assert.deepEqual(published.map((m) => m.event), ["presence_diff"], "lists at the bound");
+    assert.match(String(view.stateFrames("1", "json")[0]), /"presence_state"/);
+
+    published.length = 0;
+    for (let i = 5; i < 8; i++) metas.push((await tracker.track("kv:room", `u${i}`)).meta);
+    await view.catchUp();
+    clock.advance(50);
+    assert.deepEqual(published.map((m) => [m.event, m.payload]), [
+      ["presence_stats", { count: 8 }],
+    ]);
+    const frame = String(view.stateFrames("7", "json")[0]);
+    assert.deepEqual(JSON.parse(frame), ["7", null, "kv:room", "presence_stats", { count: 8 }]);
+    const binary = decodeEnvelope(view.stateFrames("7", "protobuf")[0] as Uint8Array);
+    assert.deepEqual([binary.event, binary.payload], ["presence_stats", { count: 8 }]);
+
+    // One leave: one count at the end of the window, nothing per change.
+    published.length = 0;
+    await tracker.untrack("kv:room", "u7", metas[7]);
+    await view.catchUp();
+    assert.equal(published.length, 0);
+    clock.advance(50);
+    assert.deepEqual(published.map((m) => [m.event, m.payload]), [
+      ["presence_stats", { count: 7 }],
+    ]);
+
+    // Down to 4 (80% of 5): the whole list goes to everyone, then diffs resume.
+    published.length = 0;
+    for (let i = 4; i < 7; i++) await tracker.untrack("kv:room", `u${i}`, metas[i]);
+    await view.catchUp();
+    clock.advance(50);
+    assert.deepEqual(published.map((m) => m.event), ["presence_state"]);
+    assert.deepEqual(Object.keys(published[0].payload).sort(), ["u0", "u1", "u2", "u3"]);
+    published.length = 0;
+    await tracker.untrack("kv:room", "u3", metas[3]);
+    await view.catchUp();
+    clock.advance(50);
+    assert.deepEqual(published.map((m) => m.event), ["presence_diff"]);
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("[ws] the phoenix client on a topic over listMax: exact Presence below it, presence_stats counts above", async () => {
+  const served = await serve({ realtime: { presenceListMax: 2 } });
+  const sockets: any[] = [];
+  try {
+    const counts: number[][] = [[], [], []];
+    const presences: any[] = [];
+    for (let i = 0; i < 3; i++) {
+      const socket = connect(served.url, { user_id: `viewer${i}` });
+      sockets.push(socket);
+      const channel = socket.channel("reel:big", {});
+      presences.push(new Presence(channel));
+      channel.on("presence_stats", (p: { count: number }) => counts[i].push(p.count));
+      await join(channel);
+      if (i === 1) {
+        await until(() => presences[0].list().length === 2 && presences[1].list().length === 2);
+      }
+    }
+    // The third joiner takes the topic over the bound: it gets a count, the others a count too.
+    await until(() => counts.every((c) => c.at(-1) === 3), 3000, "counts of 3 everywhere");
+    assert.equal(presences[2].list().length, 0, "no list was sent to the third joiner");
+    await disconnect(sockets.pop());
+    // Back to 2 (≤ 80% of 2 is 1, so still counting): a count of 2.
+    await until(() => counts[0].at(-1) === 2 && counts[1].at(-1) === 2, 3000, "counts of 2");
+  } finally {
+    for (const s of sockets) await disconnect(s);
+    await served.close();
   }
 });
