@@ -149,6 +149,8 @@ export function errorResponse(error: unknown, c: Context): Response {
   }
   const { status, body } = toErrorBody(e);
   const headers: Record<string, string> = { ...(e instanceof ChorusError ? e.headers : {}) };
+  // KV unreachable or not ready: tell clients when to try again.
+  if (status === 503) headers["Retry-After"] ??= "1";
   return c.json(body, status as 400, headers);
 }
 

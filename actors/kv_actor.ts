@@ -176,7 +176,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
       ? TOMBSTONE_MS
       : rec.e === null
       ? undefined
-      : Math.max(1, rec.e - tx.now) + TOMBSTONE_MS;
+      : Math.max(1, Math.ceil(rec.e - tx.now)) + TOMBSTONE_MS; // KV takes whole ms only
     const oldChunks = old && old.n && old.cv !== undefined ? old : null;
     const valueReplaced = tx.bytes !== undefined || rec.x;
     if (rec.x) {
@@ -324,7 +324,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
       );
     }
     const version = (tx.record?.v ?? 0) + 1;
-    const expiresAt = options.ttl === undefined ? null : tx.now + options.ttl * 1000;
+    const expiresAt = options.ttl === undefined ? null : tx.now + ttlMs(options.ttl);
     tx.record = withMark({ v: version, e: expiresAt }, tx.record);
     tx.value = value;
     tx.bytes = encoded;
@@ -369,7 +369,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
       if (options.missingOk) return undefined;
       throw notFound("touch", this.id);
     }
-    tx.record = { ...tx.record!, e: tx.now + ttl * 1000 };
+    tx.record = { ...tx.record!, e: tx.now + ttlMs(ttl) };
     tx.dirty = true;
     if (tx.record.n && !tx.bytes) {
       // Chunks expire with the head, so chunked data is rewritten with the new expiry.
@@ -389,7 +389,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
     if (!Number.isSafeInteger(next)) {
       throw new ChorusError("conflict", `Cannot incr "${this.id}": the result overflows`);
     }
-    const expiresAt = live ? tx.record!.e : ttl === undefined ? null : tx.now + ttl * 1000;
+    const expiresAt = live ? tx.record!.e : ttl === undefined ? null : tx.now + ttlMs(ttl);
     const version = (tx.record?.v ?? 0) + 1;
     const encoded = encode(next);
     tx.record = withMark({ v: version, e: expiresAt }, tx.record);
@@ -483,4 +483,9 @@ export async function loadKvRecord(
     return { record, value, versionstamp: head.versionstamp };
   }
   throw new ChorusError("unavailable", `Cannot read "${key}": its value kept changing`);
+}
+
+/** A TTL in seconds as whole milliseconds (at least 1): KV's `expireIn` takes integers only. */
+function ttlMs(ttl: number): number {
+  return Math.max(1, Math.round(ttl * 1000));
 }

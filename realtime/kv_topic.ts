@@ -21,7 +21,8 @@ export interface KvTopicDeps {
 export function kvTopic(deps: KvTopicDeps): TopicHandler {
   return {
     async open(_topic, key, publish) {
-      return await deps.kv.watch(validKey(key), (change) => publish(message(change)));
+      return await deps.kv.watch(validKey(key), (change) => publish(message(change)))
+        .catch(topicError); // KV unreachable: an "unavailable" join reply, not "join crashed"
     },
 
     async join(context: JoinContext) {

@@ -152,11 +152,13 @@ export class Store {
     options: Deno.KvListOptions = {},
   ): Deno.KvListIterator<T> {
     this.stats.reads++;
+    let iter: Deno.KvListIterator<T>;
     try {
-      return this.kv.list<T>(selector, options);
+      iter = this.kv.list<T>(selector, options);
     } catch (e) {
       throw new ChorusError("invalid_request", `Cannot list: ${(e as Error).message}`);
     }
+    return unavailableOnFailure(iter);
   }
 
   /**
@@ -227,8 +229,14 @@ export class Store {
     let combined: CommitResult | undefined;
     try {
       combined = await this.#commitOne(batch.map((p) => p.intent), batch.length);
-    } catch {
-      combined = undefined; // e.g. a size estimate was off: fall back to one commit each
+    } catch (error) {
+      // Refused before it ran (a size estimate was off): fall back to one commit each. Any other
+      // failure may have come after KV applied it, and committing the parts again would apply
+      // them twice (an incr counted twice): its callers learn that the outcome is unknown.
+      if (!(error instanceof ChorusError && error.code === "payload_too_large")) {
+        for (const p of batch) p.reject(error);
+        return;
+      }
     }
     if (combined?.ok) {
       for (const p of batch) p.resolve(combined);
@@ -303,5 +311,26 @@ async function retryBusy<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 function unavailable(action: string, cause: unknown): ChorusError {
-  return new ChorusError("unavailable", `Cannot ${action}: KV is not reachable`, { cause });
+  return new ChorusError("unavailable", `Cannot ${action}: KV is not reachable`, {
+    cause,
+    headers: { "Retry-After": "1" },
+  });
+}
+
+/**
+ * A list iterator whose failures while reading (KV unreachable) are `unavailable` (503) like every
+ * other read, instead of surfacing as raw errors (500). KV's refusal of a malformed cursor, a
+ * `TypeError`, passes through so the caller can answer 400.
+ */
+function unavailableOnFailure<T>(iter: Deno.KvListIterator<T>): Deno.KvListIterator<T> {
+  const next = iter.next.bind(iter);
+  iter.next = async () => {
+    try {
+      return await next();
+    } catch (e) {
+      if (e instanceof TypeError || e instanceof ChorusError) throw e;
+      throw unavailable("list", e);
+    }
+  };
+  return iter;
 }
