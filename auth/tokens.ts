@@ -222,7 +222,10 @@ export class TokenStore {
 
   /** Revokes a token. @throws {ChorusError} `not_found` */
   async revoke(id: string): Promise<void> {
-    const entry = await this.#store.get<TokenRecord>(tokenKey(id));
+    // Token ids are ULIDs: anything else names no token (and could be too long for a KV key).
+    const entry = /^[0-9A-HJKMNP-TV-Z]{26}$/.test(id)
+      ? await this.#store.get<TokenRecord>(tokenKey(id))
+      : { value: null };
     if (!entry.value) {
       throw new ChorusError("not_found", `Cannot revoke token "${id}": no such token`);
     }

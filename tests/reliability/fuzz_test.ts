@@ -1237,11 +1237,8 @@ Deno.test("[fuzz] found: a TTL with sub-millisecond digits is stored, not a 500"
 });
 
 Deno.test({
-  name: "[fuzz] KNOWN DEFECT (routes/tokens.ts, auth/tokens.ts): DELETE of a token id over KV's " +
-    "key size is 404, not 503",
-  // The id reaches a KV read unchecked; KV refuses the key ("Key too large for read") and
-  // Store.get reports that as 503 `unavailable`. Ignored until the route checks the id.
-  ignore: true,
+  name: "[fuzz] DELETE of a token id over KV's key size is 404, not 503",
+  // An id that is no ULID names no token: it must not reach a KV read (KV refuses the key).
   fn: async () => {
     const { chorus } = await openTest();
     try {
