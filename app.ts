@@ -129,6 +129,13 @@ export function edgeMiddleware(metrics?: Metrics): MiddlewareHandler {
   };
 }
 
+/** Whether an error is the connection of a client that went away (a body read cut off). */
+function clientGone(e: unknown): boolean {
+  return e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted ||
+    e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe ||
+    e instanceof Deno.errors.UnexpectedEof;
+}
+
 /** Maps anything thrown to the error response; unknown errors are logged, never sent. */
 export function errorResponse(error: unknown, c: Context): Response {
   // A body cut off (too large, too slow) may surface as a parse error: report the real cause.
@@ -145,6 +152,12 @@ export function errorResponse(error: unknown, c: Context): Response {
     e = new ChorusError("invalid_request", "Cannot parse the request body: malformed JSON");
   }
   if (!(e instanceof ChorusError)) {
+    if (c.req.raw.signal.aborted || clientGone(e)) {
+      // The client went away mid-request (e.g. while sending its body): not a server fault, and
+      // nobody reads the answer. 499 is the usual "client closed request" status in logs.
+      log.debug("client closed the request", { method: c.req.method, path: c.req.path });
+      return new Response(null, { status: 499 });
+    }
     log.error("unhandled error", { error: e, method: c.req.method, path: c.req.path });
   }
   const { status, body } = toErrorBody(e);

@@ -123,3 +123,24 @@ Deno.test("[http] a body that stops arriving is cut off at the write deadline wi
     await s.close();
   }
 });
+
+Deno.test("[http] a client that goes away while sending its body is not a server error", async () => {
+  const s = await serve();
+  try {
+    const port = Number(new URL(s.base).port);
+    for (let i = 0; i < 3; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(new TextEncoder().encode(
+        `PUT /api/v1/kv/a HTTP/1.1\r\nHost: chorus\r\nAuthorization: Bearer ${ADMIN}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"value":`,
+      ));
+      await new Promise((r) => setTimeout(r, 20));
+      conn.close();
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    const metrics = await (await fetch(`${s.base}/metrics`)).text();
+    assert.doesNotMatch(metrics, /chorus_http_request[^\n]*status="500"/);
+  } finally {
+    await s.close();
+  }
+});
