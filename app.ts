@@ -4,7 +4,8 @@
  * @module
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { swaggerUI } from "@hono/swagger-ui";
+import { describeApi } from "./web/openapi.ts";
+import { webRoutes } from "./web/routes.ts";
 import { HTTPException } from "hono/http-exception";
 import type { Context } from "hono";
 import { ChorusError, type ErrorCode, toErrorBody } from "./errors.ts";
@@ -41,6 +42,7 @@ import {
   rateLimitMiddleware,
 } from "./auth/rate_limit.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
+import { ticketRoutes } from "./routes/tickets.ts";
 import { backupRoutes, MAX_RESTORE_BYTES, RESTORE_TIMEOUT_MS } from "./routes/backup.ts";
 import { bodyFailureOf, guardBody, hasBody } from "./auth/body_guard.ts";
 import { type Metrics, routeLabel } from "./observability/metrics.ts";
@@ -299,7 +301,10 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   app.route("/", healthRoutes(deps));
   if (deps.realtime) app.route("/", socketRoutes({ realtime: deps.realtime }));
   app.route("/api/v1", kvRoutes({ kv: deps.kv }));
-  if (deps.tokens) app.route("/api/v1", tokenRoutes({ tokens: deps.tokens, now: deps.now }));
+  if (deps.tokens) {
+    app.route("/api/v1", tokenRoutes({ tokens: deps.tokens, now: deps.now }));
+    app.route("/api/v1", ticketRoutes({ tokens: deps.tokens }));
+  }
   app.route("/api/v1", backupRoutes({ store: deps.store, instanceId: deps.instanceId }));
   if (deps.contexts) {
     app.route("/api/v1", contextRoutes({ contexts: deps.contexts }));
@@ -311,15 +316,23 @@ export function createApp(deps: AppDeps): OpenAPIHono {
   if (deps.users) app.route("/api/v1", userRoutes({ users: deps.users }));
   app.route("/api/v1", systemRoutes(deps));
 
-  app.doc31("/api/v1/openapi.json", {
-    openapi: "3.1.0",
-    info: {
-      title: "Chorus",
-      version: "1.0.0",
-      description: "Contexts, kv and reels on Deno KV, with real-time sync.",
-    },
+  // The document is built once, on first request, and completed with what the middleware
+  // decides (security, middleware errors, tags, operation ids, servers): web/openapi.ts.
+  let document: unknown;
+  app.get("/api/v1/openapi.json", (c) => {
+    document ??= describeApi(app.getOpenAPI31Document({
+      openapi: "3.1.0",
+      info: {
+        title: "Chorus",
+        version: "1.0.0",
+        description: "Contexts, kv and reels on Deno KV, with real-time sync. The socket " +
+          "(Phoenix Channels v2 at `/socket/websocket`) is described in [socket.md](/api/docs/socket.md).",
+      },
+    }));
+    return c.json(document as Record<string, unknown>, 200);
   });
-  app.get("/api/docs", swaggerUI({ url: "/api/v1/openapi.json" }));
+  // Swagger UI and the console at `/`, from embedded assets (web/).
+  app.route("/", webRoutes());
 
   app.notFound((c) =>
     errorResponse(

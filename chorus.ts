@@ -5,7 +5,7 @@
  */
 import { ulid } from "ulid";
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, systemClock, type TimerId } from "./clock.ts";
 import { isKvConnect, loadConfig, type ResolvedConfig } from "./config.ts";
 import { openKv } from "./storage/open.ts";
 import { Store } from "./storage/store.ts";
@@ -25,8 +25,11 @@ import { socketAuthenticator } from "./auth/socket.ts";
 import { createLimits } from "./auth/rate_limit.ts";
 import { Metrics } from "./observability/metrics.ts";
 import { systemFigures } from "./observability/system_stats.ts";
+import { compressionStatsOf } from "./storage/codec.ts";
 import { log } from "./log.ts";
-import { type RealtimeOptions, RealtimeServer } from "./realtime/server.ts";
+import type { RealtimeOptions, RealtimeServer } from "./realtime/server.ts";
+import { ObservedRealtimeServer } from "./observability/realtime_telemetry.ts";
+import { STATUS_INTERVAL_MS, telemetry } from "./observability/telemetry.ts";
 import { kvTopic } from "./realtime/kv_topic.ts";
 import { systemTopic } from "./realtime/system_topic.ts";
 import { contextTopic } from "./realtime/context_topic.ts";
@@ -62,6 +65,14 @@ export interface ChorusOptions {
    * clock), `cron` (`Deno.cron`, what `main.ts` uses when it exists) or `off`.
    */
   scheduler?: SchedulerMode;
+  /**
+   * A `BroadcastChannel` name shared by the workers of one `deno serve --parallel` process: each
+   * `/metrics` scrape then sums the figures of every instance on it (`main.ts` sets it). Absent:
+   * `/metrics` reports this instance only.
+   */
+  metricsChannel?: string;
+  /** How often `chorus:status` telemetry is published while it has subscribers. Default 10 s. */
+  statusIntervalMs?: number;
 }
 
 /** One Chorus instance. */
@@ -97,6 +108,7 @@ export class Chorus {
   readonly #watch: WatchHub;
   readonly #ownsKv: boolean;
   #closed = false;
+  #statusTimer?: TimerId;
 
   private constructor(
     kv: Deno.Kv,
@@ -161,7 +173,7 @@ export class Chorus {
       authenticate: realtime.authenticate ?? socketAuthenticator(this.tokens, config.auth, limits),
       presenceListMax: realtime.presenceListMax ?? config.presenceListMax,
     };
-    this.realtime = new RealtimeServer(
+    this.realtime = new ObservedRealtimeServer(
       { store: this.store, watch: this.#watch, clock, instanceId: this.instanceId },
       realtime,
     );
@@ -194,6 +206,11 @@ export class Chorus {
     this.metrics = new Metrics({
       store: this.store,
       actors: this.registry,
+      members: async () => (await this.members.list()).length,
+      compression: compressionStatsOf(config),
+      siblings: options.metricsChannel
+        ? { channel: options.metricsChannel, id: this.instanceId }
+        : undefined,
       sockets: () => this.realtime.stats(),
       extra: () => ({
         chorus_cleanup_runs_total: this.contexts.cleanupTotals.runs,
@@ -201,6 +218,7 @@ export class Chorus {
         chorus_cleanup_deltas_removed_total: this.contexts.cleanupTotals.deltas,
       }),
     });
+    this.#publishStatus(options.statusIntervalMs ?? STATUS_INTERVAL_MS, figures.stats);
     this.app = createApp({
       clock,
       tokens: this.tokens,
@@ -279,6 +297,25 @@ export class Chorus {
     return chorus;
   }
 
+  /** Publishes `chorus:status` every `everyMs` while it has subscribers, until `close`. */
+  #publishStatus(everyMs: number, figures: () => Record<string, unknown>): void {
+    this.#statusTimer = this.clock.setTimeout(() => {
+      if (this.#closed) return;
+      if (telemetry.status.hasSubscribers) {
+        try {
+          telemetry.status.publish({
+            instance: this.instanceId,
+            at: this.clock.now(),
+            figures: figures(),
+          });
+        } catch (error) {
+          log.warn("chorus:status telemetry failed; trying again at the next interval", { error });
+        }
+      }
+      this.#publishStatus(everyMs, figures);
+    }, everyMs);
+  }
+
   /** A fetch handler for `Deno.serve`, `deno serve` and Deno Deploy. */
   fetch = (request: Request, info?: Deno.ServeHandlerInfo): Response | Promise<Response> =>
     this.app.fetch(request, info);
@@ -291,11 +328,13 @@ export class Chorus {
   async close(options: { socketCode?: 1001 | 1012 } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#statusTimer !== undefined) this.clock.clearTimeout(this.#statusTimer);
     await this.realtime.close({ code: options.socketCode ?? 1001 });
     await this.contexts.scheduler.close();
     await this.reels.close();
     await this.members.stop();
     await this.registry.close();
+    this.metrics.close();
     this.store.close();
     this.#watch.close();
     if (this.#ownsKv) this.store.kv.close();

@@ -14,7 +14,10 @@ async function start(): Promise<Chorus> {
     const config = loadConfig(Deno.env.toObject());
     setLogLevel(config.logLevel);
     // Cleanup ticks with Deno.cron where it exists (Deploy, --unstable-cron), else with a timer.
-    return await Chorus.open({ config, scheduler: "cron" });
+    // Workers of one `deno serve --parallel` process share a BroadcastChannel: each /metrics
+    // scrape sums them all. On Deploy the channel would span isolates that come and go: not there.
+    const metricsChannel = Deno.env.get("DENO_DEPLOYMENT_ID") ? undefined : "chorus:metrics";
+    return await Chorus.open({ config, scheduler: "cron", metricsChannel });
   } catch (e) {
     if (e instanceof ConfigError) {
       log.notice(`chorus: ${e.message}`);

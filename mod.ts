@@ -27,12 +27,19 @@ export type { Store } from "./storage/store.ts";
 export type { Registry } from "./actors/registry.ts";
 export type { TokenStore } from "./auth/tokens.ts";
 export type { Metrics } from "./observability/metrics.ts";
+export type {
+  MetricAggregate,
+  MetricFamily,
+  MetricSample,
+} from "./observability/metric_families.ts";
 export type { OutboxOptions, OutboxPriority } from "./realtime/outbox.ts";
 export type { SessionSink, SocketCounters, SocketSession } from "./realtime/socket.ts";
 export type { PresenceTracker } from "./realtime/presence/mod.ts";
 export type {
   KvApi,
+  KvCallOptions,
   KvChange,
+  KvListedEntry,
   KvListPage,
   KvPutOptions,
   KvValue,
@@ -96,7 +103,7 @@ export type {
   ReelStats,
   UpdateList,
 } from "./actors/reel_api.ts";
-export { ID_PATTERN, validateId } from "./actors/reel_api.ts";
+export { channelTopic, ID_PATTERN, idText, validateId } from "./actors/reel_api.ts";
 export type {
   PresenceInput,
   PresenceStatus,
@@ -112,6 +119,7 @@ export type {
   Priority,
   ReelStateJson,
   ReelUpdateJson,
+  ReelUpdateListJson,
 } from "./proto/codec.ts";
 export type { Consistency } from "./config.ts";
 export type {
@@ -124,3 +132,32 @@ export type {
 } from "./deltas/mod.ts";
 export { INTERACTION_TYPES } from "./actors/reel_api.ts";
 export type { CleanupState } from "./contexts/scheduler.ts";
+export {
+  type ActorEvictEvent,
+  type ActorStartEvent,
+  type ActorStartFailedEvent,
+  type BackupEvent,
+  type CleanupEvent,
+  type CommitEvent,
+  type KvReadEvent,
+  type KvWriteEvent,
+  type PresenceEvent,
+  type SocketConnectEvent,
+  type SocketDropEvent,
+  type SocketJoinEvent,
+  type SocketLeaveEvent,
+  type StatusEvent,
+  TELEMETRY_CHANNELS,
+  type TelemetryChannel,
+} from "./observability/telemetry.ts";
+export { SPAN_NAMES } from "./observability/tracing.ts";
+export type { CompressionReport, CompressionStats } from "./storage/codec.ts";
+export {
+  type BackupCheck,
+  type BackupHeader,
+  type BackupReadOptions,
+  type BackupSource,
+  createBackup,
+  restoreBackup,
+  verifyBackup,
+} from "./storage/backup.ts";

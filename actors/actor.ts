@@ -11,6 +11,9 @@ import type { ResolvedConfig } from "../config.ts";
 import type { Intent, Store } from "../storage/store.ts";
 import type { WatchHandle, WatchHub } from "../storage/watch.ts";
 import { Mailbox } from "./mailbox.ts";
+import type { Span } from "@opentelemetry/api";
+import { telemetry } from "../observability/telemetry.ts";
+import { SPAN_NAMES, tracer } from "../observability/tracing.ts";
 
 /** What every actor is given. */
 export interface ActorContext {
@@ -46,6 +49,8 @@ type Message<Tx> =
     run: () => unknown;
     resolve: (v: unknown) => void;
     reject: (e: unknown) => void;
+    /** The `chorus.mailbox` span of its wait, when traced. */
+    span?: Span;
   }
   | {
     type: "write";
@@ -53,6 +58,8 @@ type Message<Tx> =
     weight: number;
     resolve: (v: unknown) => void;
     reject: (e: unknown) => void;
+    /** The `chorus.mailbox` span of its wait, when traced. */
+    span?: Span;
   }
   | { type: "refresh" }
   | { type: "alarm" }
@@ -171,8 +178,22 @@ export abstract class Actor<Tx, Event = unknown> {
         run: fn,
         resolve: resolve as (v: unknown) => void,
         reject,
+        span: this.#waitSpan("read"),
       });
     });
+  }
+
+  /** The `chorus.mailbox` span of a message about to wait, or undefined when not traced. */
+  #waitSpan(message: "read" | "write"): Span | undefined {
+    const span = tracer.startSpan(SPAN_NAMES.mailbox);
+    if (!span.isRecording()) return undefined;
+    span.setAttributes({
+      "chorus.actor.kind": this.kind,
+      "chorus.actor.id": this.id,
+      "chorus.mailbox.message": message,
+      "chorus.mailbox.depth": this.#mailbox.depth,
+    });
+    return span;
   }
 
   /**
@@ -199,6 +220,7 @@ export abstract class Actor<Tx, Event = unknown> {
         },
         resolve: resolve as (v: unknown) => void,
         reject,
+        span: this.#waitSpan("read"),
       });
     });
   }
@@ -225,6 +247,7 @@ export abstract class Actor<Tx, Event = unknown> {
         weight,
         resolve: resolve as (v: unknown) => void,
         reject,
+        span: this.#waitSpan("write"),
       });
     });
   }
@@ -276,13 +299,22 @@ export abstract class Actor<Tx, Event = unknown> {
     if (this.#status === "started") return Promise.resolve();
     if (this.#starting) return this.#starting;
     this.#status = "starting";
+    const started = performance.now();
     this.#starting = this.#load("strong").then(() => {
       this.#status = "started";
       this.#starting = undefined;
-    }, (e) => {
+      if (telemetry.actorStart.hasSubscribers) {
+        const durationMs = performance.now() - started;
+        telemetry.actorStart.publish({ kind: this.kind, id: this.id, durationMs });
+      }
+    }, (error) => {
       this.#status = "idle";
       this.#starting = undefined;
-      throw e;
+      if (telemetry.actorStartFailed.hasSubscribers) {
+        const durationMs = performance.now() - started;
+        telemetry.actorStartFailed.publish({ kind: this.kind, id: this.id, durationMs, error });
+      }
+      throw error;
     });
     return this.#starting;
   }
@@ -458,6 +490,7 @@ export abstract class Actor<Tx, Event = unknown> {
   }
 
   async #handle(batch: Message<Tx>[]): Promise<void> {
+    for (const m of batch) if ((m.type === "read" || m.type === "write") && m.span) m.span.end();
     const loadedNow = this.#status !== "started";
     try {
       await this.start();

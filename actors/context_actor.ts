@@ -7,8 +7,9 @@
  *
  * Retention: deltas expire after `deltaTtlMs` (KV `expireIn`, and filtered by their timestamp so an
  * expired one is never used before KV removes it) and are trimmed beyond `deltaThreshold` in the
- * commit that adds new ones. A context whose last change is older than `contextTtlMs` is expired:
- * hidden (reads say "not found"), and a write starts it afresh. A deleted context leaves a tombstone
+ * commit that adds new ones. With `contextAutoDelete`, a context whose last change is older than
+ * `contextTtlMs` is expired: hidden (reads say "not found"), and a write starts it afresh; without
+ * it contexts are kept ({@linkcode contextLifeMs}). A deleted context leaves a tombstone
  * that keeps its version, so versions keep rising when the id is used again.
  * @module
  */
@@ -122,6 +123,17 @@ export interface ContextTx {
   dirty: boolean;
 }
 
+/**
+ * How long an untouched context lives: `contextTtlMs` when `contextAutoDelete` is on, else
+ * forever. With auto-delete off a context is kept, so it never expires (Chord's
+ * `CHORUS_CONTEXT_TTL` applies only together with `CHORUS_CONTEXT_AUTO_DELETE=true`).
+ */
+export function contextLifeMs(
+  config: { contextTtlMs: number; contextAutoDelete: boolean },
+): number {
+  return config.contextAutoDelete ? config.contextTtlMs : Infinity;
+}
+
 /** Whether a record holds a live (not deleted, not expired) context at `now`. */
 export function isLiveContext(
   record: ContextRecord | null,
@@ -232,7 +244,7 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
   }
 
   #live(record: ContextRecord | null): record is ContextRecord {
-    return isLiveContext(record, this.ctx.clock.now(), this.ctx.config.contextTtlMs);
+    return isLiveContext(record, this.ctx.clock.now(), contextLifeMs(this.ctx.config));
   }
 
   protected headKey(): Deno.KvKey {
@@ -361,7 +373,7 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
 
   /** Replaces the context (creating it when absent); no change, no new version. */
   setOp(tx: ContextTx, context: JsonObject): ContextValue {
-    const live = isLiveContext(tx.record, tx.now, this.ctx.config.contextTtlMs);
+    const live = isLiveContext(tx.record, tx.now, contextLifeMs(this.ctx.config));
     if (live && deepEqual(tx.context, context)) {
       return { id: this.id, version: tx.record!.v, context: tx.context! };
     }
@@ -378,7 +390,7 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     tx: ContextTx,
     change: (context: JsonObject) => { context: JsonObject; delta?: ChordDelta },
   ): ContextValue {
-    if (!isLiveContext(tx.record, tx.now, this.ctx.config.contextTtlMs)) {
+    if (!isLiveContext(tx.record, tx.now, contextLifeMs(this.ctx.config))) {
       throw notFound("update", this.id);
     }
     const next = change(tx.context!);
@@ -387,7 +399,7 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
 
   /** Deletes the context, leaving a tombstone that remembers the version. @throws `not_found` */
   deleteOp(tx: ContextTx): { deleted: true; version: number } {
-    if (!isLiveContext(tx.record, tx.now, this.ctx.config.contextTtlMs)) {
+    if (!isLiveContext(tx.record, tx.now, contextLifeMs(this.ctx.config))) {
       throw notFound("delete", this.id);
     }
     const version = tx.record!.v + 1;

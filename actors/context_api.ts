@@ -19,6 +19,7 @@ import type { ChordDelta } from "../deltas/chord.ts";
 import {
   type ContextActor,
   type ContextEvent,
+  contextLifeMs,
   type ContextTx,
   type ContextValue,
   isLiveContext,
@@ -317,7 +318,7 @@ export class ContextsApi {
   async #getEventual(id: string): Promise<ContextValue | null> {
     const loaded = await loadContext(this.#deps.store, id, "eventual");
     const { clock, config } = this.#deps;
-    if (!isLiveContext(loaded.record, clock.now(), config.contextTtlMs)) return null;
+    if (!isLiveContext(loaded.record, clock.now(), contextLifeMs(config))) return null;
     return { id, version: loaded.record.v, context: loaded.context! };
   }
 

@@ -11,6 +11,9 @@ import type { Store } from "../storage/store.ts";
 import {
   assertStorableJson,
   compressionOptions,
+  type CompressionReport,
+  compressionReport,
+  compressionStatsOf,
   type EncodedValue,
   encodeValue,
 } from "../storage/codec.ts";
@@ -126,6 +129,28 @@ export interface KvPutOptions {
   handOver?: boolean;
 }
 
+/** Options every embedded read and write takes. */
+export interface KvCallOptions {
+  /**
+   * Milliseconds to wait for the answer (Concord's per-call `timeout`); past it the call rejects
+   * with ChorusError `timeout`. A write may still land after that (read its version to find out),
+   * as with an HTTP 504. Default: no limit (HTTP requests have `CHORUS_REQUEST_TIMEOUT`).
+   */
+  timeout?: number;
+}
+
+/** One live entry of {@linkcode KvApi.getAll} and {@linkcode KvApi.entries}. */
+export interface KvListedEntry {
+  /** The key. */
+  key: string;
+  /** The stored JSON value. */
+  value: unknown;
+  /** The key's version. */
+  version: number;
+  /** Remaining seconds to live (rounded up), or null when the key does not expire. */
+  ttl: number | null;
+}
+
 /** A page of {@linkcode KvApi.list}. */
 export interface KvListPage {
   /** Live keys in key order, with their values when asked for. */
@@ -171,6 +196,25 @@ export class KvApi {
     };
   }
 
+  /**
+   * Compression figures of the values this instance encoded for storage (kv values, contexts,
+   * delta pages and export snapshots): how many, how many stored compressed, bytes before and
+   * after, their ratio and the bytes saved. Also in `GET /api/v1/system/stats` and `/metrics`.
+   *
+   * @example
+   * ```ts
+   * import { Chorus } from "../mod.ts";
+   * const chorus = await Chorus.open({ path: ":memory:" });
+   * await chorus.kv.put("big", "x".repeat(4096));
+   * const { compressed, ratio } = chorus.kv.compressionStats();
+   * console.log(compressed, ratio); // 1, about 0.01
+   * await chorus.close();
+   * ```
+   */
+  compressionStats(): CompressionReport {
+    return compressionReport(compressionStatsOf(this.#deps.config));
+  }
+
   #encode(value: unknown, compress?: boolean): EncodedValue {
     return encodeValue(value, compressionOptions(this.#deps.config, compress));
   }
@@ -179,13 +223,20 @@ export class KvApi {
    * Reads a key; null when absent or expired.
    * @param options.consistency `strong`, `leader` (default from config) or `eventual`
    */
-  get(key: string, options: { consistency?: Consistency } = {}): Promise<KvValue | null> {
+  get(
+    key: string,
+    options: { consistency?: Consistency } & KvCallOptions = {},
+  ): Promise<KvValue | null> {
+    return this.#timed(options, `get "${key}"`, () => this.#get(key, options));
+  }
+
+  async #get(key: string, options: { consistency?: Consistency } = {}): Promise<KvValue | null> {
     validateKey(key);
     const mode = options.consistency ?? this.#deps.config.readConsistency;
-    if (mode === "eventual") return this.#getEventual(key);
+    if (mode === "eventual") return await this.#getEventual(key);
     const actor = this.#actor(key);
     const read = () => this.#value(actor.current());
-    return mode === "strong" ? actor.readStrong(read) : actor.read(read);
+    return await (mode === "strong" ? actor.readStrong(read) : actor.read(read));
   }
 
   async #getEventual(key: string): Promise<KvValue | null> {
@@ -208,7 +259,15 @@ export class KvApi {
    * Writes a value.
    * @throws {ChorusError} `conflict` when `ifMatch`/`ifNoneMatch` fails, `payload_too_large`
    */
-  async put(key: string, value: unknown, options: KvPutOptions = {}): Promise<KvWriteResult> {
+  put(
+    key: string,
+    value: unknown,
+    options: KvPutOptions & KvCallOptions = {},
+  ): Promise<KvWriteResult> {
+    return this.#timed(options, `put "${key}"`, () => this.#put(key, value, options));
+  }
+
+  async #put(key: string, value: unknown, options: KvPutOptions = {}): Promise<KvWriteResult> {
     validateKey(key);
     if (options.ttl !== undefined) validateTtl(options.ttl);
     assertStorableJson(value);
@@ -227,7 +286,14 @@ export class KvApi {
    * Deletes a key.
    * @throws {ChorusError} `not_found` when absent, `conflict` when `ifMatch` fails
    */
-  async delete(key: string, options: { ifMatch?: number } = {}): Promise<{ deleted: true }> {
+  delete(
+    key: string,
+    options: { ifMatch?: number } & KvCallOptions = {},
+  ): Promise<{ deleted: true }> {
+    return this.#timed(options, `delete "${key}"`, () => this.#delete(key, options));
+  }
+
+  async #delete(key: string, options: { ifMatch?: number } = {}): Promise<{ deleted: true }> {
     validateKey(key);
     const actor = this.#actor(key);
     await actor.write((tx) => actor.deleteOp(tx, options));
@@ -238,7 +304,11 @@ export class KvApi {
    * Sets a new TTL on a live key, keeping its version.
    * @throws {ChorusError} `not_found`
    */
-  async touch(key: string, ttl: number): Promise<KvWriteResult> {
+  touch(key: string, ttl: number, options: KvCallOptions = {}): Promise<KvWriteResult> {
+    return this.#timed(options, `touch "${key}"`, () => this.#touch(key, ttl));
+  }
+
+  async #touch(key: string, ttl: number): Promise<KvWriteResult> {
     validateKey(key);
     validateTtl(ttl);
     const actor = this.#actor(key);
@@ -258,7 +328,14 @@ export class KvApi {
    * applies when the key is created (a fixed window, as rate limiters want).
    * @throws {ChorusError} `conflict` when the value is not an integer
    */
-  async incr(
+  incr(
+    key: string,
+    options: { by?: number; ttl?: number } & KvCallOptions = {},
+  ): Promise<{ key: string; value: number; version: number }> {
+    return this.#timed(options, `incr "${key}"`, () => this.#incr(key, options));
+  }
+
+  async #incr(
     key: string,
     options: { by?: number; ttl?: number } = {},
   ): Promise<{ key: string; value: number; version: number }> {
@@ -274,7 +351,14 @@ export class KvApi {
   }
 
   /** Writes up to 500 items, all or nothing. */
-  async putMany(
+  putMany(
+    items: { key: string; value: unknown; ttl?: number; compress?: boolean }[],
+    options: KvCallOptions = {},
+  ): Promise<{ items: KvWriteResult[] }> {
+    return this.#timed(options, "write the items", () => this.#putMany(items));
+  }
+
+  async #putMany(
     items: { key: string; value: unknown; ttl?: number; compress?: boolean }[],
   ): Promise<{ items: KvWriteResult[] }> {
     checkBulk(items.length);
@@ -314,13 +398,20 @@ export class KvApi {
   }
 
   /** Reads up to 500 keys; each result says whether it was found. */
-  async getMany(
+  getMany(
+    keys: string[],
+    options: { consistency?: Consistency } & KvCallOptions = {},
+  ): Promise<{ items: (KvValue & { found: true } | { key: string; found: false })[] }> {
+    return this.#timed(options, "read the keys", () => this.#getMany(keys, options));
+  }
+
+  async #getMany(
     keys: string[],
     options: { consistency?: Consistency } = {},
   ): Promise<{ items: (KvValue & { found: true } | { key: string; found: false })[] }> {
     checkBulk(keys.length);
     keys.forEach(validateKey);
-    const found = await Promise.all(keys.map((k) => this.get(k, options)));
+    const found = await Promise.all(keys.map((k) => this.#get(k, options)));
     return {
       items: found.map((v, i) =>
         v ? { ...v, found: true as const } : { key: keys[i], found: false }
@@ -329,7 +420,14 @@ export class KvApi {
   }
 
   /** Deletes up to 500 keys, all or nothing; absent keys are skipped and not counted. */
-  async deleteMany(keys: string[]): Promise<{ deleted: number; keys: string[] }> {
+  deleteMany(
+    keys: string[],
+    options: KvCallOptions = {},
+  ): Promise<{ deleted: number; keys: string[] }> {
+    return this.#timed(options, "delete the keys", () => this.#deleteMany(keys));
+  }
+
+  async #deleteMany(keys: string[]): Promise<{ deleted: number; keys: string[] }> {
     checkBulk(keys.length);
     keys.forEach(validateKey);
     const results = await Actor.writeTogether(
@@ -344,7 +442,14 @@ export class KvApi {
   }
 
   /** Sets TTLs on up to 500 keys, all or nothing; absent keys are skipped and not counted. */
-  async touchMany(
+  touchMany(
+    items: { key: string; ttl: number }[],
+    options: KvCallOptions = {},
+  ): Promise<{ touched: number; items: KvWriteResult[] }> {
+    return this.#timed(options, "touch the keys", () => this.#touchMany(items));
+  }
+
+  async #touchMany(
     items: { key: string; ttl: number }[],
   ): Promise<{ touched: number; items: KvWriteResult[] }> {
     checkBulk(items.length);
@@ -407,12 +512,111 @@ export class KvApi {
         }
       } catch (e) {
         if (e instanceof ChorusError) throw e;
-        badCursor(cursor ?? "");
+        // KV refuses a malformed cursor with a TypeError; anything else is KV failing.
+        if (e instanceof TypeError && /cursor/i.test(e.message)) badCursor(cursor ?? "");
+        throw new ChorusError("unavailable", "Cannot list: KV is not reachable", { cause: e });
       }
       more = seen === want;
       cursor = iter.cursor || cursor;
     }
     return { items, cursor: more ? cursor ?? null : null };
+  }
+
+  /**
+   * Every live entry under `prefix` (all keys when empty), with values and TTLs, in key order, as
+   * one array: Concord's `getAll(prefix)`. It reads page after page of {@linkcode KvApi.entries};
+   * for large sets iterate those pages instead.
+   *
+   * @example
+   * ```ts
+   * import { Chorus } from "../mod.ts";
+   * const chorus = await Chorus.open({ path: ":memory:" });
+   * await chorus.kv.put("user:1", { name: "Ada" }, { ttl: 60 });
+   * await chorus.kv.put("user:2", { name: "Lin" });
+   * const all = await chorus.kv.getAll("user:");
+   * // [{ key: "user:1", value: { name: "Ada" }, version: 1, ttl: 60 },
+   * //  { key: "user:2", value: { name: "Lin" }, version: 1, ttl: null }]
+   * await chorus.close();
+   * ```
+   * @param options.pageSize entries read per KV page, 1–1000 (default 1000)
+   * @param options.timeout milliseconds for the whole call before rejecting with `timeout`
+   * @throws {ChorusError} `invalid_request` for a bad option; `timeout`
+   */
+  getAll(
+    prefix = "",
+    options: { pageSize?: number; consistency?: Consistency } & KvCallOptions = {},
+  ): Promise<KvListedEntry[]> {
+    return this.#timed(options, `get all of "${prefix}"`, async () => {
+      const out: KvListedEntry[] = [];
+      for await (const page of this.entries(prefix, options)) out.push(...page);
+      return out;
+    });
+  }
+
+  /**
+   * The live entries under `prefix`, with values and TTLs, one page (an array) at a time in key
+   * order — the embedded form of `GET /api/v1/kv?prefix=&values=true` followed cursor by cursor.
+   *
+   * @example
+   * ```ts
+   * import { Chorus } from "../mod.ts";
+   * const chorus = await Chorus.open({ path: ":memory:" });
+   * for (let i = 0; i < 250; i++) await chorus.kv.put(`log:${i}`, i);
+   * for await (const page of chorus.kv.entries("log:", { pageSize: 100 })) {
+   *   console.log(page.length); // 100, 100, 50
+   * }
+   * await chorus.close();
+   * ```
+   * @param options.pageSize entries per page, 1–1000 (default 1000)
+   * @throws {ChorusError} `invalid_request` for a bad page size
+   */
+  async *entries(
+    prefix = "",
+    options: { pageSize?: number; consistency?: Consistency } = {},
+  ): AsyncGenerator<KvListedEntry[], void, undefined> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.list({
+        prefix,
+        limit: options.pageSize ?? MAX_LIST_LIMIT,
+        cursor,
+        values: true,
+        consistency: options.consistency,
+      });
+      const items = page.items.map(({ key, value, version, ttl }) => ({
+        key,
+        value,
+        version,
+        ttl,
+      }));
+      if (items.length) yield items;
+      cursor = page.cursor ?? undefined;
+    } while (cursor !== undefined);
+  }
+
+  /** Runs `work`, rejecting with `timeout` when `options.timeout` ms pass first. */
+  #timed<T>(options: KvCallOptions, what: string, work: () => Promise<T>): Promise<T> {
+    const ms = options.timeout;
+    if (ms === undefined) return work();
+    if (typeof ms !== "number" || !Number.isFinite(ms) || ms <= 0) {
+      return Promise.reject(
+        new ChorusError(
+          "invalid_request",
+          `Cannot ${what}: timeout must be a number of ms above 0`,
+        ),
+      );
+    }
+    const clock = this.#deps.clock;
+    return new Promise<T>((resolve, reject) => {
+      const timer = clock.setTimeout(() => {
+        reject(
+          new ChorusError("timeout", `Cannot ${what}: no answer within ${ms} ms`, {
+            details: { timeout_ms: ms, concord: "TIMEOUT" },
+          }),
+        );
+      }, ms);
+      work().then(resolve, reject).finally(() => clock.clearTimeout(timer));
+    });
   }
 
   async #listItem(
@@ -538,9 +742,11 @@ function writeResult(entry: KvEntry): KvWriteResult {
 
 function checkBulk(count: number): void {
   if (count < 1 || count > MAX_BULK_ITEMS) {
+    // Concord's name for this, for its users' error handling (README, "Coming from Concord").
     throw new ChorusError(
       "invalid_request",
       `Cannot run a bulk request of ${count} items: send 1 to ${MAX_BULK_ITEMS}`,
+      { details: { concord: count < 1 ? "INVALID_REQUEST" : "BATCH_TOO_LARGE" } },
     );
   }
 }

@@ -72,6 +72,37 @@ export function validateId(id: unknown, what: "reel" | "user"): string {
   return id;
 }
 
+/**
+ * An id as Chorus reads it: a number (Kronop sends `"current_reel": 123`) is the same id as its
+ * decimal string form (`"123"`); anything else is returned as it is, for validation to judge.
+ */
+export function idText(value: unknown): unknown {
+  return typeof value === "number" && Number.isFinite(value) ? String(value) : value;
+}
+
+/**
+ * The topic a `target_channel` names — `reel:<id>` or `user:<id>` with a valid id — or null when
+ * it is a plain label (stored and returned, delivered nowhere else).
+ */
+export function channelTopic(
+  channel: string | undefined,
+): { kind: "reel" | "user"; id: string } | null {
+  if (channel === undefined) return null;
+  const m = /^(reel|user):(.+)$/.exec(channel);
+  if (m === null || !ID_PATTERN.test(m[2]) || m[2] === "." || m[2] === "..") return null;
+  return { kind: m[1] as "reel" | "user", id: m[2] };
+}
+
+/**
+ * Whether the subscribers of the update's own `reel:<id>` topic get it: not when it names
+ * `target_users` or a `target_channel` topic other than its reel's (it goes there instead).
+ */
+export function forReelSubscribers(update: ReelUpdateJson): boolean {
+  if (update.target_users?.length) return false;
+  const topic = channelTopic(update.target_channel);
+  return topic === null || (topic.kind === "reel" && topic.id === update.reel_id);
+}
+
 /** What a client sends to publish (`POST /reels/:id/updates`, docs/http-api.md). */
 export interface PublishInput {
   /** The payload: any JSON object of at most {@linkcode MAX_UPDATE_BYTES} bytes as JSON. */
@@ -81,7 +112,12 @@ export interface PublishInput {
    * the reel's subscribers. At most {@linkcode MAX_TARGET_USERS}; repeats are dropped.
    */
   target_users?: string[];
-  /** A label of at most 256 characters, stored and returned with the update. */
+  /**
+   * At most 256 characters, stored and returned with the update. When it names a topic
+   * (`reel:<id>`, `user:<id>`), the update is delivered on that topic instead of to the reel's
+   * subscribers: appended to that reel's log (with that reel's next seq) or that user's feed, in
+   * the same atomic commit. Anything else is a plain label.
+   */
   target_channel?: string;
   /** How urgent the update is; `normal` when absent. */
   priority?: Priority;
@@ -212,17 +248,26 @@ export class ReelsApi {
   async publish(id: string, input: PublishInput): Promise<PublishResult> {
     const actor = this.#actor(id);
     const owned = validatePublish(id, input);
-    const targets = owned.target_users ?? [];
+    const targets = [...owned.target_users ?? []];
+    const channel = channelTopic(owned.target_channel);
+    if (channel?.kind === "user" && !targets.includes(channel.id)) targets.push(channel.id);
+    const otherReel = channel?.kind === "reel" && channel.id !== id ? channel.id : null;
     let stored: ReelUpdateJson | undefined;
-    if (targets.length === 0) {
+    if (targets.length === 0 && otherReel === null) {
       stored = await actor.write((tx) => actor.publishOp(tx, owned), 256 + owned.weight);
     } else {
       const users = targets.map((u) => this.#deps.registry.get<UserActor>("user", u));
-      // One atomic commit: the reel's log and every target's feed (one Tx type per actor kind).
+      // One atomic commit: the reel's log, the channel reel's log and every target's feed. Reel
+      // ops are applied before user ops (actors are ordered by kind), so `stored` is set by then.
       const ops = [
         { actor, op: (tx: ReelTx) => (stored = publicUpdate(actor.publishOp(tx, owned))) },
         ...users.map((user) => ({ actor: user, op: (tx: UserTx) => user.deliverOp(tx, stored!) })),
       ] as unknown as JointOp<unknown>[];
+      if (otherReel !== null) {
+        const other = this.#actor(otherReel);
+        const { target_users: _t, ...copy } = owned;
+        ops.push({ actor: other, op: (tx: ReelTx) => other.publishOp(tx, copy) } as never);
+      }
       await Actor.writeTogether(this.#deps.store, ops);
     }
     this.#stats.updates++;
@@ -500,8 +545,8 @@ function validatePublish(id: string, input: PublishInput): UpdateInput & { weigh
     const t = input.target_users;
     if (!Array.isArray(t)) throw bad("target_users must be a list of user ids");
     if (t.length > MAX_TARGET_USERS) throw bad(`target_users holds at most ${MAX_TARGET_USERS}`);
-    for (const u of t) validateId(u, "user");
-    if (t.length) out.target_users = [...new Set(t)];
+    const ids = t.map((u) => validateId(idText(u), "user"));
+    if (ids.length) out.target_users = [...new Set(ids)];
   }
   if (input.target_channel !== undefined) {
     if (typeof input.target_channel !== "string" || input.target_channel.length > 256) {
@@ -520,8 +565,10 @@ function validateInteraction(id: string, input: InteractionInput): InteractionIn
     throw bad(`type must be one of ${INTERACTION_TYPES.join(", ")}`);
   }
   if (input.user_id === undefined) throw bad("user_id is required");
-  validateId(input.user_id, "user");
-  const out: InteractionInput = { type: input.type, user_id: input.user_id };
+  const out: InteractionInput = {
+    type: input.type,
+    user_id: validateId(idText(input.user_id), "user"),
+  };
   if (input.type === "comment") {
     if (typeof input.text !== "string" || input.text.trim().length === 0) {
       throw bad("a comment needs a non-empty text");

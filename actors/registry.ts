@@ -4,6 +4,7 @@
  * @module
  */
 import type { Actor, ActorContext } from "./actor.ts";
+import { telemetry } from "../observability/telemetry.ts";
 
 /** Builds an actor of one kind. */
 // deno-lint-ignore no-explicit-any
@@ -88,6 +89,9 @@ export class Registry {
           actor.close();
           actors.delete(id);
           n++;
+          if (telemetry.actorEvict.hasSubscribers) {
+            telemetry.actorEvict.publish({ kind: actor.kind, id, idleMs: now - actor.lastUsed });
+          }
         }
       }
     }

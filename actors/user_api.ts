@@ -17,7 +17,7 @@ import type { Store } from "../storage/store.ts";
 import { presencePrefix, reelViewerPrefix } from "../storage/keys.ts";
 import type { PresenceUpdateJson } from "../proto/codec.ts";
 import type { Registry } from "./registry.ts";
-import { validateId } from "./reel_api.ts";
+import { idText, validateId } from "./reel_api.ts";
 import type {
   PresenceInput,
   PresenceStatus,
@@ -255,7 +255,8 @@ function validatePresence(id: string, input: PresenceInput): PresenceInput {
   }
   const out: PresenceInput = { status: input.status };
   if (input.current_reel !== undefined && input.current_reel !== null) {
-    out.current_reel = validateId(input.current_reel, "reel");
+    // Kronop sends reel ids as numbers: 123 is the reel "123".
+    out.current_reel = validateId(idText(input.current_reel), "reel");
   }
   if (input.activity !== undefined && input.activity !== null) {
     if (typeof input.activity !== "string" || input.activity.length > MAX_ACTIVITY_CHARS) {

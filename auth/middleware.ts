@@ -84,6 +84,7 @@ export function requirementOf(method: string, route: string, path: string): Requ
   const at = pattern.findIndex((p) => p === ":key" || p === ":id");
   const resource = at < 0 ? undefined : segment(path.split("/")[at]);
   switch (root) {
+    case "health": // GET /api/v1/health: open, like GET /health
     case "openapi.json":
       return null;
     case "kv":
@@ -157,6 +158,25 @@ export async function authenticate(tokens: TokenStore, secret: string | undefine
   return principal;
 }
 
+/** Routes that take `?ticket=` instead of a bearer header (a browser's `EventSource`). */
+const TICKET_ROUTES = new Set(["/api/v1/kv/:key/watch"]);
+
+/**
+ * Redeems a stream ticket (`POST /api/v1/tickets`) or throws 401, as for a bad token.
+ * @throws {ChorusError} `unauthorized`
+ */
+export async function redeemTicket(tokens: TokenStore, ticket: string): Promise<Principal> {
+  const principal = await tokens.tickets.redeem(ticket);
+  if (!principal) {
+    throw new ChorusError(
+      "unauthorized",
+      "Cannot authenticate: the ticket is unknown, used or expired, or its token was revoked",
+      { headers: { "WWW-Authenticate": 'Bearer realm="chorus", error="invalid_token"' } },
+    );
+  }
+  return principal;
+}
+
 /** Checks a principal against a requirement. @throws {ChorusError} `forbidden` */
 export function authorize(principal: Principal, need: Requirement): void {
   if (need.scope && !hasScope(principal, need.scope)) {
@@ -181,7 +201,13 @@ export function authMiddleware(options: AuthOptions): MiddlewareHandler {
     failures?.check(address);
     let principal: Principal;
     try {
-      principal = await authenticate(options.tokens, bearerOf(c.req.header("authorization")));
+      const header = c.req.header("authorization");
+      const ticket = header === undefined && TICKET_ROUTES.has(route) && c.req.method === "GET"
+        ? c.req.query("ticket")
+        : undefined;
+      principal = ticket !== undefined
+        ? await redeemTicket(options.tokens, ticket)
+        : await authenticate(options.tokens, bearerOf(header));
     } catch (e) {
       if (e instanceof ChorusError && e.code === "unauthorized") failures?.fail(address);
       throw e;

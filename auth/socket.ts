@@ -1,6 +1,7 @@
 /**
  * Socket authentication: the token comes from the `token` connect param or, with phoenix ≥ 1.8's
- * `authToken`, from the `Sec-WebSocket-Protocol` offer `base64url.bearer.phx.<base64 token>`.
+ * `authToken`, from the `Sec-WebSocket-Protocol` offer `base64url.bearer.phx.<base64 token>`; or
+ * a single-use `ticket` param from `POST /api/v1/tickets` stands for the token.
  * Each join and push is then checked against the token's scopes and prefix, per topic, and counts
  * against the token's rate limit (the same budget as its HTTP requests). A refused connect counts
  * as a failed authentication of the client address.
@@ -54,11 +55,13 @@ export function topicRequirement(topic: string, write: boolean): Requirement {
 
 /**
  * Builds the realtime server's `authenticate`: with auth off, everyone (keyed by `user_id`);
- * with auth on, a valid token is required (403 otherwise) and sets the presence user. With
+ * with auth on, a valid token or ticket is required (401 `unauthorized` otherwise, as over HTTP)
+ * and sets the presence user. With
  * `limits`, joins and pushes take from the request limiter (per token, or per client address
  * with auth off), and refused connects count as failed authentications of the address: one with
  * none left is refused with 429 before its token is checked.
- * @throws {ChorusError} `rate_limited` for an address with no failed authentications left
+ * @throws {ChorusError} `rate_limited` for an address with no failed authentications left,
+ *   `unauthorized` for a missing or bad token or ticket
  */
 export function socketAuthenticator(
   tokens: TokenStore,
@@ -73,11 +76,27 @@ export function socketAuthenticator(
       return { userId: params.user_id || null, limit: limitOf(null) } satisfies Authenticated;
     }
     limits.failures?.check(address);
-    const secret = socketToken(params, request) ?? "";
-    const principal = secret ? await tokens.verify(secret) : null;
+    // A ticket (`POST /api/v1/tickets`) is redeemed once; the socket then stays valid while the
+    // token it came from does. Otherwise the token itself, checked again on revalidation.
+    const ticket = params.ticket;
+    const secret = ticket ? "" : socketToken(params, request) ?? "";
+    const principal = ticket
+      ? await tokens.tickets.redeem(ticket)
+      : secret
+      ? await tokens.verify(secret)
+      : null;
     if (!principal) {
       limits.failures?.fail(address);
-      return null;
+      // The same status and code as HTTP's (401 `unauthorized`).
+      throw new ChorusError(
+        "unauthorized",
+        ticket
+          ? "Cannot open a socket: the ticket is unknown, used or expired, or its token was revoked"
+          : secret
+          ? "Cannot open a socket: the token is unknown, revoked or expired"
+          : "Cannot open a socket: a token or ticket is required",
+        { headers: { "WWW-Authenticate": 'Bearer realm="chorus"' } },
+      );
     }
     return {
       userId: principal.userId,
@@ -101,7 +120,9 @@ export function socketAuthenticator(
             throw e;
           }
         },
-        valid: async () => (await tokens.verify(secret)) !== null,
+        valid: ticket
+          ? () => tokens.tickets.live(principal)
+          : async () => (await tokens.verify(secret)) !== null,
       },
     } satisfies Authenticated;
   };

@@ -17,6 +17,7 @@ import {
   tokenUsedKey,
 } from "../storage/keys.ts";
 import { ID_PATTERN } from "../actors/reel_api.ts";
+import { TicketStore } from "./tickets.ts";
 
 /**
  * Every scope a token can hold; `admin` implies all others. `users:impersonate` lets a token act
@@ -152,12 +153,26 @@ export class TokenStore {
     { principal: Principal | null; at: number; expiresAt?: number }
   >();
   readonly #expiry = new Map<string, number>();
+  /** Short-lived, single-use stream tickets issued for these tokens (kept in the same store). */
+  readonly tickets: TicketStore;
 
   /** Tokens kept in `store`; `adminToken` (CHORUS_ADMIN_TOKEN) is accepted as an admin token. */
   constructor(store: Store, clock: Clock, adminToken?: string) {
     this.#store = store;
     this.#clock = clock;
     if (adminToken) this.#adminHash = sha256Hex(adminToken);
+    this.tickets = new TicketStore(store, clock, (id) => this.live(id));
+  }
+
+  /**
+   * Whether the token with this id is still valid (not revoked, not expired), read from KV: the
+   * configured admin token (`admin`) and the anonymous principal (auth off) always are.
+   */
+  async live(id: string): Promise<boolean> {
+    if (id === "anonymous" || (id === "admin" && this.#adminHash)) return true;
+    const record = (await this.#store.get<TokenRecord>(tokenKey(id), "strong")).value;
+    return record !== null && (record.expires_at === undefined ||
+      record.expires_at > this.#clock.now());
   }
 
   /**

@@ -17,6 +17,7 @@ import {
   ctxHeadKey,
 } from "../storage/keys.ts";
 import type { ContextRecord, DeltaPage } from "../actors/context_actor.ts";
+import { telemetry } from "../observability/telemetry.ts";
 
 /** Counts of one cleanup run. */
 export interface CleanupResult {
@@ -44,7 +45,8 @@ const MUTATIONS_PER_COMMIT = 500;
 
 /**
  * Runs one cleanup pass.
- * @param options.limit most entries removed (contexts and deltas together), default 1000
+ * @param options.limit most items removed, exactly: each expired context counts one and each of
+ *   the deltas removed counts one (an expired context's own deltas included); default 1000
  */
 export async function cleanupContexts(
   deps: CleanupDeps,
@@ -57,8 +59,13 @@ export async function cleanupContexts(
     now: deps.clock.now(),
     result,
   };
+  const started = performance.now();
   if (deps.config.contextAutoDelete) await removeExpiredContexts(run);
   if (result.contexts + result.deltas < run.limit) await removeDeadDeltas(run);
+  if (telemetry.cleanup.hasSubscribers) {
+    const durationMs = performance.now() - started;
+    telemetry.cleanup.publish({ ...result, limit: run.limit, durationMs });
+  }
   return result;
 }
 
@@ -79,6 +86,9 @@ async function removeExpiredContexts(run: Run): Promise<void> {
     const rec = entry.value;
     if (rec.x || rec.u + config.contextTtlMs > now) continue;
     const id = entry.key[1] as string;
+    // The limit is exact: the context counts one, each delta one. Delta pages that do not fit
+    // what is left stay behind as dead deltas (the tombstone hides them) for a later pass.
+    let budget = limit - result.contexts - result.deltas - 1;
     const deltaKeys: Deno.KvKey[] = [];
     let deltaCount = 0;
     for await (
@@ -86,6 +96,8 @@ async function removeExpiredContexts(run: Run): Promise<void> {
         limit: MUTATIONS_PER_COMMIT,
       })
     ) {
+      if (d.value.n > budget) continue;
+      budget -= d.value.n;
       deltaKeys.push(d.key);
       deltaCount += d.value.n;
     }

@@ -3,7 +3,9 @@
  * changed at run time from any instance and survive restarts. Every instance ticks — with
  * `Deno.cron` (a fixed one-minute cron: cron schedules are fixed when registered, so the tick reads
  * the stored schedule) or with a timer on the injected clock — and a run is claimed with an atomic
- * check on the shared "last run" record, so one instance runs each due cleanup.
+ * check on the shared "last run" record, so one instance runs each due cleanup. An interval under a
+ * minute, which a one-minute cron cannot honour, is kept with the timer in `cron` mode too: while
+ * the stored interval is under a minute, each tick arms the timer for the next due run.
  * @module
  */
 import type { Clock, TimerId } from "../clock.ts";
@@ -15,7 +17,7 @@ import { type CleanupResult, DEFAULT_CLEANUP_LIMIT, MAX_CLEANUP_LIMIT } from "./
 
 /** The stored schedule, as `GET|PUT /api/v1/admin/cleanup/schedule` shows it. */
 export interface CleanupSchedule {
-  /** Milliseconds between runs (≥ 1000; under `cron` mode runs are at most once a minute). */
+  /** Milliseconds between runs (≥ 1000; under a minute, a timer ticks between cron ticks). */
   interval_ms: number;
   /** Most entries one run removes. */
   limit: number;
@@ -121,9 +123,9 @@ export class CleanupScheduler {
   async start(mode: SchedulerMode): Promise<void> {
     if (mode === "cron" && !this.#startCron()) mode = "timer";
     this.#mode = mode;
-    if (mode === "timer") {
+    if (mode !== "off") {
       const schedule = await this.schedule();
-      if (!this.#closed) this.#arm(Math.min(schedule.interval_ms, MAX_TICK_MS));
+      if (this.#timed(schedule.interval_ms)) this.#arm(Math.min(schedule.interval_ms, MAX_TICK_MS));
     }
   }
 
@@ -174,9 +176,7 @@ export class CleanupScheduler {
         bytes: 256,
       });
       if (done.ok) {
-        if (this.#mode === "timer" && !this.#closed) {
-          this.#arm(Math.min(next.interval_ms, MAX_TICK_MS));
-        }
+        if (this.#timed(next.interval_ms)) this.#arm(Math.min(next.interval_ms, MAX_TICK_MS));
         return next;
       }
     }
@@ -228,7 +228,16 @@ export class CleanupScheduler {
         }
       } else wait = due - now;
     }
-    if (this.#mode === "timer" && !this.#closed) this.#arm(Math.min(wait, MAX_TICK_MS));
+    if (this.#timed(schedule.interval_ms)) this.#arm(Math.min(wait, MAX_TICK_MS));
+  }
+
+  /**
+   * Whether the timer drives the next tick: always in `timer` mode; in `cron` mode when the
+   * interval is under the cron's minute.
+   */
+  #timed(intervalMs: number): boolean {
+    if (this.#closed) return false;
+    return this.#mode === "timer" || (this.#mode === "cron" && intervalMs < MAX_TICK_MS);
   }
 
   #arm(ms: number): void {

@@ -1,13 +1,22 @@
 /**
  * Prometheus metrics for `GET /metrics`: HTTP durations by route and status, KV commit counts,
- * conflicts and latency, live actors, mailbox depth, sockets and messages. Gauges and counters
- * are read from the live objects at scrape time, so the hot paths only pay for the HTTP
- * histogram.
+ * conflicts and latency, live actors, mailbox depth, sockets and messages, members, memory and
+ * value compression. Gauges and counters are read from the live objects at scrape time, so the
+ * hot paths only pay for the HTTP histogram. Under `deno serve --parallel` one scrape sums the
+ * figures of every worker (see {@linkcode MetricsSiblings} and docs/deployment.md).
  * @module
  */
 import { Counter, Gauge, Registry as PromRegistry } from "prom-client";
 import { COMMIT_BUCKETS_MS, type Store } from "../storage/store.ts";
 import type { Registry } from "../actors/registry.ts";
+import type { CompressionStats } from "../storage/codec.ts";
+import {
+  mergeFamilies,
+  type MetricAggregate,
+  type MetricFamily,
+  renderFamilies,
+} from "./metric_families.ts";
+import { MetricsSiblings } from "./metrics_siblings.ts";
 
 /** Where metric values come from. */
 export interface MetricsSources {
@@ -23,6 +32,15 @@ export interface MetricsSources {
   };
   /** Extra counters (e.g. cleanup removals), by name → value. */
   extra?: () => Record<string, number>;
+  /** Live members of the cluster (every instance on this KV), read at scrape time. */
+  members?: () => Promise<number>;
+  /** The instance's value compression totals. */
+  compression?: CompressionStats;
+  /**
+   * Sum the figures of every worker of this process into each scrape: the `BroadcastChannel`
+   * name the workers share, and this worker's id. Absent: this instance's figures only.
+   */
+  siblings?: { channel: string; id: string; timeoutMs?: number };
 }
 
 /** A counter whose value is read from a running total at scrape time. */
@@ -98,10 +116,6 @@ interface HttpSeries {
   count: number;
 }
 
-function escapeLabel(value: string): string {
-  return value.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
-}
-
 /** The metrics of one instance. */
 export class Metrics {
   /** The prom-client registry (text format via `render`). */
@@ -112,11 +126,21 @@ export class Metrics {
    */
   readonly #http = new Map<string, HttpSeries>();
   readonly #store: Store;
+  readonly #siblings?: MetricsSiblings;
 
-  /** Registers every metric; gauges read `sources` when `/metrics` is scraped. */
+  /**
+   * Registers every metric; gauges read `sources` when `/metrics` is scraped. With
+   * `sources.siblings` it joins the workers' channel (leave it with {@linkcode close}).
+   */
   constructor(sources: MetricsSources) {
     const r = this.registry;
     this.#store = sources.store;
+    if (sources.siblings) {
+      this.#siblings = new MetricsSiblings({
+        ...sources.siblings,
+        families: () => this.families(),
+      });
+    }
     const stats = sources.store.stats;
     totalCounter(r, "chorus_kv_commits_total", "Atomic commits sent to KV", () => stats.commits);
     totalCounter(
@@ -132,23 +156,18 @@ export class Metrics {
       () => stats.conflicts,
     );
     totalCounter(r, "chorus_kv_reads_total", "Reads sent to KV", () => stats.reads);
-    totalCounter(
-      r,
-      "chorus_kv_commit_seconds_sum",
-      "Total time spent in KV commits",
-      () => stats.commitMs / 1000,
-    );
     new Gauge({
       name: "chorus_kv_commit_last_seconds",
-      help: "Latency of the last KV commit",
+      help: "Latency of the last KV commit (the slowest worker's)",
       registers: [r],
+      aggregator: "max",
       collect() {
         this.set(stats.lastCommitMs / 1000);
       },
     });
     new Gauge({
       name: "chorus_actors_live",
-      help: "Live actors on this instance by kind",
+      help: "Live actors by kind",
       labelNames: ["kind"],
       registers: [r],
       collect() {
@@ -182,7 +201,7 @@ export class Metrics {
       });
       new Gauge({
         name: "chorus_socket_topics",
-        help: "Topics with subscribers on this instance",
+        help: "Topics with subscribers (a topic open on two workers counts twice)",
         registers: [r],
         collect() {
           this.set(sockets().topics);
@@ -205,6 +224,57 @@ export class Metrics {
         "chorus_messages_dropped_total",
         "Socket frames dropped (slow consumers)",
         () => sockets().messagesDropped,
+      );
+    }
+    if (sources.members) {
+      const members = sources.members;
+      new Gauge({
+        name: "chorus_members",
+        help: "Live instances on this KV (member heartbeats), every process and worker",
+        registers: [r],
+        aggregator: "max",
+        async collect() {
+          this.set(await members());
+        },
+      });
+    }
+    new Gauge({
+      name: "chorus_memory_rss_bytes",
+      help: "Resident set size of the process",
+      registers: [r],
+      aggregator: "max",
+      collect() {
+        this.set(Deno.memoryUsage().rss);
+      },
+    });
+    new Gauge({
+      name: "chorus_memory_heap_used_bytes",
+      help: "V8 heap in use (summed over workers)",
+      registers: [r],
+      collect() {
+        this.set(Deno.memoryUsage().heapUsed);
+      },
+    });
+    if (sources.compression) {
+      const c = sources.compression;
+      totalCounter(r, "chorus_values_encoded_total", "Values encoded for storage", () => c.values);
+      totalCounter(
+        r,
+        "chorus_values_compressed_total",
+        "Values stored compressed",
+        () => c.compressed,
+      );
+      totalCounter(
+        r,
+        "chorus_value_bytes_before_total",
+        "Bytes of encoded values before compression (JSON text)",
+        () => c.bytesBefore,
+      );
+      totalCounter(
+        r,
+        "chorus_value_bytes_after_total",
+        "Bytes of encoded values as stored",
+        () => c.bytesAfter,
       );
     }
     if (sources.extra) {
@@ -250,31 +320,94 @@ export class Metrics {
     series.count++;
   }
 
-  /** The Prometheus text exposition. */
-  async render(): Promise<string> {
+  /** This instance's figures as metric families (what a sibling sends, what `render` writes). */
+  async families(): Promise<MetricFamily[]> {
     const name = "chorus_http_request_duration_seconds";
-    const lines = [
-      `# HELP ${name} HTTP request duration by route and status`,
-      `# TYPE ${name} histogram`,
-    ];
+    const http: MetricFamily = {
+      name,
+      help: "HTTP request duration by route and status",
+      type: "histogram",
+      aggregate: "sum",
+      samples: [],
+    };
     for (const s of this.#http.values()) {
-      const labels = `method="${s.method}",route="${escapeLabel(s.route)}",status="${s.status}"`;
+      const labels = { method: s.method, route: s.route, status: s.status };
       HTTP_BUCKETS.forEach((le, i) =>
-        lines.push(`${name}_bucket{le="${le}",${labels}} ${s.buckets[i]}`)
+        http.samples.push({
+          name: `${name}_bucket`,
+          labels: { le: String(le), ...labels },
+          value: s.buckets[i],
+        })
       );
-      lines.push(`${name}_bucket{le="+Inf",${labels}} ${s.count}`);
-      lines.push(`${name}_sum{${labels}} ${s.sum}`);
-      lines.push(`${name}_count{${labels}} ${s.count}`);
+      http.samples.push(
+        { name: `${name}_bucket`, labels: { le: "+Inf", ...labels }, value: s.count },
+        { name: `${name}_sum`, labels, value: s.sum },
+        { name: `${name}_count`, labels, value: s.count },
+      );
     }
     const stats = this.#store.stats;
     const kv = "chorus_kv_commit_duration_seconds";
-    lines.push(`# HELP ${kv} Latency of atomic KV commits`, `# TYPE ${kv} histogram`);
-    COMMIT_BUCKETS_MS.forEach((ms, i) =>
-      lines.push(`${kv}_bucket{le="${ms / 1000}"} ${stats.commitBuckets[i]}`)
+    const commits: MetricFamily = {
+      name: kv,
+      help: "Latency of atomic KV commits",
+      type: "histogram",
+      aggregate: "sum",
+      samples: COMMIT_BUCKETS_MS.map((ms, i) => ({
+        name: `${kv}_bucket`,
+        labels: { le: String(ms / 1000) },
+        value: stats.commitBuckets[i],
+      })),
+    };
+    commits.samples.push(
+      { name: `${kv}_bucket`, labels: { le: "+Inf" }, value: stats.commits },
+      { name: `${kv}_sum`, labels: {}, value: stats.commitMs / 1000 },
+      { name: `${kv}_count`, labels: {}, value: stats.commits },
     );
-    lines.push(`${kv}_bucket{le="+Inf"} ${stats.commits}`);
-    lines.push(`${kv}_sum ${stats.commitMs / 1000}`, `${kv}_count ${stats.commits}`);
-    return `${lines.join("\n")}\n\n${await this.registry.metrics()}`;
+    const out = [http, commits];
+    for (const m of await this.registry.getMetricsAsJSON()) {
+      const type = String(m.type);
+      out.push({
+        name: m.name,
+        help: m.help,
+        type: type === "counter" ? "counter" : type === "histogram" ? "histogram" : "gauge",
+        aggregate: (m.aggregator === "max" ? "max" : "sum") as MetricAggregate,
+        samples: m.values.map((v) => ({
+          name: (v as { metricName?: string }).metricName ?? m.name,
+          labels: Object.fromEntries(
+            Object.entries(v.labels).map(([k, l]) => [k, String(l)]),
+          ),
+          value: v.value,
+        })),
+      });
+    }
+    return out;
+  }
+
+  /**
+   * The Prometheus text exposition: this instance's figures, or with siblings the whole process's
+   * (counters and histograms summed over the workers, gauges summed or the largest taken), plus
+   * `chorus_workers`, how many workers are in the figures.
+   */
+  async render(): Promise<string> {
+    if (!this.#siblings) return renderFamilies(await this.families());
+    const gathered = await this.#siblings.gather();
+    const merged = mergeFamilies(gathered.sets);
+    merged.push({
+      name: "chorus_workers",
+      help: "Workers in these figures: answered this scrape (fresh) or from their last answer",
+      type: "gauge",
+      aggregate: "sum",
+      samples: [
+        { name: "chorus_workers", labels: { state: "fresh" }, value: 1 + gathered.fresh },
+        { name: "chorus_workers", labels: { state: "cached" }, value: gathered.cached },
+      ],
+    });
+    return renderFamilies(merged);
+  }
+
+  /** Leaves the workers' channel, if joined. */
+  close(): void {
+    this.#siblings?.close();
   }
 
   /** Content type of {@linkcode render}'s output. */

@@ -1,6 +1,6 @@
 /**
  * The live figures of one instance — sockets, topics, messages with per-second rates, actors,
- * KV commits and latency, reels, memory, uptime — built once here and served both by
+ * KV commits and latency, reels, memory, value compression, uptime — built once here and served both by
  * `GET /api/v1/system/stats` and by the socket's `system` topic, so the two always agree.
  * @module
  */
@@ -9,6 +9,7 @@ import type { ResolvedConfig } from "../config.ts";
 import type { Registry } from "../actors/registry.ts";
 import type { ReelsApi } from "../actors/reel_api.ts";
 import type { RealtimeServer } from "../realtime/server.ts";
+import { compressionReport, compressionStatsOf } from "../storage/codec.ts";
 
 /** Where the figures come from. */
 export interface FigureSources {
@@ -111,6 +112,18 @@ export function systemFigures(deps: FigureSources) {
     return { rss: m.rss, heap_used: m.heapUsed, heap_total: m.heapTotal, external: m.external };
   };
 
+  const compression = () => {
+    const c = compressionReport(compressionStatsOf(deps.config));
+    return {
+      values: c.values,
+      compressed: c.compressed,
+      bytes_before: c.bytesBefore,
+      bytes_after: c.bytesAfter,
+      ratio: c.ratio,
+      saved_bytes: c.savedBytes,
+    };
+  };
+
   const stats = () => ({
     instance: deps.instanceId,
     region: deps.config.region,
@@ -122,6 +135,7 @@ export function systemFigures(deps: FigureSources) {
     kv: kv(),
     reels: deps.reels?.stats() ?? null,
     memory: memory(),
+    compression: compression(),
   });
-  return { uptime, kv, messages, rates, actors, connections, memory, stats };
+  return { uptime, kv, messages, rates, actors, connections, memory, compression, stats };
 }

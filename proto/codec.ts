@@ -20,9 +20,9 @@ export { CHORUS_PROTO };
 export type BytesLike = Uint8Array | ArrayBuffer;
 
 /**
- * A reel update's priority. Wire mapping: `PRIORITY_LOW`=1 "low", `PRIORITY_NORMAL`=2 "normal",
- * `PRIORITY_HIGH`=3 "high", `PRIORITY_CRITICAL`=4 "critical"; `PRIORITY_UNSPECIFIED`=0 reads as
- * "normal".
+ * A reel update's priority. Wire mapping (Kronop's numbers): `PRIORITY_LOW`=0 "low",
+ * `PRIORITY_NORMAL`=1 "normal", `PRIORITY_HIGH`=2 "high", `PRIORITY_CRITICAL`=3 "critical"; an
+ * unset priority is therefore "low".
  */
 export type Priority = "low" | "normal" | "high" | "critical";
 
@@ -161,7 +161,8 @@ type Kind =
   | "json"
   | "strings"
   | "priority"
-  | "updateData";
+  | "updateData"
+  | "reelId";
 
 interface FieldSpec {
   /** The key in the JSON object. */
@@ -186,7 +187,7 @@ const ENVELOPE = root.lookupType(`${PACKAGE}.Envelope`);
 
 const REEL_UPDATE = messageSpec("ReelUpdate", [
   ["id", "string"],
-  ["reel_id", "string"],
+  ["reel_id", "reelId"],
   ["update_data", "updateData"],
   ["target_users", "strings"],
   ["target_channel", "optString"],
@@ -228,6 +229,7 @@ const CONTEXT_DELTA = messageSpec("ContextDelta", [
   ["at", "optInt64"],
 ]);
 const CONTEXT_DELTA_LIST = root.lookupType(`${PACKAGE}.ContextDeltaList`);
+const REEL_UPDATE_LIST = root.lookupType(`${PACKAGE}.ReelUpdateList`);
 const KV_CHANGE = messageSpec("KvChange", [
   ["key", "string"],
   ["op", "string"],
@@ -256,12 +258,14 @@ const EVENT_CASES: ReadonlyMap<string, string> = new Map([
 ]);
 
 const PRIORITY_NUMBERS: ReadonlyMap<unknown, number> = new Map([
-  ["low", 1],
-  ["normal", 2],
-  ["high", 3],
-  ["critical", 4],
+  ["low", 0],
+  ["normal", 1],
+  ["high", 2],
+  ["critical", 3],
 ]);
-const PRIORITY_NAMES: readonly Priority[] = ["normal", "low", "normal", "high", "critical"];
+const PRIORITY_NAMES: readonly Priority[] = ["low", "normal", "high", "critical"];
+/** A reel id Kronop's `int32 reel_id` can hold: canonical decimal, non-zero, in int32 range. */
+const INT32_ID = /^-?[1-9][0-9]{0,9}$/;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -296,6 +300,59 @@ export function encodeInteraction(interaction: InteractionJson): Uint8Array<Arra
  */
 export function decodeInteraction(bytes: BytesLike): InteractionJson {
   return decodeTyped(INTERACTION, bytes) as unknown as InteractionJson;
+}
+
+/** The updates of a reel as JSON (`GET /reels/:id/updates`). */
+export interface ReelUpdateListJson {
+  /** The reel. */
+  reel_id: string;
+  /** The reel's last seq. */
+  seq: number;
+  /** False when some updates after `since` were trimmed or have expired. */
+  complete: boolean;
+  /** Oldest first. */
+  updates: ReelUpdateJson[];
+}
+
+/**
+ * Encodes a reel's updates as a `ReelUpdateList`.
+ * @throws {TypeError} When a field has the wrong type or a number is not a safe integer.
+ */
+export function encodeReelUpdateList(list: ReelUpdateListJson): Uint8Array<ArrayBuffer> {
+  if (!isPlainObject(list) || typeof list.reel_id !== "string" || !isSafeUnsigned(list.seq)) {
+    throw new TypeError("Cannot encode ReelUpdateList: reel_id or seq has the wrong type");
+  }
+  if (!Array.isArray(list.updates)) {
+    throw new TypeError("Cannot encode ReelUpdateList: updates is not a list");
+  }
+  const updates = list.updates.map((u: unknown, i) => {
+    const problem = problemOf(REEL_UPDATE, u, false);
+    if (problem !== null) {
+      throw new TypeError(`Cannot encode ReelUpdateList.updates[${i}]: ${problem}`);
+    }
+    return toProto(REEL_UPDATE, u as Proto);
+  });
+  return encodeMessage(REEL_UPDATE_LIST, {
+    reel_id: list.reel_id,
+    seq: list.seq,
+    complete: list.complete === true,
+    updates,
+  });
+}
+
+/**
+ * Decodes a `ReelUpdateList` into the JSON shape of `GET /reels/:id/updates`.
+ * @throws {SyntaxError} When the bytes are not a valid `ReelUpdateList`.
+ */
+export function decodeReelUpdateList(bytes: BytesLike): ReelUpdateListJson {
+  const message = decodeMessage(REEL_UPDATE_LIST, bytes);
+  const entries = Array.isArray(message.updates) ? message.updates as Proto[] : [];
+  return {
+    reel_id: typeof message.reel_id === "string" ? message.reel_id : "",
+    seq: toSafeNumber(message.seq, "ReelUpdateList.seq"),
+    complete: message.complete === true,
+    updates: entries.map((m) => fromProto(REEL_UPDATE, m) as unknown as ReelUpdateJson),
+  };
 }
 
 /**
@@ -493,6 +550,9 @@ function messageSpec(
     if (type.fields[proto] === undefined) {
       throw new Error(`Cannot load ${name}: chorus.proto has no field "${proto}"`);
     }
+    if (kind === "reelId" && type.fields[`${proto}_int32`] === undefined) {
+      throw new Error(`Cannot load ${name}: chorus.proto has no field "${proto}_int32"`);
+    }
     if (kind === "updateData" && type.fields[`${proto}_json`] === undefined) {
       throw new Error(`Cannot load ${name}: chorus.proto has no field "${proto}_json"`);
     }
@@ -577,6 +637,9 @@ function problemOf(spec: MessageSpec, value: unknown, strict: boolean): string |
       case "updateData":
         if (!isPlainObject(v)) return `${key} is not a JSON object`;
         break;
+      case "reelId":
+        if (typeof v !== "string") return `${key} is not a string`;
+        break;
     }
   }
   return null;
@@ -601,6 +664,13 @@ function toProto(spec: MessageSpec, value: Proto): Proto {
         if (isStringMap(v as Proto)) out[proto] = v;
         else out[`${proto}_json`] = encoder.encode(JSON.stringify(v));
         break;
+      case "reelId": {
+        out[proto] = v;
+        // Kronop's int32 field too, when the id is one, so Kronop's decoders read it.
+        const n = INT32_ID.test(v as string) ? Number(v) : 0;
+        if (n === (n | 0) && n !== 0) out[`${proto}_int32`] = n;
+        break;
+      }
       default:
         out[proto] = v;
     }
@@ -642,6 +712,13 @@ function fromProto(spec: MessageSpec, message: Proto): Proto {
           throw new SyntaxError(`Cannot decode ${where}: unknown priority ${v}`);
         }
         out[key] = name;
+        break;
+      }
+      case "reelId": {
+        // Chorus's string field; else Kronop's int32 in decimal (0 = unset).
+        const n = message[`${proto}_int32`];
+        if (typeof v === "string" && v !== "") out[key] = v;
+        else out[key] = typeof n === "number" && n !== 0 ? String(n) : "";
         break;
       }
       case "updateData": {

@@ -20,29 +20,47 @@ syntax = "proto3";
 
 package chorus.v1;
 
-// Delivery priority. JSON: "low", "normal", "high", "critical". PRIORITY_UNSPECIFIED (the
-// proto3 default) reads as "normal". Only "low" messages are dropped for slow consumers.
+// Delivery priority. JSON: "low", "normal", "high", "critical". The numbers are Kronop's
+// (LOW=0, NORMAL=1, HIGH=2, CRITICAL=3), so an unset priority (the proto3 default, 0) is "low"
+// in protobuf, as it was for Kronop; JSON bodies without a priority mean "normal". Only "low"
+// messages are dropped for slow consumers.
 enum Priority {
-  PRIORITY_UNSPECIFIED = 0;
-  PRIORITY_LOW = 1;
-  PRIORITY_NORMAL = 2;
-  PRIORITY_HIGH = 3;
-  PRIORITY_CRITICAL = 4;
+  PRIORITY_LOW = 0;
+  PRIORITY_NORMAL = 1;
+  PRIORITY_HIGH = 2;
+  PRIORITY_CRITICAL = 3;
 }
 
 // One update published to a reel (POST /api/v1/reels/:id/updates, event \`reel_update\`).
+//
+// Wire-compatible with Kronop's \`ReelUpdate\` (fields 1-7 have Kronop's numbers and wire types;
+// fields 8-10 are Chorus's own, which Kronop's decoders skip). A message encoded with Kronop's
+// schema is read as the same update: its int32 \`reel_id\` (field 2) is the reel id in decimal,
+// its \`target_channel\` (field 5) delivers the update on that topic, its Priority numbers are the
+// ones above. Chorus writes field 2 too whenever the reel id is a decimal int32 ("123"), so
+// Kronop clients can decode what Chorus sends.
 message ReelUpdate {
   string id = 1; // ULID
-  string reel_id = 2;
+  int32 reel_id_int32 = 2; // Kronop's \`int32 reel_id\`; 0 = unset (use reel_id)
   // update_data when every value is a string; otherwise update_data_json is used.
   map<string, string> update_data = 3;
+  repeated string target_users = 4;
+  // A topic (\`reel:<id>\`, \`user:<id>\`) the update is delivered on, or a plain label.
+  optional string target_channel = 5;
+  int64 timestamp = 6; // ms since the Unix epoch
+  Priority priority = 7;
   // update_data as a UTF-8 JSON object; takes precedence over the map when not empty.
-  bytes update_data_json = 4;
-  repeated string target_users = 5;
-  optional string target_channel = 6;
-  int64 timestamp = 7; // ms since the Unix epoch
-  Priority priority = 8;
+  bytes update_data_json = 8;
   uint64 seq = 9; // the reel's update sequence number
+  string reel_id = 10; // the reel id; when empty, reel_id_int32 in decimal
+}
+
+// The updates of a reel (GET /api/v1/reels/:id/updates with Accept: application/x-protobuf).
+message ReelUpdateList {
+  string reel_id = 1;
+  uint64 seq = 2; // the reel's last seq
+  bool complete = 3; // false when updates after \`since\` were trimmed or expired
+  repeated ReelUpdate updates = 4; // oldest first
 }
 
 // A like, unlike, comment, share or view on a reel (event \`interaction\`).

@@ -13,9 +13,10 @@
 import { encodeEnvelope } from "../proto/codec.ts";
 import { broadcast, encodeBinaryBroadcast, encodeText } from "./phoenix.ts";
 import type { OutboxPriority } from "./outbox.ts";
-import type { TopicMatch, TopicMessage } from "./topics.ts";
+import type { JoinResult, TopicMatch, TopicMessage } from "./topics.ts";
 import type { PresenceView } from "./presence/mod.ts";
 import type { WireFormat } from "./wire_format.ts";
+import { telemetry } from "../observability/telemetry.ts";
 
 /** Re-exported from `wire_format.ts` (its home, shared with presence), so importers of hubs keep one import. */
 export type { WireFormat } from "./wire_format.ts";
@@ -26,6 +27,8 @@ export interface Subscriber {
   readonly format: WireFormat;
   /** Writes one encoded frame (shared with other sockets; never mutate it). */
   deliver(data: string | Uint8Array, priority: OutboxPriority): void;
+  /** The socket's identity, for the `chorus:socket.join|leave` telemetry events. */
+  readonly info?: { readonly id: string };
 }
 
 /** A topic message with its broadcast frame encoded lazily, once per format. */
@@ -60,6 +63,8 @@ interface Member {
   buffer: EncodedMessage[] | null;
   /** Live messages with a `seq` at or below this are skipped (already replayed). */
   after: number;
+  /** This socket's view of the messages ({@linkcode JoinResult.view}); absent: as published. */
+  view?: JoinResult["view"];
 }
 
 /** One topic's subscribers on this instance. */
@@ -92,6 +97,7 @@ export class TopicHub {
     const seq = message.seq;
     let json: string | Uint8Array | undefined;
     let protobuf: string | Uint8Array | undefined;
+    let views: Map<TopicMessage, EncodedMessage> | undefined;
     for (const member of this.#members.values()) {
       if (member.buffer !== null) {
         member.buffer.push(encoded);
@@ -99,6 +105,18 @@ export class TopicHub {
       }
       if (seq !== undefined && seq <= member.after) continue;
       const sub = member.sub;
+      if (member.view !== undefined) {
+        // A socket with its own view: one encoding per distinct message the views return.
+        const seen = member.view(message);
+        if (seen === null) continue;
+        if (seen !== message) {
+          views ??= new Map();
+          let viewed = views.get(seen);
+          if (viewed === undefined) views.set(seen, viewed = new EncodedMessage(this.topic, seen));
+          sub.deliver(viewed.encoded(sub.format), seen.priority ?? priority);
+          continue;
+        }
+      }
       if (sub.format === "json") sub.deliver(json ??= encoded.encoded("json"), priority);
       else sub.deliver(protobuf ??= encoded.encoded("protobuf"), priority);
     }
@@ -113,23 +131,40 @@ export class TopicHub {
    * Makes a pending subscriber live: releases what was held, skipping messages whose `seq` is at
    * or below `after` (the last one its replay sent).
    */
-  activate(sub: Subscriber, after = -Infinity): void {
+  activate(
+    sub: Subscriber,
+    after = -Infinity,
+    view?: JoinResult["view"],
+  ): void {
     const member = this.#members.get(sub);
     if (!member || !member.buffer) return;
     const held = member.buffer;
     member.buffer = null;
     member.after = after;
+    if (telemetry.socketJoin.hasSubscribers && sub.info) {
+      telemetry.socketJoin.publish({ socketId: sub.info.id, topic: this.topic });
+    }
+    if (view !== undefined) member.view = view;
     for (const encoded of held) {
       const { seq, priority } = encoded.message;
-      if (seq === undefined || seq > after) {
-        sub.deliver(encoded.encoded(sub.format), priority ?? "normal");
-      }
+      if (seq !== undefined && seq <= after) continue;
+      const seen = view === undefined ? encoded.message : view(encoded.message);
+      if (seen === null) continue;
+      const out = seen === encoded.message ? encoded : new EncodedMessage(this.topic, seen);
+      sub.deliver(out.encoded(sub.format), seen.priority ?? priority ?? "normal");
     }
   }
 
   /** Removes a subscriber; returns whether it was there. */
   remove(sub: Subscriber): boolean {
-    return this.#members.delete(sub);
+    const member = this.#members.get(sub);
+    if (!member) return false;
+    this.#members.delete(sub);
+    // Only a live member had joined (a pending one's join failed or was cut short).
+    if (member.buffer === null && telemetry.socketLeave.hasSubscribers && sub.info) {
+      telemetry.socketLeave.publish({ socketId: sub.info.id, topic: this.topic });
+    }
+    return true;
   }
 }
 

@@ -16,6 +16,8 @@
 import { ChorusError } from "../errors.ts";
 import { log } from "../log.ts";
 import {
+  channelTopic,
+  forReelSubscribers,
   ID_PATTERN,
   type InteractionInput,
   type PublishInput,
@@ -35,7 +37,7 @@ export interface ReelTopicDeps {
 /** The topic message of a reel event, or null when the reel's subscribers do not get it. */
 export function reelMessage(event: ReelEvent): TopicMessage | null {
   if (event.type === "update") {
-    if (event.update.target_users?.length) return null;
+    if (!forReelSubscribers(event.update)) return null;
     return updateMessage(event.update);
   }
   const i = event.interaction;
@@ -89,7 +91,7 @@ export function reelTopic(deps: ReelTopicDeps): TopicHandler {
       const list = await deps.reels.updates(id, { since: lastSeq as number, limit: 1000 })
         .catch(topicError);
       if (!list.complete) return { response: { ...response, recovered: false } };
-      const replay = list.updates.filter((u) => !u.target_users?.length).map(updateMessage);
+      const replay = list.updates.filter(forReelSubscribers).map(updateMessage);
       return {
         response: { ...response, recovered: true },
         replay,
@@ -120,6 +122,15 @@ export function reelTopic(deps: ReelTopicDeps): TopicHandler {
           return { ...await deps.reels.interact(id, input) };
         }
         if (event === "update") {
+          const channel = (payload as { target_channel?: unknown }).target_channel;
+          const topic = typeof channel === "string" ? channelTopic(channel) : null;
+          const refused = topic && context.socket.access?.check(`${topic.kind}:${topic.id}`, true);
+          if (refused) {
+            throw new TopicError(refused, {
+              message:
+                `Cannot publish to target_channel "${channel}": this socket may not write it`,
+            });
+          }
           return { ...await deps.reels.publish(id, payload as unknown as PublishInput) };
         }
       } catch (e) {

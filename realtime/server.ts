@@ -51,8 +51,8 @@ export interface RealtimeOptions {
   presence?: boolean;
   /**
    * Decides who a connecting socket is, from its params: the seam for token auth. Return null to
-   * refuse with 403, or throw a `ChorusError` to refuse with its status and headers (429
-   * `rate_limited`). Default: everyone, as the `user_id` param (or anonymous).
+   * refuse with 401 `unauthorized` (as HTTP refuses a bad token), or throw a `ChorusError` to
+   * refuse with its status and headers (401 `unauthorized`, 429 `rate_limited`). Default: everyone, as the `user_id` param (or anonymous).
    */
   authenticate?: (
     params: Record<string, string>,
@@ -155,7 +155,8 @@ export class RealtimeServer {
 
   /**
    * Answers `GET /socket/websocket`: checks the params, upgrades, and starts a session. Echoes the
-   * `phoenix` subprotocol when offered. 400 without an upgrade, 403 when refused.
+   * `phoenix` subprotocol when offered. 400 without an upgrade, 403 for a bad `vsn`, 401 when
+   * authentication fails.
    */
   async upgrade(request: Request): Promise<Response> {
     if (this.#closed) return problem(503, "unavailable", "Cannot open a socket: shutting down");
@@ -179,7 +180,7 @@ export class RealtimeServer {
       if (!(e instanceof ChorusError)) throw e;
       return problem(e.status, e.code, e.message, e.headers, e.details);
     }
-    if (!who) return problem(403, "forbidden", "Cannot open a socket: not authorized");
+    if (!who) return problem(401, "unauthorized", "Cannot open a socket: not authorized");
     const offered = (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((s) =>
       s.trim()
     );

@@ -36,6 +36,7 @@ import type { Fanout, Subscriber, TopicHub, WireFormat } from "./fanout.ts";
 import { joinMeta, type PresenceMeta, type PresenceTracker } from "./presence/mod.ts";
 import {
   type JoinContext,
+  type JoinResult,
   type SocketInfo,
   TopicError,
   type TopicMatch,
@@ -424,6 +425,7 @@ export class SocketSession implements Subscriber {
     };
     this.#channels.set(topic, channel);
     let last = -Infinity;
+    let view: JoinResult["view"];
     try {
       channel.hub = await deps.fanout.acquire(topic, match);
       if (channel.left) return;
@@ -432,6 +434,7 @@ export class SocketSession implements Subscriber {
       if (channel.left) return;
       this.#reply(frame, "ok", result.response);
       if (result.after !== undefined) last = result.after;
+      view = result.view;
       if (result.replay) {
         for await (const message of result.replay) {
           if (channel.left) return;
@@ -446,7 +449,7 @@ export class SocketSession implements Subscriber {
       }
       return;
     }
-    channel.hub.activate(this, last);
+    channel.hub.activate(this, last, view);
     if (deps.presence && match.handler.presence !== false) await this.#track(channel);
   }
 

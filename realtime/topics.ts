@@ -84,6 +84,13 @@ export interface JoinResult {
    * sync result at a version). A replay's last `seq` takes over when later.
    */
   after?: number;
+  /**
+   * This channel's own view of the topic's live messages (a `context:` subscriber's
+   * `delta_format`): called with each message it would get, returns the message to send instead,
+   * or null for none. Return the same object for the same input to every channel that shares a
+   * view, so the hub encodes it once. Absent: messages as published, encoded once for all.
+   */
+  view?: (message: TopicMessage) => TopicMessage | null;
 }
 
 /** Publishes one message to every socket of a topic on this instance. */

@@ -69,7 +69,14 @@ const putRoute = createRoute({
   request: {
     params: IdParam,
     body: {
-      content: { "application/json": { schema: z.object({ context: JsonObject }) } },
+      content: {
+        "application/json": {
+          // Required (the server refuses a PUT without it): declared so, for the document.
+          schema: z.object({
+            context: JsonObject.refine((v) => v !== undefined, "context is required"),
+          }),
+        },
+      },
       required: true,
     },
   },

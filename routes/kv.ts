@@ -237,7 +237,13 @@ const watchRoute = createRoute({
   summary: "Server-Sent Events: one `change` event per write, delete or expiry",
   request: {
     params: KeyParam,
-    query: z.object({ since: z.coerce.number().int().min(0).optional() }),
+    query: z.object({
+      since: z.coerce.number().int().min(0).optional(),
+      ticket: z.string().optional().openapi({
+        description: "A single-use ticket from `POST /api/v1/tickets`, instead of the " +
+          "Authorization header (for a browser's EventSource)",
+      }),
+    }),
   },
   responses: {
     200: {

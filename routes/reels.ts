@@ -9,7 +9,9 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { ChorusError } from "../errors.ts";
 import {
+  channelTopic,
   ID_PATTERN,
+  idText,
   INTERACTION_TYPES,
   type InteractionInput,
   PRIORITIES,
@@ -23,6 +25,7 @@ import {
   encodeInteraction,
   encodeReelState,
   encodeReelUpdate,
+  encodeReelUpdateList,
   type ReelUpdateJson,
 } from "../proto/codec.ts";
 import {
@@ -33,7 +36,8 @@ import {
   validationHook,
 } from "./_common.ts";
 import { negotiate, PROTOBUF, ProtobufBytes, readProtobuf, sendsProtobuf } from "./_protobuf.ts";
-import { actingUser, principalOf } from "../auth/middleware.ts";
+import { actingUser, principalOf, requirePrefix } from "../auth/middleware.ts";
+import type { Principal } from "../auth/tokens.ts";
 
 /** Dependencies of {@linkcode reelRoutes}. */
 export interface ReelRoutesDeps {
@@ -55,7 +59,7 @@ const CommentCursor = z.string().regex(
 );
 const UpdateBody = z.object({
   update_data: z.record(z.string(), z.unknown()),
-  target_users: z.array(z.string()).max(50).optional(),
+  target_users: z.array(z.union([z.string(), z.number()])).max(50).optional(),
   target_channel: z.string().max(256).optional(),
   priority: z.enum(PRIORITIES).optional(),
 }).openapi("ReelUpdateInput");
@@ -80,7 +84,7 @@ const ReelState = z.object({
 }).openapi("ReelState");
 const InteractionBody = z.object({
   type: z.enum(INTERACTION_TYPES),
-  user_id: z.string().optional().openapi({
+  user_id: z.union([z.string(), z.number()]).optional().openapi({
     description: "Who acts. With auth on: omitted means the token's user, and another user " +
       "needs the users:impersonate scope (else 403). With auth off: required.",
   }),
@@ -141,12 +145,15 @@ const listRoute = createRoute({
     }),
   },
   responses: {
-    200: jsonOnly(z.object({
-      reel_id: z.string(),
-      seq: Int,
-      complete: z.boolean(),
-      updates: z.array(ReelUpdate),
-    })),
+    200: both(
+      z.object({
+        reel_id: z.string(),
+        seq: Int,
+        complete: z.boolean(),
+        updates: z.array(ReelUpdate),
+      }),
+      "Updates (protobuf: ReelUpdateList)",
+    ),
     ...errorResponses(400),
   },
 });
@@ -231,6 +238,7 @@ export function reelRoutes(deps: ReelRoutesDeps): OpenAPIHono {
     const input: PublishInput = sendsProtobuf(c)
       ? fromProtoUpdate(await readProtobuf(c, decodeReelUpdate, "a ReelUpdate"))
       : jsonBody<PublishInput>(c, c.req.valid("json"));
+    requireChannel(principalOf(c), input.target_channel);
     const r = await reels.publish(id, input);
     return negotiate(c, r, 201, (v) =>
       encodeReelUpdate({
@@ -243,7 +251,8 @@ export function reelRoutes(deps: ReelRoutesDeps): OpenAPIHono {
   app.openapi(listRoute, async (c) => {
     const { id } = c.req.valid("param");
     const { since, limit, consistency } = c.req.valid("query");
-    return c.json(await reels.updates(id, { since, limit, consistency }), 200);
+    const list = await reels.updates(id, { since, limit, consistency });
+    return negotiate(c, list, 200, encodeReelUpdateList) as never;
   });
 
   app.openapi(stateRoute, async (c) => {
@@ -260,7 +269,10 @@ export function reelRoutes(deps: ReelRoutesDeps): OpenAPIHono {
       input = { type: m.type as InteractionInput["type"], user_id: m.user_id, text: m.text };
     } else input = jsonBody<InteractionInput>(c, c.req.valid("json"));
     // With auth on, the token's user acts (an empty protobuf user_id is none named).
-    const user = actingUser(principalOf(c), input.user_id === "" ? undefined : input.user_id);
+    const named = input.user_id === "" || input.user_id === undefined
+      ? undefined
+      : String(idText(input.user_id));
+    const user = actingUser(principalOf(c), named);
     if (user !== undefined) input = { ...input, user_id: user };
     const r = await reels.interact(id, input);
     return negotiate(c, r, 201, (v) => {
@@ -291,6 +303,16 @@ export function jsonBody<T>(c: Context, body: unknown): T {
     );
   }
   return body as T;
+}
+
+/**
+ * A `target_channel` naming a topic is written to: with auth on, its id must be inside the
+ * token's prefix (the route already needs `reels:write`, which covers `reel:` and `user:`).
+ * @throws {ChorusError} `forbidden`
+ */
+function requireChannel(principal: Principal, channel: unknown): void {
+  const topic = typeof channel === "string" ? channelTopic(channel) : null;
+  if (topic !== null) requirePrefix(principal, [topic.id], `target_channel ${topic.kind}`);
 }
 
 function fromProtoUpdate(m: ReelUpdateJson): PublishInput {

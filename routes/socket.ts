@@ -1,10 +1,13 @@
 /**
- * `GET /socket/websocket`: the Phoenix Channels v2 endpoint. The route only hands the raw
- * request to the real-time server, which needs it for `Deno.upgradeWebSocket`.
+ * `GET /socket/websocket`: the Phoenix Channels v2 endpoint, also served at `GET /ws/websocket`
+ * so Kronop's clients (`new Phoenix.Socket("/ws")`) connect unchanged. The route only hands the
+ * raw request to the real-time server, which needs it for `Deno.upgradeWebSocket`.
  * See docs/socket.md.
  * @module
  */
 import { Hono } from "hono";
+import { getConnInfo } from "hono/deno";
+import { noteAddress } from "../auth/rate_limit.ts";
 import type { RealtimeServer } from "../realtime/server.ts";
 
 /** Dependencies of {@linkcode socketRoutes}. */
@@ -13,9 +16,20 @@ export interface SocketDeps {
   realtime: RealtimeServer;
 }
 
-/** The socket upgrade route, mounted at the root (`/socket/websocket`). */
+/** The socket upgrade routes, mounted at the root (`/socket/websocket`, `/ws/websocket`). */
 export function socketRoutes(deps: SocketDeps): Hono {
   const app = new Hono();
   app.get("/socket/websocket", (c) => deps.realtime.upgrade(c.req.raw));
+  // Kronop's path. The app notes client addresses for `/socket/*` only: note this one here.
+  app.get("/ws/websocket", (c) => {
+    let address = "unknown";
+    try {
+      address = getConnInfo(c).remote.address ?? "unknown";
+    } catch {
+      // outside Deno.serve (tests calling fetch directly)
+    }
+    noteAddress(c.req.raw, address);
+    return deps.realtime.upgrade(c.req.raw);
+  });
   return app;
 }

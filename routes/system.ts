@@ -1,6 +1,7 @@
 /**
- * Liveness and readiness: `GET /health` answers while the process runs; `GET /ready` only when KV
- * answers a read, so load balancers stop sending traffic to an instance that lost its store. Also
+ * Liveness and readiness: `GET /health` (and `GET /api/v1/health`, open like it) answers while the
+ * process runs; `GET /ready` only when KV answers a read, so load balancers stop sending traffic to
+ * an instance that lost its store. Also
  * the schema at `GET /proto/chorus.proto`, and the figures of `/api/v1/system/*`,
  * `/api/v1/connections/stats` and `/api/v1/status`: real counters of this instance (sockets,
  * topics, messages and their rates, actors, KV commit latency, memory, uptime, live members).
@@ -72,15 +73,19 @@ const protoRoute = createRoute({
   },
 });
 
+/** The liveness answer of `GET /health` and `GET /api/v1/health`. */
+function liveness(deps: HealthDeps) {
+  return {
+    status: "ok" as const,
+    instance: deps.instanceId,
+    uptime_ms: deps.now() - deps.startedAt,
+  };
+}
+
 /** `/health`, `/ready` and `/proto/chorus.proto`, mounted at the root. */
 export function healthRoutes(deps: HealthDeps): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
-  app.openapi(healthRoute, (c) =>
-    c.json({
-      status: "ok" as const,
-      instance: deps.instanceId,
-      uptime_ms: deps.now() - deps.startedAt,
-    }, 200));
+  app.openapi(healthRoute, (c) => c.json(liveness(deps), 200));
   app.openapi(readyRoute, async (c) => {
     const started = performance.now();
     try {
@@ -127,7 +132,8 @@ const figures = (description: string) => ({
 const statsRoute = createRoute({
   method: "get",
   path: "/system/stats",
-  summary: "Sockets, topics, messages in/out/dropped (totals and per second), actors, KV, memory",
+  summary:
+    "Sockets, topics, messages in/out/dropped (totals and per second), actors, KV, memory, compression",
   responses: { 200: figures("Live figures of this instance") },
 });
 const systemHealthRoute = createRoute({
@@ -160,6 +166,8 @@ export function systemRoutes(deps: SystemDeps): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
   const { uptime, kv, messages, rates, actors, connections, memory, stats } = deps.figures ??
     systemFigures(deps);
+  // `GET /api/v1/health`: the same answer as `GET /health`, open without a token.
+  app.openapi(healthRoute, (c) => c.json(liveness(deps), 200));
   app.openapi(statsRoute, (c) => c.json(stats(), 200));
 
   app.openapi(systemHealthRoute, async (c) => {

@@ -32,7 +32,7 @@ const IdParam = z.object({
 });
 const PresenceBody = z.object({
   status: z.enum(PRESENCE_STATUSES),
-  current_reel: z.string().optional(),
+  current_reel: z.union([z.string(), z.number()]).optional(),
   activity: z.string().max(256).optional(),
 }).openapi("PresenceInput");
 const Presence = z.object({

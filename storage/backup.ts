@@ -9,20 +9,31 @@ import { createHash } from "node:crypto";
 import { serialize } from "node:v8";
 import { ChorusError } from "../errors.ts";
 import type { Store } from "./store.ts";
+import { type BackupEvent, telemetry } from "../observability/telemetry.ts";
 
 /** The header line of a backup. */
 export interface BackupHeader {
+  /** The file format. */
   format: "chorus-backup/1";
+  /** When it was made (ms since the epoch). */
   created_at: number;
+  /** Entries in it. */
   entries: number;
+  /** Who made it (an instance id, or `cli-<host>`). */
   instance: string;
 }
 
 /** What `verify` found. */
 export interface BackupCheck {
+  /** Whether the backup is whole and every entry can be restored. */
   ok: boolean;
+  /** Its header (format, created_at, entries, instance), when readable. */
   header?: BackupHeader;
+  /** Entries read. */
   entries: number;
+  /** The SHA-256 (hex) of its contents, from the trailer, when `ok`. */
+  sha256?: string;
+  /** What is wrong, when not `ok`. */
   reason?: string;
 }
 
@@ -108,8 +119,27 @@ async function sha256Hex(chunks: Uint8Array[]): Promise<string> {
  * Reads every entry of the store into a backup (gzip bytes), leaving out live instances'
  * bookkeeping (heartbeats, presence). Entries keep their values but not KV's own expiry timers:
  * Chorus keeps expiry times in its records, so expired data stays hidden after a restore.
+ * Publishes `chorus:backup` (`create`).
+ *
+ * @param store the instance's store (`chorus.store`)
+ * @param instance who made it, written in the header
+ * @example
+ * ```ts
+ * import { Chorus, createBackup, restoreBackup, verifyBackup } from "../mod.ts";
+ * const chorus = await Chorus.open({ path: ":memory:" });
+ * await chorus.kv.put("greeting", "hello");
+ * const backup = await createBackup(chorus.store, "example");
+ * const check = await verifyBackup(backup);
+ * console.log(check.ok, check.header?.entries);
+ * const copy = await Chorus.open({ path: ":memory:" });
+ * await restoreBackup(copy.store, backup);
+ * console.log((await copy.kv.get("greeting"))?.value); // "hello"
+ * await copy.close();
+ * await chorus.close();
+ * ```
  */
 export async function createBackup(store: Store, instance: string): Promise<Uint8Array> {
+  const started = performance.now();
   const lines: Uint8Array[] = [];
   for await (const entry of store.list({ prefix: [] })) {
     if (TRANSIENT.has(String(entry.key[0]))) continue;
@@ -128,7 +158,21 @@ export async function createBackup(store: Store, instance: string): Promise<Uint
   const all = [encoder.encode(JSON.stringify(header) + "\n"), ...lines];
   all.push(encoder.encode(JSON.stringify({ sha256: await sha256Hex(all) }) + "\n"));
   const stream = new Blob(all as BlobPart[]).stream().pipeThrough(new CompressionStream("gzip"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+  const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+  publishBackup("create", started, { entries: lines.length, bytes: bytes.byteLength, ok: true });
+  return bytes;
+}
+
+/** Publishes a `chorus:backup` event, when anyone listens. */
+function publishBackup(
+  action: BackupEvent["action"],
+  started: number,
+  fields: Omit<BackupEvent, "action" | "durationMs">,
+): void {
+  if (!telemetry.backup.hasSubscribers) return;
+  const event: BackupEvent = { action, ...fields, durationMs: performance.now() - started };
+  if (event.reason === undefined) delete event.reason;
+  telemetry.backup.publish(event);
 }
 
 /** A backup to read: its gzip bytes, or a stream of them (a file, a request body). */
@@ -428,6 +472,8 @@ function parseEntry(bytes: Uint8Array, line: number): Entry {
 interface ScanState {
   header?: BackupHeader;
   entries: number;
+  /** The checksum of the trailer, once it matched. */
+  sha256?: string;
 }
 
 /**
@@ -474,23 +520,41 @@ async function scan(
     throw new Malformed(`line ${last.line} is not a checksum trailer`);
   }
   if (trailer.sha256 !== hash.digest("hex")) throw new Malformed("checksum mismatch");
+  state.sha256 = trailer.sha256;
   return header;
 }
 
 /**
  * Checks a backup: its format, that every entry decodes into a key and value KV accepts, the
  * entry count and the checksum. Reads the file as a stream, one line at a time, within `options`'
- * limits: a hostile file (a gzip bomb, a huge line) is a failed check, not a crash.
+ * limits: a hostile file (a gzip bomb, a huge line) is a failed check, not a crash. Publishes
+ * `chorus:backup` (`verify`).
  * @throws when the source stream itself fails (a read error), never for its content
  */
 export async function verifyBackup(
   source: BackupSource,
   options: BackupReadOptions = {},
 ): Promise<BackupCheck> {
+  const started = performance.now();
+  const check = await checkBackup(source, options);
+  publishBackup("verify", started, {
+    entries: check.entries,
+    bytes: source instanceof Uint8Array ? source.byteLength : null,
+    ok: check.ok,
+    reason: check.reason,
+  });
+  return check;
+}
+
+/** {@linkcode verifyBackup} without its telemetry event (a restore reports itself). */
+async function checkBackup(
+  source: BackupSource,
+  options: BackupReadOptions,
+): Promise<BackupCheck> {
   const state: ScanState = { entries: 0 };
   try {
     const header = await scan(source, options, state);
-    return { ok: true, header, entries: state.entries };
+    return { ok: true, header, entries: state.entries, sha256: state.sha256 };
   } catch (e) {
     if (!(e instanceof Malformed)) throw e;
     return { ok: false, header: state.header, entries: state.entries, reason: e.message };
@@ -501,7 +565,8 @@ export async function verifyBackup(
  * Writes a backup's entries into the store (overwriting keys that exist), in atomic batches
  * within KV's limits. Nothing is written unless the whole file verifies: a first pass checks
  * the checksum and decodes every entry, the second writes. Takes the bytes (not a stream) because
- * it reads them twice. Returns how many entries were written.
+ * it reads them twice. Returns how many entries were written. Publishes `chorus:backup`
+ * (`restore`).
  * @throws {ChorusError} `invalid_request` naming what is wrong (and the line) when the backup
  *   does not verify; a KV failure during the writes can leave the restore partly done
  */
@@ -510,7 +575,24 @@ export async function restoreBackup(
   bytes: Uint8Array,
   options: BackupReadOptions = {},
 ): Promise<number> {
-  const check = await verifyBackup(bytes, options);
+  const started = performance.now();
+  try {
+    const written = await restoreChecked(store, bytes, options);
+    publishBackup("restore", started, { entries: written, bytes: bytes.byteLength, ok: true });
+    return written;
+  } catch (e) {
+    const reason = e instanceof Error ? e.message : String(e);
+    publishBackup("restore", started, { entries: 0, bytes: bytes.byteLength, ok: false, reason });
+    throw e;
+  }
+}
+
+async function restoreChecked(
+  store: Store,
+  bytes: Uint8Array,
+  options: BackupReadOptions,
+): Promise<number> {
+  const check = await checkBackup(bytes, options);
   if (!check.ok) {
     throw new ChorusError("invalid_request", `Cannot restore the backup: ${check.reason}`);
   }

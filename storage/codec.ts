@@ -72,6 +72,57 @@ export interface CompressionOptions {
   threshold: number;
   /** Per-request override: true forces, false forbids compression. */
   force?: boolean;
+  /** Where each encoded value is counted (see {@linkcode compressionStatsOf}); absent: nowhere. */
+  stats?: CompressionStats;
+}
+
+/**
+ * Running totals of the values one instance encoded for storage: how many, how many were stored
+ * compressed, and their bytes before (JSON text) and after (as stored). Every encode counts,
+ * kv values, contexts, delta pages and export snapshots alike, whether or not its commit lands.
+ */
+export interface CompressionStats {
+  /** Values encoded. */
+  values: number;
+  /** Values stored compressed (gzip or deflate). */
+  compressed: number;
+  /** Bytes of their JSON text. */
+  bytesBefore: number;
+  /** Bytes stored (compressed or not). */
+  bytesAfter: number;
+}
+
+/** {@linkcode CompressionStats} with what follows from them. */
+export interface CompressionReport extends CompressionStats {
+  /** `bytesAfter / bytesBefore`, rounded to 3 decimals: 0.25 stores a quarter; 1 when none. */
+  ratio: number;
+  /** `bytesBefore - bytesAfter`. */
+  savedBytes: number;
+}
+
+/** A snapshot of `stats` with its ratio and the bytes saved. */
+export function compressionReport(stats: CompressionStats): CompressionReport {
+  const ratio = stats.bytesBefore ? stats.bytesAfter / stats.bytesBefore : 1;
+  return {
+    ...stats,
+    ratio: Math.round(ratio * 1000) / 1000,
+    savedBytes: stats.bytesBefore - stats.bytesAfter,
+  };
+}
+
+const statsByConfig = new WeakMap<ResolvedConfig, CompressionStats>();
+
+/**
+ * The compression totals kept for one configuration object: each `Chorus` instance resolves its
+ * own configuration, so these are that instance's figures, whichever code path encoded the value.
+ */
+export function compressionStatsOf(config: ResolvedConfig): CompressionStats {
+  let stats = statsByConfig.get(config);
+  if (!stats) {
+    stats = { values: 0, compressed: 0, bytesBefore: 0, bytesAfter: 0 };
+    statsByConfig.set(config, stats);
+  }
+  return stats;
 }
 
 const encoder = new TextEncoder();
@@ -112,6 +163,13 @@ export function encodeValue(
       `Cannot store ${what}: ${bytes.byteLength} bytes stored exceeds the 512 KiB limit`,
       { details: { stored_bytes: bytes.byteLength, limit: MAX_STORED_BYTES } },
     );
+  }
+  const stats = options.stats;
+  if (stats) {
+    stats.values++;
+    if (encoding !== "json") stats.compressed++;
+    stats.bytesBefore += raw.byteLength;
+    stats.bytesAfter += bytes.byteLength;
   }
   return { bytes, encoding, rawSize: raw.byteLength };
 }
@@ -156,12 +214,16 @@ export function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** The configured compression settings, optionally overridden per request. */
+/**
+ * The configured compression settings, optionally overridden per request; encodes with them are
+ * counted in the configuration's {@linkcode compressionStatsOf}.
+ */
 export function compressionOptions(config: ResolvedConfig, force?: boolean): CompressionOptions {
   return {
     compression: config.compression,
     level: config.compressionLevel,
     threshold: config.compressionThreshold,
     force,
+    stats: compressionStatsOf(config),
   };
 }

@@ -8,6 +8,13 @@
 import { ChorusError } from "../errors.ts";
 import type { Clock } from "../clock.ts";
 import { systemClock } from "../clock.ts";
+import {
+  type CommitEvent,
+  type KvReadEvent,
+  type KvWriteEvent,
+  telemetry,
+} from "../observability/telemetry.ts";
+import { failSpan, inSpan, SPAN_NAMES, tracer } from "../observability/tracing.ts";
 
 /** A precondition: `key` still has `versionstamp` (null = absent). */
 export interface Check {
@@ -121,28 +128,68 @@ export class Store {
   }
 
   /** Reads one entry. */
-  async get<T = unknown>(
+  get<T = unknown>(
     key: Deno.KvKey,
     consistency: "strong" | "eventual" = "strong",
   ): Promise<Deno.KvEntryMaybe<T>> {
-    this.stats.reads++;
-    try {
-      return await retryBusy(() => this.kv.get<T>(key, { consistency }));
-    } catch (e) {
-      throw unavailable("read", e);
-    }
+    return this.#read("get", key, consistency, () => this.kv.get<T>(key, { consistency }));
   }
 
   /** Reads up to 10 entries at one point in time. */
-  async getMany(
+  getMany(
     keys: Deno.KvKey[],
     consistency: "strong" | "eventual" = "strong",
   ): Promise<Deno.KvEntryMaybe<unknown>[]> {
+    return this.#read("getMany", keys, consistency, () => this.kv.getMany(keys, { consistency }));
+  }
+
+  /** One KV read: counted, traced (`chorus.kv.read`) and published on `chorus:kv.read`. */
+  async #read<R>(
+    op: "get" | "getMany",
+    keys: Deno.KvKey | Deno.KvKey[],
+    consistency: "strong" | "eventual",
+    read: () => Promise<R>,
+  ): Promise<R> {
     this.stats.reads++;
+    const span = tracer.startSpan(SPAN_NAMES.kvRead);
+    const observed = telemetry.kvRead.hasSubscribers;
+    if (!observed && !span.isRecording()) {
+      try {
+        return await retryBusy(read);
+      } catch (e) {
+        throw unavailable("read", e);
+      }
+    }
+    const list = op === "get" ? [keys as Deno.KvKey] : keys as Deno.KvKey[];
+    span.setAttributes({
+      "chorus.kv.op": op,
+      "chorus.kv.keys": list.length,
+      "chorus.kv.consistency": consistency,
+      "chorus.kv.key": String(list[0]?.join("/")),
+    });
+    const started = performance.now();
+    const publish = (ok: boolean, error?: unknown) => {
+      if (!observed) return;
+      const event: KvReadEvent = {
+        op,
+        keys: list,
+        consistency,
+        durationMs: performance.now() - started,
+        ok,
+      };
+      if (!ok) event.error = error;
+      telemetry.kvRead.publish(event);
+    };
     try {
-      return await retryBusy(() => this.kv.getMany(keys, { consistency }));
+      const result = await retryBusy(read);
+      publish(true);
+      return result;
     } catch (e) {
+      publish(false, e);
+      failSpan(span, e);
       throw unavailable("read", e);
+    } finally {
+      span.end();
     }
   }
 
@@ -217,6 +264,41 @@ export class Store {
   }
 
   async #commitBatch(batch: Pending[]): Promise<void> {
+    const observed = telemetry.commit.hasSubscribers;
+    const attributes = { "chorus.commit.intents": batch.length };
+    await inSpan(SPAN_NAMES.commit, attributes, async (span) => {
+      if (!observed && !span.isRecording()) return await this.#commitGroup(batch);
+      const before = { commits: this.stats.commits, conflicts: this.stats.conflicts };
+      const started = performance.now();
+      await this.#commitGroup(batch);
+      const commits = this.stats.commits - before.commits;
+      const conflicts = this.stats.conflicts - before.conflicts;
+      span.setAttributes({
+        "chorus.commit.commits": commits,
+        "chorus.commit.conflicts": conflicts,
+      });
+      if (!observed) return;
+      let mutations = 0, bytes = 0;
+      for (const p of batch) {
+        mutations += p.intent.mutations.length;
+        bytes += p.intent.bytes;
+      }
+      telemetry.commit.publish(
+        {
+          intents: batch.length,
+          commits,
+          retries: Math.max(0, commits - 1),
+          conflicts,
+          mutations,
+          bytes,
+          durationMs: performance.now() - started,
+          queued: this.#queue.length,
+        } satisfies CommitEvent,
+      );
+    });
+  }
+
+  async #commitGroup(batch: Pending[]): Promise<void> {
     if (batch.length === 1) {
       const p = batch[0];
       try {
@@ -252,7 +334,52 @@ export class Store {
     }
   }
 
+  /** One atomic commit: traced (`chorus.kv.commit`) and published on `chorus:kv.write`. */
   async #commitOne(intents: Intent[], count: number): Promise<CommitResult> {
+    const span = tracer.startSpan(SPAN_NAMES.kvCommit);
+    const observed = telemetry.kvWrite.hasSubscribers;
+    if (!observed && !span.isRecording()) return await this.#sendCommit(intents, count);
+    let checks = 0, mutations = 0, bytes = 0;
+    for (const i of intents) {
+      checks += i.checks.length;
+      mutations += i.mutations.length;
+      bytes += i.bytes;
+    }
+    span.setAttributes({
+      "chorus.kv.intents": count,
+      "chorus.kv.checks": checks,
+      "chorus.kv.mutations": mutations,
+      "chorus.kv.bytes": bytes,
+    });
+    const started = performance.now();
+    const publish = (ok: boolean, error?: unknown) => {
+      if (!observed) return;
+      const event: KvWriteEvent = {
+        intents: count,
+        checks,
+        mutations,
+        bytes,
+        durationMs: performance.now() - started,
+        ok,
+      };
+      if (error !== undefined) event.error = error;
+      telemetry.kvWrite.publish(event);
+    };
+    try {
+      const result = await this.#sendCommit(intents, count);
+      span.setAttribute("chorus.kv.ok", result.ok);
+      publish(result.ok);
+      return result;
+    } catch (e) {
+      failSpan(span, e);
+      publish(false, e);
+      throw e;
+    } finally {
+      span.end();
+    }
+  }
+
+  async #sendCommit(intents: Intent[], count: number): Promise<CommitResult> {
     const op = this.kv.atomic();
     for (const intent of intents) {
       for (const c of intent.checks) op.check(c);

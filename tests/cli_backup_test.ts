@@ -60,7 +60,10 @@ Deno.test("backup verify and restore of a gzip bomb fail with a message, not a c
     assert.match(verify.stderr, /^chorus: Cannot verify ".*bomb\.gz": line 1 is blank\n$/);
     const restore = await cli(dir, "backup", "restore", `${dir}/bomb.gz`, "--force");
     assert.equal(restore.code, 1, restore.stderr);
-    assert.match(restore.stderr, /^chorus: Cannot restore the backup: line 1 is blank\n$/);
+    assert.match(
+      restore.stderr,
+      /^chorus: opened KV at .*chorus\.kv\nchorus: Cannot restore the backup: line 1 is blank\n$/,
+    );
     const missing = await cli(dir, "backup", "verify", `${dir}/none.gz`);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no such file/);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { openTest } from "../_helpers.ts";
+import { call, openTest } from "../_helpers.ts";
 import type { ContextEvent } from "../../mod.ts";
 
 Deno.test("contexts: set/update/get/delete through chorus.contexts", async () => {
@@ -113,9 +113,9 @@ Deno.test("contexts: subscribers get every change in version order, and a backlo
   }
 });
 
-Deno.test("contexts: expiry follows the injected clock; expired data is never returned", async () => {
+Deno.test("contexts: expiry (with auto-delete) follows the injected clock; expired data is never returned", async () => {
   const { chorus, clock } = await openTest({
-    config: { contextTtlMs: 10_000, deltaTtlMs: 4_000 },
+    config: { contextTtlMs: 10_000, deltaTtlMs: 4_000, contextAutoDelete: true },
   });
   try {
     const c = chorus.contexts;
@@ -133,11 +133,12 @@ Deno.test("contexts: expiry follows the injected clock; expired data is never re
     assert.equal(await c.get("e", { consistency: "eventual" }), null);
     assert.equal(await c.get("e", { consistency: "strong" }), null);
     await assert.rejects(c.sync("e", 3), { code: "not_found" });
-    // Without auto-delete, cleanup leaves the (hidden) context; deltas past their TTL go.
-    assert.deepEqual(await c.cleanup(), { contexts: 0, deltas: 2, scanned: 2 });
+    // Cleanup removes the expired context and its deltas.
+    const cleaned = await c.cleanup();
+    assert.deepEqual([cleaned.contexts, cleaned.deltas], [1, 2]);
     // A write after expiry starts afresh (new generation), versions keep rising.
     const again = await c.set("e", { fresh: true });
-    assert.equal(again.version, 4);
+    assert.equal(again.version, 5, "the tombstone took version 4");
     assert.equal((await c.sync("e", 3)).type, "full_context");
   } finally {
     await chorus.close();
@@ -159,8 +160,12 @@ Deno.test("contexts: cleanup with auto-delete removes expired contexts and their
     clock.advance(6_000);
     const first = await c.cleanup({ limit: 2 });
     assert.deepEqual([first.contexts, first.deltas], [1, 1], "the limit bounds one run");
+    // The limit counts items exactly: a limit of 1 removes one context and none of its deltas
+    // (they are left for a later run, hidden by the tombstone).
+    const one = await c.cleanup({ limit: 1 });
+    assert.deepEqual([one.contexts, one.deltas], [1, 0]);
     const rest = await c.cleanup();
-    assert.deepEqual([rest.contexts, rest.deltas], [1, 1]);
+    assert.deepEqual([rest.contexts, rest.deltas], [0, 1]);
     assert.deepEqual([(await c.cleanup()).contexts], [0]);
     assert.equal(await c.get("x1"), null);
     assert.equal((await c.get("x3"))?.version, 3);
@@ -212,6 +217,30 @@ Deno.test("contexts: large contexts are chunked and read back", async () => {
     } finally {
       await other.close();
     }
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("contexts: with auto-delete off, CHORUS_CONTEXT_TTL does not expire contexts", async () => {
+  const { chorus, clock } = await openTest({
+    config: { contextTtlMs: 10_000, contextAutoDelete: false },
+  });
+  try {
+    const c = chorus.contexts;
+    await c.set("kept", { n: 0 });
+    await c.update("kept", { n: 1 });
+    clock.advance(60_000); // six TTLs untouched
+    assert.equal((await c.get("kept"))?.version, 2);
+    assert.equal((await c.get("kept", { consistency: "eventual" }))?.version, 2);
+    assert.equal((await c.get("kept", { consistency: "strong" }))?.version, 2);
+    assert.equal((await c.sync("kept", 2)).type, "no_change");
+    assert.equal((await c.update("kept", { n: 2 })).version, 3, "a patch applies");
+    clock.advance(60_000);
+    assert.equal((await c.cleanup()).contexts, 0);
+    const http = await call(chorus.app, "GET", "/api/v1/contexts/kept");
+    assert.equal(http.status, 200);
+    assert.deepEqual(http.body.context, { n: 2 });
   } finally {
     await chorus.close();
   }

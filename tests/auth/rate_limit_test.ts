@@ -135,7 +135,8 @@ Deno.test("[ws] refused socket connects count as failed authentication of the ad
   try {
     for (let i = 0; i < AUTH_FAILURE_BURST; i++) {
       const refused = await upgradeStatus(s.port, i % 2 ? { token: "sk_chorus_guess" } : {});
-      assert.equal(refused.status, 403, `attempt ${i + 1}`);
+      assert.equal(refused.status, 401, `attempt ${i + 1}`);
+      assert.equal(refused.body.error.code, "unauthorized");
     }
     const limited = await upgradeStatus(s.port, { token });
     assert.equal(limited.status, 429, "the right token is not even checked");

@@ -113,3 +113,42 @@ Deno.test("scheduler mode off never ticks; several cron-mode instances in one is
     await b.close();
   }
 });
+
+Deno.test("in cron mode an interval under a minute is kept with a timer between cron ticks", async () => {
+  const { CleanupScheduler } = await import("../../contexts/scheduler.ts");
+  const { chorus, clock } = await openTest();
+  const runs: number[] = [];
+  const scheduler = new CleanupScheduler({
+    store: chorus.store,
+    clock,
+    instanceId: "cron-test",
+    run: (limit) => {
+      runs.push(clock.now());
+      assert.equal(limit, 3);
+      return Promise.resolve({ contexts: 0, deltas: 0, scanned: 0 });
+    },
+  });
+  try {
+    await scheduler.setSchedule({ interval_ms: 5000, limit: 3, enabled: true });
+    await scheduler.start("cron");
+    assert.equal(scheduler.mode, "cron");
+    for (let i = 0; i < 6; i++) {
+      clock.advance(5000);
+      await scheduler.settled();
+    }
+    // Six 5-second intervals in 30 s: a one-minute cron alone would have run at most once.
+    assert.ok(runs.length >= 5, `runs: ${runs.length}`);
+    for (let i = 1; i < runs.length; i++) assert.ok(runs[i] - runs[i - 1] >= 5000);
+    // Back to an interval of a minute or more: the cron alone ticks, the timer stops.
+    await scheduler.setSchedule({ interval_ms: 120_000 });
+    clock.advance(5000);
+    await scheduler.settled();
+    const before = runs.length;
+    clock.advance(60_000);
+    await scheduler.settled();
+    assert.equal(runs.length, before, "no timer runs with a long interval in cron mode");
+  } finally {
+    await scheduler.close();
+    await chorus.close();
+  }
+});

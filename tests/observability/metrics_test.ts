@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { openTest } from "../_helpers.ts";
 import { MAX_HTTP_SERIES, methodLabel, Metrics, statusLabel } from "../../observability/metrics.ts";
+import { assertPromtoolAccepts } from "./_promtool.ts";
 
 /** The `chorus_http_request_duration_seconds` series of a `/metrics` text, one per `_count` line. */
 function httpSeries(text: string): string[] {
@@ -62,6 +63,35 @@ Deno.test("metrics: past MAX_HTTP_SERIES, new series fold into the route overflo
       series.at(-1),
       'chorus_http_request_duration_seconds_count{method="GET",route="overflow",status="200"} 50',
     );
+  } finally {
+    await chorus.close();
+  }
+});
+
+Deno.test("[metrics] promtool check metrics accepts the exposition", async () => {
+  const { chorus } = await openTest();
+  try {
+    await chorus.kv.put("small", { a: 1 });
+    await chorus.kv.put("big", { text: "chorus ".repeat(1000) });
+    await chorus.app.request("/api/v1/kv/big");
+    await chorus.app.request("/api/v1/kv/missing");
+    const res = await chorus.app.request("/metrics");
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    for (
+      const name of [
+        "chorus_members 1",
+        "chorus_memory_rss_bytes ",
+        "chorus_memory_heap_used_bytes ",
+        'chorus_actors_live{kind="kv"} 3',
+        "chorus_values_compressed_total 1",
+        "chorus_value_bytes_before_total ",
+        "chorus_value_bytes_after_total ",
+      ]
+    ) assert.ok(text.includes(`\n${name}`), name);
+    assert.doesNotMatch(text, /chorus_kv_commit_seconds_sum/);
+    await assertPromtoolAccepts(text);
   } finally {
     await chorus.close();
   }

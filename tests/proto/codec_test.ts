@@ -114,16 +114,34 @@ Deno.test("ReelUpdate maps every priority and keeps absent optional fields absen
   assert.deepEqual(decodeReelUpdate(encodeReelUpdate(update)), rest);
 });
 
-Deno.test("ReelUpdate reads PRIORITY_UNSPECIFIED as normal", () => {
+Deno.test("ReelUpdate reads an unset priority as low (Kronop's LOW = 0)", () => {
   const bytes = root.lookupType("chorus.v1.ReelUpdate").encode({ id: "x", seq: 3 }).finish();
   assert.deepEqual(decodeReelUpdate(bytes), {
     id: "x",
     reel_id: "",
     update_data: {},
-    priority: "normal",
+    priority: "low",
     timestamp: 0,
     seq: 3,
   });
+});
+
+Deno.test("ReelUpdate writes Kronop's int32 reel_id when the id is a number, and reads it back", () => {
+  const type = root.lookupType("chorus.v1.ReelUpdate");
+  const base = { id: "i", update_data: {}, priority: "high", timestamp: 1, seq: 1 } as const;
+  // deno-lint-ignore no-explicit-any
+  const numeric = type.decode(encodeReelUpdate({ ...base, reel_id: "123" })) as any;
+  assert.equal(numeric.reel_id_int32, 123);
+  assert.equal(numeric.reel_id, "123");
+  for (const reel_id of ["r1", "0123", "99999999999", "0"]) {
+    // deno-lint-ignore no-explicit-any
+    const other = type.decode(encodeReelUpdate({ ...base, reel_id })) as any;
+    assert.equal(other.reel_id_int32, 0, reel_id);
+    assert.equal(decodeReelUpdate(encodeReelUpdate({ ...base, reel_id })).reel_id, reel_id);
+  }
+  // Only Kronop's field: the id in decimal.
+  const kronop = type.encode({ reel_id_int32: -7 }).finish();
+  assert.equal(decodeReelUpdate(kronop).reel_id, "-7");
 });
 
 Deno.test("ReelUpdate keeps a __proto__ key of update_data as data", () => {

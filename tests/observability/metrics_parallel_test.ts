@@ -1,0 +1,129 @@
+/**
+ * `/metrics` of a real `deno serve --parallel` server (started as `deno task start` does, two
+ * workers): every scrape reports the whole server, whichever worker answers it, so its counters
+ * add up to the requests made and never go backwards.
+ * @module
+ */
+import assert from "node:assert/strict";
+import { tempKvPath } from "../_helpers.ts";
+import { assertPromtoolAccepts } from "./_promtool.ts";
+
+const START = new URL("../../start.ts", import.meta.url).pathname;
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** One request on its own connection, so successive requests spread over the workers. */
+async function fresh(url: string, init: RequestInit = {}): Promise<Response> {
+  const client = Deno.createHttpClient({});
+  try {
+    const res = await fetch(url, { ...init, client });
+    const body = await res.arrayBuffer();
+    return new Response(body, { status: res.status, headers: res.headers });
+  } finally {
+    client.close();
+  }
+}
+
+async function waitHealthy(base: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fresh(`${base}/health`)).ok) return;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("the server never answered /health");
+}
+
+/** Sums the samples named `sample` whose labels contain `match`. */
+function sum(text: string, sample: string, match = ""): number {
+  let n = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(`${sample}{`) && !line.startsWith(`${sample} `)) continue;
+    if (match && !line.includes(match)) continue;
+    n += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return n;
+}
+
+Deno.test("[metrics] deno serve --parallel: each scrape sums both workers and counters never go back", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const port = freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", START],
+    env: {
+      CHORUS_HOST: "127.0.0.1",
+      CHORUS_PORT: String(port),
+      CHORUS_KV: path,
+      CHORUS_AUTH: "off",
+      CHORUS_LOG_LEVEL: "warn",
+      DENO_JOBS: "2",
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]);
+  try {
+    await waitHealthy(base);
+    // Both workers serve: connections land on each (the instance ids differ).
+    const instances = new Set<string>();
+    for (let i = 0; i < 40 && instances.size < 2; i++) {
+      instances.add((await (await fresh(`${base}/health`)).json()).instance);
+    }
+    assert.equal(instances.size, 2, "two workers answer");
+
+    const route = 'route="/api/v1/kv/:key"';
+    const count = "chorus_http_request_duration_seconds_count";
+    let made = 0;
+    let last = { requests: 0, commits: 0, all: 0 };
+    for (let round = 0; round < 6; round++) {
+      for (let i = 0; i < 12; i++) {
+        const res = i % 3 === 0
+          ? await fresh(`${base}/api/v1/kv/k${i}`, {
+            method: "PUT",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ value: { round, i } }),
+          })
+          : await fresh(`${base}/api/v1/kv/k${i}`);
+        assert.ok(res.status === 200 || res.status === 404, String(res.status));
+        made++;
+      }
+      const scrape = await fresh(`${base}/metrics`);
+      assert.equal(scrape.status, 200);
+      const text = await scrape.text();
+      assert.equal(sum(text, "chorus_workers", 'state="fresh"'), 2, text);
+      const now = {
+        requests: sum(text, count, route),
+        commits: sum(text, "chorus_kv_commits_total"),
+        all: sum(text, count),
+      };
+      assert.equal(now.requests, made, "kv requests counted over both workers");
+      assert.ok(now.commits >= last.commits, `commits went back: ${last.commits} → ${now.commits}`);
+      assert.ok(now.all > last.all, `requests went back: ${last.all} → ${now.all}`);
+      last = now;
+      if (round === 5) await assertPromtoolAccepts(text);
+    }
+    child.kill("SIGTERM");
+    assert.equal((await child.status).code, 0, (await output).join("\n"));
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    await child.status;
+    await output;
+    await cleanup();
+  }
+});
