@@ -45,6 +45,7 @@ import { tokenRoutes } from "./routes/tokens.ts";
 import { ticketRoutes } from "./routes/tickets.ts";
 import { backupRoutes, MAX_RESTORE_BYTES, RESTORE_TIMEOUT_MS } from "./routes/backup.ts";
 import { bodyFailureOf, guardBody, hasBody } from "./auth/body_guard.ts";
+import type { StreamCaps } from "./auth/stream_caps.ts";
 import { type Metrics, routeLabel } from "./observability/metrics.ts";
 import type { systemFigures } from "./observability/system_stats.ts";
 import type { MiddlewareHandler } from "hono";
@@ -86,6 +87,8 @@ export interface AppDeps {
    * from the config.
    */
   limits?: Limits;
+  /** Caps the SSE streams (with sockets) one client address holds open; absent: no cap. */
+  streams?: StreamCaps;
 }
 
 /** The client address for per-IP rate limits (`unknown` outside `Deno.serve`). */
@@ -300,7 +303,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
 
   app.route("/", healthRoutes(deps));
   if (deps.realtime) app.route("/", socketRoutes({ realtime: deps.realtime }));
-  app.route("/api/v1", kvRoutes({ kv: deps.kv }));
+  app.route("/api/v1", kvRoutes({ kv: deps.kv, streams: deps.streams, addressOf: clientAddress }));
   if (deps.tokens) {
     app.route("/api/v1", tokenRoutes({ tokens: deps.tokens, now: deps.now }));
     app.route("/api/v1", ticketRoutes({ tokens: deps.tokens }));

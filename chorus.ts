@@ -23,6 +23,7 @@ import { createApp } from "./app.ts";
 import { TokenStore } from "./auth/tokens.ts";
 import { socketAuthenticator } from "./auth/socket.ts";
 import { createLimits } from "./auth/rate_limit.ts";
+import { StreamCaps } from "./auth/stream_caps.ts";
 import { Metrics } from "./observability/metrics.ts";
 import { systemFigures } from "./observability/system_stats.ts";
 import { compressionStatsOf } from "./storage/codec.ts";
@@ -168,10 +169,13 @@ export class Chorus {
     this.tokens = new TokenStore(this.store, clock, config.adminToken);
     // One set of limiters for HTTP and the socket: a token's budget covers both.
     const limits = createLimits(config, clock, this.store);
+    // One count of open streams per client address for SSE watches and sockets.
+    const streams = new StreamCaps(config.maxStreamsPerClient);
     realtime = {
       ...realtime,
       authenticate: realtime.authenticate ?? socketAuthenticator(this.tokens, config.auth, limits),
       presenceListMax: realtime.presenceListMax ?? config.presenceListMax,
+      streamCaps: realtime.streamCaps ?? streams,
     };
     this.realtime = new ObservedRealtimeServer(
       { store: this.store, watch: this.#watch, clock, instanceId: this.instanceId },
@@ -237,6 +241,7 @@ export class Chorus {
       startedAt,
       figures,
       limits,
+      streams,
       now: () => clock.now(),
     });
   }

@@ -52,6 +52,11 @@ export interface ResolvedConfig {
    * (`CHORUS_PRESENCE_LIST_MAX`, default 200; see docs/socket.md).
    */
   presenceListMax: number;
+  /**
+   * SSE watch streams and sockets one client address may hold open at once on an instance
+   * (`CHORUS_MAX_STREAMS_PER_CLIENT`, default 256; 0: no cap). Over it: 429.
+   */
+  maxStreamsPerClient: number;
   /** Most checks one atomic commit may carry (`CHORUS_KV_MAX_CHECKS`; 100, or 10 for KV Connect). */
   kvMaxChecks: number;
   /** How long a kv change-log entry is kept for watchers catching up (`CHORUS_KV_LOG_TTL`, 10 min). */
@@ -264,6 +269,11 @@ export function loadConfig(
     actorIdleMs: opt("CHORUS_ACTOR_IDLE_MS", parseDuration, 60_000),
     leaderMaxLagMs: opt("CHORUS_LEADER_MAX_LAG", parseDuration, 100),
     shutdownTimeoutMs: opt("CHORUS_SHUTDOWN_TIMEOUT", parseDuration, 10_000),
+    maxStreamsPerClient: opt(
+      "CHORUS_MAX_STREAMS_PER_CLIENT",
+      (n, t) => parseInteger(n, t, 0, 10_000_000),
+      256,
+    ),
     presenceListMax: opt(
       "CHORUS_PRESENCE_LIST_MAX",
       (n, t) => parseInteger(n, t, 1, 1_000_000),

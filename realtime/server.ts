@@ -4,6 +4,8 @@
  * socket with 1001 (or 1012) so clients come back (docs/socket.md, "Close codes").
  * @module
  */
+import type { StreamCaps } from "../auth/stream_caps.ts";
+import { addressOf } from "../auth/rate_limit.ts";
 import { ulid } from "ulid";
 import type { Clock, TimerId } from "../clock.ts";
 import type { Store } from "../storage/store.ts";
@@ -45,6 +47,8 @@ export interface RealtimeOptions {
   maxFrameBytes?: number;
   /** Most channels per socket. Default 100. */
   maxChannels?: number;
+  /** Caps the sockets (with SSE streams) one client address holds open; absent: no cap. */
+  streamCaps?: StreamCaps;
   /** Per-socket outbound bounds (Outbox): `maxBytes` (1 MiB), `overLimitMs` (5 s), `hardLimitBytes`. */
   outbox?: Omit<OutboxOptions, "clock" | "onSlow">;
   /** Whether joins are tracked in presence. Default true. */
@@ -105,6 +109,7 @@ export class RealtimeServer {
   readonly #idleMs: number;
   readonly #maxFrameBytes: number;
   readonly #maxChannels: number;
+  readonly #streams?: StreamCaps;
   readonly #outbox: Omit<OutboxOptions, "clock" | "onSlow">;
   readonly #authenticate: NonNullable<RealtimeOptions["authenticate"]>;
   #idleTimer?: TimerId;
@@ -118,6 +123,7 @@ export class RealtimeServer {
     this.#idleMs = options.idleTimeoutMs ?? 60_000;
     this.#maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024;
     this.#maxChannels = options.maxChannels ?? 100;
+    this.#streams = options.streamCaps;
     this.#outbox = options.outbox ?? {};
     this.#revalidateMs = options.revalidateMs ?? 2000;
     this.#authenticate = options.authenticate ??
@@ -181,6 +187,13 @@ export class RealtimeServer {
       return problem(e.status, e.code, e.message, e.headers, e.details);
     }
     if (!who) return problem(401, "unauthorized", "Cannot open a socket: not authorized");
+    let release: () => void = () => {};
+    try {
+      release = this.#streams?.acquire(addressOf(request)) ?? release;
+    } catch (e) {
+      if (!(e instanceof ChorusError)) throw e;
+      return problem(e.status, e.code, e.message, e.headers, e.details);
+    }
     const offered = (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((s) =>
       s.trim()
     );
@@ -196,7 +209,10 @@ export class RealtimeServer {
       limit: who.limit,
     });
     socket.onmessage = (e) => session.receive(e.data);
-    socket.onclose = () => void session.end();
+    socket.onclose = () => {
+      release();
+      void session.end();
+    };
     socket.onerror = () => {};
     return response;
   }

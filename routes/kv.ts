@@ -6,6 +6,8 @@
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
+import type { Context } from "hono";
+import type { StreamCaps } from "../auth/stream_caps.ts";
 import { ChorusError } from "../errors.ts";
 import type { KvApi } from "../actors/kv_api.ts";
 import { validateKey } from "../actors/kv_api.ts";
@@ -24,6 +26,10 @@ import {
 /** Dependencies of {@linkcode kvRoutes}. */
 export interface KvRoutesDeps {
   kv: KvApi;
+  /** Caps the SSE streams (with sockets) one client address holds open; absent: no cap. */
+  streams?: StreamCaps;
+  /** The client address of a request, for {@linkcode streams}. */
+  addressOf?: (c: Context) => string;
 }
 
 const KeyParam = z.object({
@@ -388,6 +394,7 @@ export function kvRoutes(deps: KvRoutesDeps): OpenAPIHono {
     const lastId = c.req.header("last-event-id");
     const since = c.req.valid("query").since ??
       (lastId && /^\d+$/.test(lastId) ? Number(lastId) : undefined);
+    const release = deps.streams?.acquire(deps.addressOf?.(c) ?? "unknown") ?? (() => {});
     // Subscribe before answering, so a bad key or an unreachable KV is an ordinary error.
     const queue: { id: string; data: string }[] = [];
     let wake: (() => void) | undefined;
@@ -398,7 +405,10 @@ export function kvRoutes(deps: KvRoutesDeps): OpenAPIHono {
       if (queue.length >= MAX_SSE_BACKLOG) overflow = true;
       else queue.push({ id: String(change.version), data: JSON.stringify(change) });
       wake?.();
-    }, { since });
+    }, { since }).catch((e) => {
+      release();
+      throw e;
+    });
     return streamSSE(c, async (stream) => {
       let open = true;
       stream.onAbort(() => {
@@ -419,6 +429,7 @@ export function kvRoutes(deps: KvRoutesDeps): OpenAPIHono {
         if (open && !queue.length && !overflow) await stream.write(": keep-alive\n\n");
       }
       unsubscribe();
+      release();
     });
   });
 
