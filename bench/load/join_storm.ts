@@ -45,6 +45,15 @@
  * @module
  */
 import { sleep, until } from "./_ws_pool.ts";
+import {
+  cpuSeconds,
+  gcServer,
+  rssKb,
+  spawnWsServer,
+  stopServer,
+  type WsServer,
+  type WsServerKind,
+} from "./_ws_servers.ts";
 
 const flags = new Map<string, string>();
 const positional: string[] = [];
@@ -63,7 +72,6 @@ const OPEN_CONCURRENCY = 200;
 const WRITEV = flags.get("writev") ?? "chorus";
 const TOPIC = "reel:storm";
 const FD_SLACK = 512;
-const here = new URL(".", import.meta.url).pathname;
 const runStart = performance.now();
 
 // ---------------------------------------------------------------------------------------------
@@ -125,80 +133,20 @@ const kinds = KINDS.map((k) => {
   return kind;
 });
 
-interface Server {
+interface Server extends WsServer {
   kind: Kind;
-  pid: number;
-  base: string;
-  url: string;
-  child: Deno.ChildProcess;
 }
 
 async function spawn(kind: Kind, port: number, kvPath: string): Promise<Server> {
-  const script = kind !== "Chorus"
-    ? [`${here}bare_ws_server.ts`, String(port), kind === "bare" ? "" : "presence"]
-    : [`${here}chorus_ws_server.ts`, String(port), kvPath, "presence"];
+  const what: WsServerKind = kind === "Chorus"
+    ? { kind: "chorus", kvPath, presence: true }
+    : { kind: "bare", presence: kind !== "bare" };
   const writev = WRITEV === "both" || (WRITEV === "chorus" && kind !== "bare");
-  const child = new Deno.Command(Deno.execPath(), {
-    env: { DENO_USE_WRITEV: writev ? "1" : "" },
-    args: ["run", "-A", "--unstable-kv", "--v8-flags=--expose-gc", ...script],
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
-  const base = `http://127.0.0.1:${port}`;
-  const server = {
-    kind,
-    pid: child.pid,
-    base,
-    url: `ws://127.0.0.1:${port}/socket/websocket?vsn=2.0.0`,
-    child,
-  };
-  for (let i = 0; i < 300; i++) {
-    try {
-      await gc(server);
-      return server;
-    } catch {
-      await sleep(50);
-    }
-  }
-  await stop(server);
-  throw new Error(`${kind} server on ${port} did not start`);
+  return { kind, ...await spawnWsServer(what, port, { writev, tries: 300 }) };
 }
 
-async function stop(server: Server): Promise<void> {
-  try {
-    server.child.kill("SIGTERM");
-  } catch {
-    // already gone
-  }
-  const exited = await Promise.race([server.child.status.then(() => true), sleep(5000)]);
-  if (!exited) {
-    try {
-      server.child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-    await Promise.race([server.child.status, sleep(5000)]);
-  }
-}
-
-/** Full GC in the server (it runs with --expose-gc), bounded by 10 s. */
-async function gc(server: Server): Promise<unknown> {
-  const r = await fetch(`${server.base}/__bench/gc`, { signal: AbortSignal.timeout(10_000) });
-  return await r.json();
-}
-
-/** VmRSS of a process in KB. */
-function rssKb(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-}
-
-/** CPU seconds (user + system) used by a process so far. */
-function cpuSeconds(pid: number | "self"): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (100)
-}
+const stop = stopServer;
+const gc = gcServer;
 
 // ---------------------------------------------------------------------------------------------
 // The load client.

@@ -25,6 +25,15 @@
  */
 import { percentile, Publisher, sleep, SubscriberPool, until } from "./_ws_pool.ts";
 import { CpuProfile } from "./_cpu_profile.ts";
+import {
+  cpuSeconds,
+  gcServer,
+  rssKb,
+  spawnWsServer,
+  stopServer,
+  type WsServer,
+  type WsServerKind,
+} from "./_ws_servers.ts";
 
 const flags = new Map<string, string>();
 const positional: string[] = [];
@@ -54,84 +63,23 @@ const WRITEV = flags.get("writev") ?? "chorus";
 const KEY = "bench";
 const TOPIC = `kv:${KEY}`;
 const INSPECT = "127.0.0.1:9339";
-const here = new URL(".", import.meta.url).pathname;
 const runStart = performance.now();
 
-interface Server {
+interface Server extends WsServer {
   name: "bare" | "Chorus" | "bare + presence traffic";
-  pid: number;
-  base: string;
-  url: string;
-  child: Deno.ChildProcess;
 }
 
 async function spawn(name: Server["name"], port: number, dir: string): Promise<Server> {
-  const script = name !== "Chorus"
-    ? [`${here}bare_ws_server.ts`, String(port), name === "bare" ? "" : "presence"]
-    : [
-      `${here}chorus_ws_server.ts`,
-      String(port),
-      `${dir}/chorus.kv`,
-      PRESENCE ? "" : "nopresence",
-    ];
+  const what: WsServerKind = name === "Chorus"
+    ? { kind: "chorus", kvPath: `${dir}/chorus.kv`, presence: PRESENCE }
+    : { kind: "bare", presence: name !== "bare" };
   const inspect = name === "Chorus" && PROFILE ? [`--inspect=${INSPECT}`] : [];
   const writev = WRITEV === "both" || (WRITEV === "chorus" && name !== "bare");
-  const child = new Deno.Command(Deno.execPath(), {
-    env: { DENO_USE_WRITEV: writev ? "1" : "" },
-    args: ["run", "-A", "--unstable-kv", "--v8-flags=--expose-gc", ...inspect, ...script],
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
-  const base = `http://127.0.0.1:${port}`;
-  const server = {
-    name,
-    pid: child.pid,
-    base,
-    url: `ws://127.0.0.1:${port}/socket/websocket?vsn=2.0.0`,
-    child,
-  };
-  for (let i = 0; i < 200; i++) {
-    try {
-      await gc(server);
-      return server;
-    } catch {
-      await sleep(50);
-    }
-  }
-  await stop(server);
-  throw new Error(`${name} server on ${port} did not start`);
+  return { name, ...await spawnWsServer(what, port, { writev, inspect }) };
 }
 
-async function stop(server: Server): Promise<void> {
-  try {
-    server.child.kill("SIGTERM");
-  } catch {
-    // already gone
-  }
-  const exited = await Promise.race([server.child.status.then(() => true), sleep(5000)]);
-  if (!exited) {
-    server.child.kill("SIGKILL");
-    await server.child.status;
-  }
-}
-
-/** Full GC in the server (it runs with --expose-gc); returns its stats. */
-async function gc(server: Server): Promise<unknown> {
-  return await (await fetch(`${server.base}/__bench/gc`)).json();
-}
-
-/** VmRSS of a process in KB. */
-function rssKb(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-}
-
-/** CPU seconds (user + system) used by a process so far. */
-function cpuSeconds(pid: number | "self"): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (100)
-}
+const stop = stopServer;
+const gc = gcServer;
 
 /** Waits until no presence (or other) frames arrived for 500 ms, at most `ms`. */
 async function settle(pool: SubscriberPool, ms = 20_000): Promise<void> {
