@@ -2,7 +2,10 @@
  * What telemetry costs on the kv path: `chorus.kv.get` (strong: one KV read) and `chorus.kv.put`
  * (one group commit) with no `node:diagnostics_channel` subscriber (the baseline, what every
  * deployment pays) and with a subscriber on every Chorus channel (each event built and
- * delivered). Run: deno bench -A bench/telemetry_bench.ts
+ * delivered); and the same two over HTTP (`PUT /api/v1/kv/:key` through `chorus.app`, in process).
+ * Spans are Deno's OpenTelemetry, on for the whole process or not at all: run the file a second time
+ * with `OTEL_DENO=true` (and an `OTEL_EXPORTER_OTLP_ENDPOINT`) to see their cost.
+ * Run: deno bench -A bench/telemetry_bench.ts
  */
 import diagnostics from "node:diagnostics_channel";
 import { Chorus, TELEMETRY_CHANNELS } from "../mod.ts";
@@ -40,6 +43,24 @@ Deno.bench("kv.put, subscribed to every channel", { group: "put" }, async (b) =>
   subscribe();
   b.start();
   await chorus.kv.put("hot", { ...value, n: n++ });
+  b.end();
+  unsubscribe();
+});
+
+const body = () => JSON.stringify({ value: { ...value, n: n++ } });
+const put = () =>
+  chorus.app.request("/api/v1/kv/hot", {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: body(),
+  });
+Deno.bench("HTTP PUT, no subscriber", { group: "http put", baseline: true }, async () => {
+  await (await put()).arrayBuffer();
+});
+Deno.bench("HTTP PUT, subscribed to every channel", { group: "http put" }, async (b) => {
+  subscribe();
+  b.start();
+  await (await put()).arrayBuffer();
   b.end();
   unsubscribe();
 });
