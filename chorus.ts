@@ -42,6 +42,9 @@ import { reelTopic } from "./realtime/reel_topic.ts";
 import { userTopic } from "./realtime/user_topic.ts";
 import { Members } from "./storage/members.ts";
 
+/** The Hono app that serves Chorus's HTTP API ({@linkcode Chorus.app}); mount it or call `fetch`. */
+export type ChorusApp = OpenAPIHono;
+
 /** Options of {@linkcode Chorus.open}. */
 export interface ChorusOptions {
   /** An open KV handle; the caller keeps ownership (it is not closed by `close()`). */
@@ -86,25 +89,40 @@ export class Chorus {
   readonly reels: ReelsApi;
   /** The users product: presence (reported and socket-derived) and per-user feeds. */
   readonly users: UsersApi;
-  /** This instance's membership heartbeat (started by `open`, stopped by `close`). */
+  /**
+   * This instance's membership heartbeat (started by `open`, stopped by `close`).
+   * @internal Not part of the embedding API; for Chorus's own tools and tests.
+   */
   readonly members: Members;
   /** The Hono app serving the HTTP API (`app.fetch` is a fetch handler). */
-  readonly app: OpenAPIHono;
+  readonly app: ChorusApp;
   /** The resolved settings. */
   readonly config: ResolvedConfig;
   /** This instance's id (a ULID). */
   readonly instanceId: string;
-  /** The KV store wrapper. */
+  /** The KV store wrapper: the handle {@linkcode createBackup} and {@linkcode restoreBackup} take. */
   readonly store: Store;
-  /** Live actors of this instance. */
+  /**
+   * Live actors of this instance.
+   * @internal Not part of the embedding API; for Chorus's own tools and tests.
+   */
   readonly registry: Registry;
   /** The clock in use. */
   readonly clock: Clock;
-  /** The WebSocket endpoint: sessions, topic registry (`realtime.topics.define`), presence. */
+  /**
+   * The WebSocket endpoint: sessions, topic registry (`realtime.topics.define`), presence.
+   * @internal Not part of the embedding API; for Chorus's own tools and tests.
+   */
   readonly realtime: RealtimeServer;
-  /** API tokens (hashed, scoped, prefixed); checked on every request when auth is on. */
+  /**
+   * API tokens (hashed, scoped, prefixed); checked on every request when auth is on.
+   * @internal Not part of the embedding API; for Chorus's own tools and tests.
+   */
   readonly tokens: TokenStore;
-  /** Prometheus metrics served at `GET /metrics`. */
+  /**
+   * Prometheus metrics served at `GET /metrics`.
+   * @internal Not part of the embedding API; for Chorus's own tools and tests.
+   */
   readonly metrics: Metrics;
   readonly #watch: WatchHub;
   readonly #ownsKv: boolean;

@@ -37,6 +37,21 @@ export const systemClock: Clock = {
 };
 
 /**
+ * Waits a jittered exponential backoff before retry `attempt`: `min(capMs, baseMs · 2^attempt)`
+ * times a random factor in [0.5, 1.5). The one backoff of contended retries (actor commits, busy
+ * SQLite, presence log appends). It waits on the real timers on purpose: it only spaces out
+ * retries, and on a {@linkcode ManualClock} that nobody advances a retry would never run.
+ * @param options.baseMs the delay of attempt 0; `capMs` the longest delay
+ */
+export function backoff(
+  attempt: number,
+  options: { baseMs: number; capMs: number },
+): Promise<void> {
+  const ms = Math.min(options.capMs, options.baseMs * 2 ** attempt) * (0.5 + Math.random());
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
  * A clock that only moves when told to, for tests. Timers fire, in order, inside
  * {@linkcode ManualClock.advance}.
  */

@@ -26,6 +26,31 @@ function write(level: LogLevel, message: string, fields?: Record<string, unknown
   else console.log(line);
 }
 
+/**
+ * Returns a `warn` that writes at most one line per `everyMs` (default 60 s), for background
+ * failures that could repeat per request or per event. A line written after skipped ones carries
+ * `suppressed`: how many were skipped since the last line.
+ * @param everyMs the shortest gap between two lines
+ * @param now the time in ms (pass the injected clock's `now`)
+ */
+export function throttledWarn(
+  everyMs = 60_000,
+  now: () => number = Date.now,
+): (message: string, fields?: Record<string, unknown>) => void {
+  let last = -Infinity;
+  let suppressed = 0;
+  return (message, fields) => {
+    const t = now();
+    if (t - last < everyMs) {
+      suppressed++;
+      return;
+    }
+    last = t;
+    write("warn", message, suppressed ? { ...fields, suppressed } : fields);
+    suppressed = 0;
+  };
+}
+
 /** Writes structured log lines; fields are merged into the JSON object. */
 export const log = {
   debug: (message: string, fields?: Record<string, unknown>) => write("debug", message, fields),

@@ -12,29 +12,17 @@
  * ```
  * @module
  */
-export { Chorus, type ChorusOptions } from "./chorus.ts";
+export { Chorus, type ChorusApp, type ChorusOptions } from "./chorus.ts";
 export { ChorusError, ERROR_STATUS, type ErrorCode } from "./errors.ts";
 export { type Clock, ManualClock, systemClock, type TimerId } from "./clock.ts";
 export {
   type Compression,
   ConfigError,
+  type Consistency,
   loadConfig,
   type LoadConfigOptions,
   type ResolvedConfig,
 } from "./config.ts";
-export type { Members } from "./storage/members.ts";
-export type { Store } from "./storage/store.ts";
-export type { Registry } from "./actors/registry.ts";
-export type { TokenStore } from "./auth/tokens.ts";
-export type { Metrics } from "./observability/metrics.ts";
-export type {
-  MetricAggregate,
-  MetricFamily,
-  MetricSample,
-} from "./observability/metric_families.ts";
-export type { OutboxOptions, OutboxPriority } from "./realtime/outbox.ts";
-export type { SessionSink, SocketCounters, SocketSession } from "./realtime/socket.ts";
-export type { PresenceTracker } from "./realtime/presence/mod.ts";
 export type {
   KvApi,
   KvCallOptions,
@@ -45,25 +33,6 @@ export type {
   KvValue,
   KvWriteResult,
 } from "./actors/kv_api.ts";
-export {
-  type Authenticated,
-  type RealtimeOptions,
-  RealtimeServer,
-  type RealtimeStats,
-} from "./realtime/server.ts";
-export {
-  type JoinContext,
-  type JoinResult,
-  type Publish,
-  type SocketAccess,
-  type SocketInfo,
-  TopicError,
-  type TopicHandler,
-  type TopicMatch,
-  type TopicMessage,
-  TopicRegistry,
-} from "./realtime/topics.ts";
-export type { PresenceDiff, PresenceMap, PresenceMeta } from "./realtime/presence/mod.ts";
 export type {
   CleanupResult,
   ContextEvent,
@@ -77,10 +46,11 @@ export type {
   RestoreResult,
   SyncResult,
 } from "./actors/context_api.ts";
-export { type ExportProvider, httpExportProvider, kvExportProvider } from "./contexts/export.ts";
+export { type ExportProvider, httpExportProvider } from "./contexts/export.ts";
 export {
   type CleanupSchedule,
   CleanupScheduler,
+  type CleanupState,
   type SchedulerMode,
 } from "./contexts/scheduler.ts";
 export {
@@ -91,19 +61,33 @@ export {
   mergePatchFormat,
 } from "./deltas/format.ts";
 export type {
-  CommentPage,
-  InteractionInput,
-  InteractionResult,
-  InteractionType,
-  PublishInput,
-  PublishResult,
-  ReelComment,
-  ReelEvent,
-  ReelsApi,
-  ReelStats,
-  UpdateList,
+  ChordDelta,
+  ChordMarker,
+  Json,
+  JsonObject,
+  JsonPatch,
+  JsonPatchOperation,
+} from "./deltas/mod.ts";
+export {
+  type CommentPage,
+  INTERACTION_TYPES,
+  type InteractionInput,
+  type InteractionResult,
+  type InteractionType,
+  type PublishInput,
+  type PublishResult,
+  type ReelComment,
+  type ReelEvent,
+  type ReelsApi,
+  type ReelStats,
+  type UpdateList,
 } from "./actors/reel_api.ts";
-export { channelTopic, ID_PATTERN, idText, validateId } from "./actors/reel_api.ts";
+export type {
+  InteractionJson,
+  Priority,
+  ReelStateJson,
+  ReelUpdateJson,
+} from "./actors/reel_types.ts";
 export type {
   PresenceInput,
   PresenceStatus,
@@ -113,25 +97,10 @@ export type {
   UserPresence,
   UsersApi,
 } from "./actors/user_api.ts";
-export type {
-  InteractionJson,
-  PresenceUpdateJson,
-  Priority,
-  ReelStateJson,
-  ReelUpdateJson,
-  ReelUpdateListJson,
-} from "./proto/codec.ts";
-export type { Consistency } from "./config.ts";
-export type {
-  ChordDelta,
-  ChordMarker,
-  Json,
-  JsonObject,
-  JsonPatch,
-  JsonPatchOperation,
-} from "./deltas/mod.ts";
-export { INTERACTION_TYPES } from "./actors/reel_api.ts";
-export type { CleanupState } from "./contexts/scheduler.ts";
+export type { PresenceUpdateJson } from "./actors/user_types.ts";
+export type { Authenticated, RealtimeOptions } from "./realtime/server.ts";
+export type { SocketAccess, SocketRateLimit } from "./realtime/topics.ts";
+export type { OutboxClock, OutboxOptions } from "./realtime/outbox.ts";
 export {
   type ActorEvictEvent,
   type ActorStartEvent,
@@ -151,6 +120,7 @@ export {
   type TelemetryChannel,
 } from "./observability/telemetry.ts";
 export { SPAN_NAMES } from "./observability/tracing.ts";
+export type { Store } from "./storage/store.ts";
 export type { CompressionReport, CompressionStats } from "./storage/codec.ts";
 export {
   type BackupCheck,

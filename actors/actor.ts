@@ -6,7 +6,8 @@
  * @module
  */
 import { ChorusError } from "../errors.ts";
-import type { Clock, TimerId } from "../clock.ts";
+import { log, throttledWarn } from "../log.ts";
+import { backoff, type Clock, type TimerId } from "../clock.ts";
 import type { ResolvedConfig } from "../config.ts";
 import type { Intent, Store } from "../storage/store.ts";
 import type { WatchHandle, WatchHub } from "../storage/watch.ts";
@@ -96,6 +97,7 @@ export abstract class Actor<Tx, Event = unknown> {
   #alarm?: TimerId;
   #closed = false;
   #confirmedAt = -Infinity;
+  #subscriberWarn?: ReturnType<typeof throttledWarn>;
 
   constructor(kind: string, id: string, ctx: ActorContext) {
     this.kind = kind;
@@ -276,8 +278,14 @@ export abstract class Actor<Tx, Event = unknown> {
       for (const s of this.#subscribers) {
         try {
           s(event);
-        } catch {
-          // A subscriber's failure is its own.
+        } catch (error) {
+          // A subscriber's failure is its own: the others still get the event.
+          this.#subscriberWarn ??= throttledWarn(60_000, () => this.ctx.clock.now());
+          this.#subscriberWarn("actor subscriber failed; it missed this event", {
+            error,
+            kind: this.kind,
+            id: this.id,
+          });
         }
       }
     }
@@ -407,7 +415,7 @@ export abstract class Actor<Tx, Event = unknown> {
               ? { actor: p.actor, intent }
               : { actor: p.actor, intent: p.actor.#headCheck(), checkOnly: true as const };
           });
-          if (attempt >= 2) await backoff(attempt);
+          if (attempt >= 2) await backoff(attempt, COMMIT_BACKOFF);
         }
       };
       let checks = 0, mutations = 0, bytes = 0;
@@ -515,8 +523,13 @@ export abstract class Actor<Tx, Event = unknown> {
       if (this.#seenRemote !== null && this.#isNewer(this.#seenRemote)) {
         try {
           await this.#refreshNow();
-        } catch {
+        } catch (error) {
           // The next watch notification or write retries the refresh.
+          log.warn("actor refresh failed; subscribers miss changes until the next one or a write", {
+            error,
+            kind: this.kind,
+            id: this.id,
+          });
         }
       }
     } else if (first.type === "lock") {
@@ -524,8 +537,13 @@ export abstract class Actor<Tx, Event = unknown> {
     } else if (first.type === "alarm") {
       try {
         await this.onAlarm();
-      } catch {
+      } catch (error) {
         // An alarm that fails (e.g. KV unreachable) is re-armed by the next write or read.
+        log.warn("actor alarm failed; it waits for the next write or read", {
+          error,
+          kind: this.kind,
+          id: this.id,
+        });
       }
     } else {
       await this.#writeBatch(batch as Extract<Message<Tx>, { type: "write" }>[]);
@@ -590,7 +608,7 @@ export abstract class Actor<Tx, Event = unknown> {
         for (const m of batch) m.reject(error);
         return;
       }
-      if (attempt >= 2) await backoff(attempt);
+      if (attempt >= 2) await backoff(attempt, COMMIT_BACKOFF);
     }
     const error = new ChorusError(
       "conflict",
@@ -600,6 +618,9 @@ export abstract class Actor<Tx, Event = unknown> {
   }
 }
 
+/** Backoff between commit attempts from the third on: 1 ms, 2 ms, 4 ms… up to 50 ms. */
+const COMMIT_BACKOFF = { baseMs: 0.25, capMs: 50 };
+
 /** Concatenates intents into one commit. */
 export function mergeIntents(intents: Intent[]): Intent {
   if (intents.length === 1) return intents[0];
@@ -608,9 +629,4 @@ export function mergeIntents(intents: Intent[]): Intent {
     mutations: intents.flatMap((i) => i.mutations),
     bytes: intents.reduce((n, i) => n + i.bytes, 0),
   };
-}
-
-function backoff(attempt: number): Promise<void> {
-  const ms = Math.min(50, 2 ** (attempt - 2)) * (0.5 + Math.random());
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import { ChorusError } from "../errors.ts";
+import { log } from "../log.ts";
 import type { Intent, Mutation, Store } from "../storage/store.ts";
 import { type BlobRef, dropBlob, layoutBlob, readBlob } from "../storage/chunked.ts";
 import { kvChunkKey, kvHeadKey, kvLogKey, kvLogPrefix } from "../storage/keys.ts";
@@ -257,7 +258,12 @@ export class KvActor extends Actor<KvTx, KvChange> {
     this.#renewal = this.ctx.clock.setTimeout(() => {
       this.#renewal = undefined;
       if (this.subscriberCount === 0) return;
-      this.markWatched().catch(() => {}).finally(() => this.#armMarkRenewal());
+      this.markWatched().catch((error) => {
+        log.warn("watch mark renewal failed; other instances may stop logging this key's changes", {
+          error,
+          key: this.id,
+        });
+      }).finally(() => this.#armMarkRenewal());
     }, WATCH_MARK_MS / 3);
   }
 
@@ -269,7 +275,12 @@ export class KvActor extends Actor<KvTx, KvChange> {
 
   protected override onAlarm(): void {
     // Queued behind the alarm message, not awaited inside it (that would wait on itself).
-    this.write((tx) => this.expireOp(tx)).catch(() => {});
+    this.write((tx) => this.expireOp(tx)).catch((error) => {
+      log.warn("key expiry failed; the expired key stays until its next read or write", {
+        error,
+        key: this.id,
+      });
+    });
   }
 
   /** Only events newer than the last one sent, in order. */

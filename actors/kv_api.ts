@@ -5,6 +5,7 @@
  * @module
  */
 import { ChorusError } from "../errors.ts";
+import { throttledWarn } from "../log.ts";
 import type { Consistency, ResolvedConfig } from "../config.ts";
 import type { Registry } from "./registry.ts";
 import type { Store } from "../storage/store.ts";
@@ -170,10 +171,12 @@ export interface KvApiDeps {
 /** The kv product: strongly consistent keys with TTL, CAS, bulk, compression, list and watch. */
 export class KvApi {
   readonly #deps: KvApiDeps;
+  readonly #warmWarn: ReturnType<typeof throttledWarn>;
 
   /** Builds the API over an instance's registry, store, configuration and clock. */
   constructor(deps: KvApiDeps) {
     this.#deps = deps;
+    this.#warmWarn = throttledWarn(60_000, () => deps.clock.now());
   }
 
   #actor(key: string): KvActor {
@@ -244,7 +247,12 @@ export class KvApi {
     if (actor?.status === "started") return this.#value(actor.peek(() => actor.current()));
     // Answer from KV without waiting, and load the actor (watched, as a leader read would) so the
     // key's next reads are served from memory.
-    this.#actor(key).read(() => undefined).catch(() => {});
+    this.#actor(key).read(() => undefined).catch((error) => {
+      this.#warmWarn("kv actor load after an eventual read failed; reads go to KV until it loads", {
+        error,
+        key,
+      });
+    });
     const loaded = await loadKvRecord(this.#deps.store, key, "eventual");
     if (!isLive(loaded.record, this.#deps.clock.now())) return null;
     return this.#value({

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { log } from "../log.ts";
+
 /** Options of {@linkcode Mailbox}. */
 export interface MailboxOptions<M> {
   /** Whether a message may join a batch with its neighbours (default: never). */
@@ -86,8 +88,12 @@ export class Mailbox<M> {
       const batch = this.#take();
       try {
         await this.#handler(batch);
-      } catch {
+      } catch (error) {
         // The handler settles its own messages; a throw here must not stop the mailbox.
+        log.warn("mailbox handler threw; its batch may be left unanswered", {
+          error,
+          messages: batch.length,
+        });
       }
     }
     this.#queue = [];

@@ -28,7 +28,7 @@ import {
   reelLogKey,
   reelViewsKey,
 } from "../storage/keys.ts";
-import type { InteractionJson, Priority, ReelStateJson, ReelUpdateJson } from "../proto/codec.ts";
+import type { InteractionJson, Priority, ReelStateJson, ReelUpdateJson } from "./reel_types.ts";
 import { Actor, type ActorContext } from "./actor.ts";
 
 /** The head record stored at `["reel", id]`. */

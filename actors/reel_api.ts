@@ -9,7 +9,7 @@
  */
 import { monotonicFactory } from "ulid";
 import { ChorusError } from "../errors.ts";
-import { log } from "../log.ts";
+import { log, throttledWarn } from "../log.ts";
 import { assertStorableJson } from "../storage/codec.ts";
 import type { Clock, TimerId } from "../clock.ts";
 import type { Consistency, ResolvedConfig } from "../config.ts";
@@ -21,7 +21,7 @@ import {
   reelLikeKey,
   reelViewsKey,
 } from "../storage/keys.ts";
-import type { InteractionJson, Priority, ReelStateJson, ReelUpdateJson } from "../proto/codec.ts";
+import type { InteractionJson, Priority, ReelStateJson, ReelUpdateJson } from "./reel_types.ts";
 import { Actor, type JointOp } from "./actor.ts";
 import type { Registry } from "./registry.ts";
 import {
@@ -214,6 +214,7 @@ export class ReelsApi {
   readonly #deps: ReelsApiDeps;
   readonly #windowMs: number;
   #pending = new Map<string, number>();
+  readonly #flushWarn: ReturnType<typeof throttledWarn>;
   #flushing: Promise<void> = Promise.resolve();
   #timer?: TimerId;
   #closed = false;
@@ -226,6 +227,7 @@ export class ReelsApi {
   constructor(deps: ReelsApiDeps) {
     this.#deps = deps;
     this.#windowMs = deps.viewWindowMs ?? 100;
+    this.#flushWarn = throttledWarn(60_000, () => deps.clock.now());
   }
 
   #actor(id: string): ReelActor {
@@ -444,7 +446,12 @@ export class ReelsApi {
     if (this.#timer === undefined && !this.#closed) {
       this.#timer = this.#deps.clock.setTimeout(() => {
         this.#timer = undefined;
-        this.flushViews().catch(() => {});
+        this.flushViews().catch((error) => {
+          this.#flushWarn("reel views not written; they stay pending for the next window", {
+            error,
+            reels: this.#pending.size,
+          });
+        });
       }, this.#windowMs);
     }
   }

@@ -11,7 +11,8 @@
  */
 import type { Intent, Mutation } from "../storage/store.ts";
 import { reelViewerKey, userHeadKey, userLogKey } from "../storage/keys.ts";
-import type { PresenceUpdateJson, Priority, ReelUpdateJson } from "../proto/codec.ts";
+import type { Priority, ReelUpdateJson } from "./reel_types.ts";
+import type { PresenceUpdateJson } from "./user_types.ts";
 import { Actor, type ActorContext } from "./actor.ts";
 
 /** A presence status. */

@@ -15,7 +15,7 @@ import type { Clock } from "../clock.ts";
 import type { Consistency, ResolvedConfig } from "../config.ts";
 import type { Store } from "../storage/store.ts";
 import { presencePrefix, reelViewerPrefix } from "../storage/keys.ts";
-import type { PresenceUpdateJson } from "../proto/codec.ts";
+import type { PresenceUpdateJson } from "./user_types.ts";
 import type { Registry } from "./registry.ts";
 import { idText, validateId } from "./reel_api.ts";
 import type {

@@ -7,6 +7,7 @@
  */
 import { ulid } from "ulid";
 import { ChorusError } from "../errors.ts";
+import { throttledWarn } from "../log.ts";
 import type { Clock } from "../clock.ts";
 import type { Store } from "../storage/store.ts";
 import {
@@ -148,6 +149,7 @@ export class TokenStore {
   readonly #adminHash?: Promise<string>;
   readonly #cache = new Map<string, { record: TokenRecord | null; at: number }>();
   readonly #usedAt = new Map<string, number>();
+  readonly #touchWarn = throttledWarn(60_000, () => this.#clock.now());
   readonly #verified = new Map<
     string,
     { principal: Principal | null; at: number; expiresAt?: number }
@@ -324,7 +326,9 @@ export class TokenStore {
       checks: [],
       mutations: [{ type: "set", key: tokenUsedKey(id), value: now }],
       bytes: 64,
-    }).catch(() => {});
+    }).catch((error) => {
+      this.#touchWarn("token last-used time not recorded", { error, id, usedAt: now });
+    });
   }
 
   /**

@@ -17,6 +17,7 @@ import type { JoinResult, TopicMatch, TopicMessage } from "./topics.ts";
 import type { PresenceView } from "./presence/mod.ts";
 import type { WireFormat } from "./wire_format.ts";
 import { telemetry } from "../observability/telemetry.ts";
+import { log } from "../log.ts";
 
 /** Re-exported from `wire_format.ts` (its home, shared with presence), so importers of hubs keep one import. */
 export type { WireFormat } from "./wire_format.ts";
@@ -230,24 +231,28 @@ export class Fanout {
     if (sub) slot.hub.remove(sub);
     if (--slot.refs > 0) return;
     this.#slots.delete(topic);
-    slot.ready.then(() => stopAll(slot.stops), () => stopAll(slot.stops));
+    slot.ready.then(() => stopAll(slot.stops, topic), () => stopAll(slot.stops, topic));
   }
 
   /** Stops every feed. */
   close(): void {
-    for (const slot of this.#slots.values()) {
-      slot.ready.then(() => stopAll(slot.stops), () => stopAll(slot.stops));
+    for (const [topic, slot] of this.#slots) {
+      slot.ready.then(() => stopAll(slot.stops, topic), () => stopAll(slot.stops, topic));
     }
     this.#slots.clear();
   }
 }
 
-function stopAll(stops: (() => void)[]): void {
+function stopAll(stops: (() => void)[], topic: string): void {
   for (const stop of stops.splice(0)) {
     try {
       stop();
-    } catch {
+    } catch (error) {
       // A feed that fails to stop must not keep the others running.
+      log.warn("topic feed failed to stop; it may go on feeding a topic nobody holds", {
+        error,
+        topic,
+      });
     }
   }
 }

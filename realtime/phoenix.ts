@@ -13,24 +13,16 @@
  * @module
  */
 
-/**
- * One Phoenix message, `[join_ref, ref, topic, event, payload]`.
- *
- * `payload` is a JSON object for text frames and the raw bytes for binary ones. A null `joinRef`
- * or `ref` is the protocol's "none" (heartbeats, server pushes, broadcasts).
- */
-export interface Frame {
-  /** The ref of the channel join this message belongs to, or null. */
-  joinRef: string | null;
-  /** The ref a reply must echo, or null for pushes and broadcasts. */
-  ref: string | null;
-  /** The topic, such as `"reel:42"` or `"phoenix"`. */
-  topic: string;
-  /** The event, such as `"phx_join"` or `"reel_update"`. */
-  event: string;
-  /** A JSON object (text frames) or the raw bytes (binary frames). */
-  payload: Record<string, unknown> | ArrayBuffer;
-}
+import {
+  type Frame,
+  INVALID_FRAME,
+  INVALID_PAYLOAD,
+  InvalidFrameError,
+  type ReplyTarget,
+} from "../frame.ts";
+
+export { INVALID_FRAME, INVALID_PAYLOAD, InvalidFrameError };
+export type { Frame, ReplyTarget };
 
 /** Close code 1000: normal closure. Clients up to phoenix 1.8.15 do not reconnect after it. */
 export const CLOSE_NORMAL = 1000;
@@ -63,41 +55,6 @@ export const PHX_CLOSE = "phx_close";
 export const HEARTBEAT = "heartbeat";
 /** The socket-level topic of heartbeats. */
 export const PHOENIX_TOPIC = "phoenix";
-
-/** Where an error reply to a rejected frame goes: its refs and topic, as the client sent them. */
-export interface ReplyTarget {
-  /** The frame's join_ref, or null when it was null or not a string. */
-  joinRef: string | null;
-  /** The ref the client waits on. */
-  ref: string;
-  /** The frame's topic. */
-  topic: string;
-}
-
-/**
- * A frame that parsed as `[join_ref, ref, topic, event, payload]` but has a field of the wrong
- * type. Unlike an unparseable frame it does not end the socket: the session answers `reply` with
- * `{"status":"error","response":{"reason": reason}}`, or drops the frame when `reply` is null (no
- * string ref and topic to answer on).
- */
-export class InvalidFrameError extends SyntaxError {
-  /** Where to send the error reply, or null when the frame cannot be answered. */
-  readonly reply: ReplyTarget | null;
-  /** The reply's `reason`: `"invalid payload"` or `"invalid frame"`. */
-  readonly reason: string;
-
-  constructor(message: string, reply: ReplyTarget | null, reason: string) {
-    super(message);
-    this.name = "InvalidFrameError";
-    this.reply = reply;
-    this.reason = reason;
-  }
-}
-
-/** Reason of the error reply to a frame whose payload is not a JSON object. */
-export const INVALID_PAYLOAD = "invalid payload";
-/** Reason of the error reply to a frame whose join_ref or event has the wrong type. */
-export const INVALID_FRAME = "invalid frame";
 
 const KIND_PUSH = 0;
 const KIND_REPLY = 1;

@@ -25,7 +25,7 @@ import {
 } from "../actors/reel_api.ts";
 import type { PresenceInput, UsersApi } from "../actors/user_api.ts";
 import type { ReelEvent } from "../actors/reel_actor.ts";
-import type { ReelUpdateJson } from "../proto/codec.ts";
+import type { ReelUpdateJson } from "../actors/reel_types.ts";
 import { type JoinContext, TopicError, type TopicHandler, type TopicMessage } from "./topics.ts";
 
 /** What the reel topic needs. */

@@ -10,7 +10,7 @@ import { ulid } from "ulid";
 import type { Clock, TimerId } from "../clock.ts";
 import type { Store } from "../storage/store.ts";
 import type { WatchHub } from "../storage/watch.ts";
-import { log } from "../log.ts";
+import { log, throttledWarn } from "../log.ts";
 import { CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION } from "./phoenix.ts";
 import { Fanout } from "./fanout.ts";
 import { PresenceTracker } from "./presence/mod.ts";
@@ -47,7 +47,10 @@ export interface RealtimeOptions {
   maxFrameBytes?: number;
   /** Most channels per socket. Default 100. */
   maxChannels?: number;
-  /** Caps the sockets (with SSE streams) one client address holds open; absent: no cap. */
+  /**
+   * Caps the sockets (with SSE streams) one client address holds open; absent: no cap.
+   * @internal Set by `Chorus.open` from `CHORUS_MAX_STREAMS_PER_CLIENT`.
+   */
   streamCaps?: StreamCaps;
   /** Per-socket outbound bounds (Outbox): `maxBytes` (1 MiB), `overLimitMs` (5 s), `hardLimitBytes`. */
   outbox?: Omit<OutboxOptions, "clock" | "onSlow">;
@@ -116,10 +119,12 @@ export class RealtimeServer {
   #revalidateTimer?: TimerId;
   readonly #revalidateMs: number;
   #closed = false;
+  readonly #revalidateWarn: ReturnType<typeof throttledWarn>;
 
   /** A server over an instance's store, watch fan-in and clock; options have defaults. */
   constructor(deps: RealtimeDeps, options: RealtimeOptions = {}) {
     this.#deps = deps;
+    this.#revalidateWarn = throttledWarn(60_000, () => deps.clock.now());
     this.#idleMs = options.idleTimeoutMs ?? 60_000;
     this.#maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024;
     this.#maxChannels = options.maxChannels ?? 100;
@@ -271,7 +276,17 @@ export class RealtimeServer {
     for (const session of [...this.#sessions]) {
       const access = session.info.access;
       if (!access || session.revoked) continue;
-      if (!(await access.valid().catch(() => true))) {
+      const valid = await access.valid().catch((error) => {
+        this.#revalidateWarn(
+          "socket credentials not rechecked; the socket keeps them until next time",
+          {
+            error,
+            socket: session.info.id,
+          },
+        );
+        return true;
+      });
+      if (!valid) {
         session.revoke();
         n++;
       }

@@ -10,7 +10,7 @@ import type { Context } from "hono";
 import type { StreamCaps } from "../auth/stream_caps.ts";
 import { ChorusError } from "../errors.ts";
 import type { KvApi } from "../actors/kv_api.ts";
-import { validateKey } from "../actors/kv_api.ts";
+import { MAX_BULK_ITEMS, MAX_LIST_LIMIT, MAX_TTL_SECONDS, validateKey } from "../actors/kv_api.ts";
 import { principalOf, requirePrefix } from "../auth/middleware.ts";
 import {
   ConsistencyQuery,
@@ -35,7 +35,7 @@ export interface KvRoutesDeps {
 const KeyParam = z.object({
   key: z.string().openapi({ param: { name: "key", in: "path" }, example: "user:42:session" }),
 });
-const Ttl = z.number().positive().max(10 * 365 * 24 * 3600).openapi({
+const Ttl = z.number().positive().max(MAX_TTL_SECONDS).openapi({
   description: "Seconds to live",
   example: 60,
 });
@@ -141,7 +141,7 @@ const incrRoute = createRoute({
   },
 });
 
-const BulkKeys = z.array(z.string()).min(1).max(500);
+const BulkKeys = z.array(z.string()).min(1).max(MAX_BULK_ITEMS);
 const bulkPutRoute = createRoute({
   method: "post",
   path: "/kv/bulk",
@@ -153,7 +153,7 @@ const bulkPutRoute = createRoute({
         value: JsonValue,
         ttl: Ttl.optional(),
         compress: z.boolean().optional(),
-      })).min(1).max(500),
+      })).min(1).max(MAX_BULK_ITEMS),
     })),
   },
   responses: {
@@ -201,7 +201,9 @@ const bulkTouchRoute = createRoute({
   summary: "Set TTLs on up to 500 keys, all or nothing; absent keys are skipped",
   request: {
     body: jsonBody(
-      z.object({ items: z.array(z.object({ key: z.string(), ttl: Ttl })).min(1).max(500) }),
+      z.object({
+        items: z.array(z.object({ key: z.string(), ttl: Ttl })).min(1).max(MAX_BULK_ITEMS),
+      }),
     ),
   },
   responses: {
@@ -217,7 +219,7 @@ const listRoute = createRoute({
   request: {
     query: z.object({
       prefix: z.string().optional(),
-      limit: z.coerce.number().int().min(1).max(1000).optional(),
+      limit: z.coerce.number().int().min(1).max(MAX_LIST_LIMIT).optional(),
       cursor: z.string().optional(),
       values: z.enum(["true", "false"]).optional(),
       consistency: ConsistencyQuery,
@@ -411,10 +413,14 @@ export function kvRoutes(deps: KvRoutesDeps): OpenAPIHono {
     });
     return streamSSE(c, async (stream) => {
       let open = true;
-      stream.onAbort(() => {
+      const close = () => {
         open = false;
         wake?.();
-      });
+      };
+      stream.onAbort(close);
+      // The request's signal fires as soon as the client goes away, so its place (see
+      // `streams`) is given back at once rather than at the next keep-alive write.
+      c.req.raw.signal.addEventListener("abort", close, { once: true });
       await stream.writeSSE({ event: "ready", data: JSON.stringify({ key }) });
       while (open && !overflow) {
         while (queue.length && !overflow) {

@@ -26,8 +26,8 @@ import {
   encodeReelState,
   encodeReelUpdate,
   encodeReelUpdateList,
-  type ReelUpdateJson,
 } from "../proto/codec.ts";
+import type { ReelUpdateJson } from "../actors/reel_types.ts";
 import {
   ConsistencyQuery,
   errorResponses,

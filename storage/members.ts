@@ -102,6 +102,11 @@ export class Members {
       checks: [],
       mutations: [{ type: "delete", key: memberKey(this.#self.id) }],
       bytes: 64,
-    }).catch(() => {});
+    }).catch((error) => {
+      log.warn("member record not removed while stopping; it stays listed until it expires", {
+        error,
+        id: this.#self.id,
+      });
+    });
   }
 }

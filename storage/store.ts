@@ -7,7 +7,7 @@
  */
 import { ChorusError } from "../errors.ts";
 import type { Clock } from "../clock.ts";
-import { systemClock } from "../clock.ts";
+import { backoff, systemClock } from "../clock.ts";
 import {
   type CommitEvent,
   type KvReadEvent,
@@ -90,7 +90,10 @@ export interface StoreOptions {
 export class Store {
   /** The KV handle; only storage/ modules may use it. */
   readonly kv: Deno.Kv;
-  /** Live counters. */
+  /**
+   * Live counters.
+   * @internal Not part of the embedding API; read by metrics and tests.
+   */
   readonly stats: StoreStats = {
     commits: 0,
     intents: 0,
@@ -117,7 +120,10 @@ export class Store {
     this.#clock = options.clock ?? systemClock;
   }
 
-  /** The per-commit limits in force. */
+  /**
+   * The per-commit limits in force.
+   * @internal Not part of the embedding API; used by actors and tests.
+   */
   get limits(): CommitLimits {
     return this.#limits;
   }
@@ -211,6 +217,7 @@ export class Store {
   /**
    * Commits an intent, together with the others queued meanwhile. Resolves `{ok: false}` when
    * this intent's checks failed (someone else wrote): the caller reloads and retries.
+   * @internal Not part of the embedding API; actors and storage/ commit through it.
    */
   commit(intent: Intent): Promise<CommitResult> {
     if (this.#closed) {
@@ -431,8 +438,7 @@ async function retryBusy<T>(fn: () => Promise<T>): Promise<T> {
     } catch (e) {
       const busy = e instanceof Error && /database is (locked|busy)|SQLITE_BUSY/i.test(e.message);
       if (!busy || performance.now() > deadline) throw e;
-      const ms = Math.min(20, 0.5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random());
-      await new Promise((resolve) => setTimeout(resolve, ms));
+      await backoff(attempt, { baseMs: 0.5, capMs: 20 });
     }
   }
 }

@@ -13,6 +13,7 @@
  * @module
  */
 import { type Clock, systemClock } from "../clock.ts";
+import { throttledWarn } from "../log.ts";
 
 /**
  * Called with a key's latest versionstamp (null when absent) and the value watch read with it
@@ -59,6 +60,7 @@ const PROBE_EXPIRE_MS = 60_000;
 export class WatchHub {
   readonly #kv: Deno.Kv;
   readonly #clock: Clock;
+  readonly #probeWarn: ReturnType<typeof throttledWarn>;
   readonly #probeKey?: Deno.KvKey;
   readonly #maxLagMs: number;
   /** Start time of the newest delivered probe: watch had passed on every commit before it. */
@@ -82,6 +84,7 @@ export class WatchHub {
   constructor(kv: Deno.Kv, options: WatchHubOptions = {}) {
     this.#kv = kv;
     this.#clock = options.clock ?? systemClock;
+    this.#probeWarn = throttledWarn(60_000, () => this.#clock.now());
     this.#probeKey = options.probeKey;
     this.#maxLagMs = options.maxLagMs ?? 100;
   }
@@ -120,8 +123,11 @@ export class WatchHub {
     const seq = ++this.#probeSeq;
     this.#probeInFlight = true;
     this.#probeSentAt = now;
-    this.#kv.set(key, seq, { expireIn: PROBE_EXPIRE_MS }).catch(() => {
+    this.#kv.set(key, seq, { expireIn: PROBE_EXPIRE_MS }).catch((error) => {
       if (this.#probeSeq === seq) this.#probeInFlight = false;
+      this.#probeWarn("watch lag probe not written; leader reads confirm with KV until one is", {
+        error,
+      });
     });
   }
 

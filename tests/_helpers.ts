@@ -30,6 +30,18 @@ export async function tempKvPath(): Promise<{ path: string; cleanup: () => Promi
   };
 }
 
+/**
+ * Resolves when `check()` is true, polling every 5 ms; rejects after `ms` (for what runs on its
+ * own: KV watch streams, sockets, other instances).
+ */
+export async function until(check: () => boolean, ms = 3000, what = "condition"): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** Response of {@linkcode call}. */
 export interface Called {
   status: number;

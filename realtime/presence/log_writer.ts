@@ -6,6 +6,7 @@
  * random backoff when another instance appended first.
  * @module
  */
+import { backoff } from "../../clock.ts";
 import type { Check, Mutation, Store } from "../../storage/store.ts";
 import { presenceKey, presenceLogKey, presenceSeqKey } from "../../storage/keys.ts";
 import {
@@ -129,9 +130,7 @@ export class LogWriter {
       const r = await store.commit({ checks, mutations, bytes });
       if (r.ok) return { seq, versionstamp: r.versionstamp };
       // Another instance appended first: back off a little and retry on the new seq.
-      await new Promise((resolve) =>
-        setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt))
-      );
+      await backoff(attempt, { baseMs: 0.5, capMs: 25 });
     }
     throw new Error(`Cannot update presence of "${this.#topic}": the log stayed contended`);
   }

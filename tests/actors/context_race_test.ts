@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
 import { Chorus, type ContextEvent } from "../../mod.ts";
-import { tempKvPath } from "../_helpers.ts";
-
-async function waitFor(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 400 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
-  assert.ok(check(), what);
-}
+import { tempKvPath, until } from "../_helpers.ts";
 
 Deno.test("Two instances racing updates on one context: none lost, versions gapless, every subscriber sees all", async () => {
   const { path, cleanup } = await tempKvPath();
@@ -35,7 +30,7 @@ Deno.test("Two instances racing updates on one context: none lost, versions gapl
     const deltas = await b.contexts.deltas("race", { consistency: "strong" });
     assert.deepEqual(deltas.deltas.map((d) => d.version), versions);
     for (const [name, seen] of [["a", seenA], ["b", seenB]] as const) {
-      await waitFor(() => seen.at(-1)?.version === 81, `${name} saw the last version`);
+      await until(() => seen.at(-1)?.version === 81, 2000, `${name} saw the last version`);
       assert.deepEqual(seen.map((e) => e.version), versions, `${name}: every version, in order`);
       assert.ok(seen.every((e) => e.type === "delta"), `${name}: all as deltas`);
     }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { call, openTest } from "../_helpers.ts";
+import { call, openTest, tempKvPath } from "../_helpers.ts";
 import { ManualClock } from "../../clock.ts";
 import { rawSocket, serve, upgradeStatus } from "../realtime/_socket_helpers.ts";
 
@@ -150,5 +150,50 @@ Deno.test("[ws] refused socket connects count as failed authentication of the ad
   } finally {
     await socket?.close();
     await s.close();
+  }
+});
+
+Deno.test("[http] with CHORUS_RATE_LIMIT_SCOPE=global, two instances on one KV share one budget per window", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const config = { rateLimit: 3, rateBurst: 3, rateLimitScope: "global" as const };
+  const a = await openTest({ path, config });
+  const b = await openTest({ path, config });
+  try {
+    // Both clocks stand in the same one-second window: 3 requests in all, wherever they land.
+    const statuses = [];
+    for (const app of [a.chorus.app, b.chorus.app, a.chorus.app, b.chorus.app]) {
+      statuses.push((await call(app, "GET", "/api/v1/kv/shared")).status);
+    }
+    assert.deepEqual(statuses, [404, 404, 404, 429], "the fourth request, on either, is over");
+    const refused = await call(a.chorus.app, "GET", "/api/v1/kv/shared");
+    assert.equal(refused.status, 429);
+    assert.ok(Number(refused.headers.get("retry-after")) >= 1);
+    // The next window has a fresh budget on both.
+    a.clock.advance(1000);
+    b.clock.advance(1000);
+    assert.equal((await call(b.chorus.app, "GET", "/api/v1/kv/shared")).status, 404);
+    assert.equal((await call(a.chorus.app, "GET", "/api/v1/kv/shared")).status, 404);
+  } finally {
+    await a.chorus.close();
+    await b.chorus.close();
+    await cleanup();
+  }
+});
+
+Deno.test("[http] with the local rate-limit scope, each instance has its own budget", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const config = { rateLimit: 2, rateBurst: 2 };
+  const a = await openTest({ path, config });
+  const b = await openTest({ path, config });
+  try {
+    const statuses = [];
+    for (const app of [a.chorus.app, a.chorus.app, b.chorus.app, b.chorus.app, a.chorus.app]) {
+      statuses.push((await call(app, "GET", "/api/v1/kv/own")).status);
+    }
+    assert.deepEqual(statuses, [404, 404, 404, 404, 429]);
+  } finally {
+    await a.chorus.close();
+    await b.chorus.close();
+    await cleanup();
   }
 });

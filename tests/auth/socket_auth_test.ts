@@ -1,6 +1,7 @@
 // deno-lint-ignore-file no-explicit-any
 import assert from "node:assert/strict";
-import { connect, disconnect, join, serve, until } from "../realtime/_socket_helpers.ts";
+import { connect, disconnect, join, serve } from "../realtime/_socket_helpers.ts";
+import { until } from "../_helpers.ts";
 
 const ADMIN = "sk_chorus_socket-admin-secret-012345";
 

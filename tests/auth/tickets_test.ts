@@ -1,15 +1,8 @@
 // deno-lint-ignore-file no-explicit-any
 import assert from "node:assert/strict";
-import { call, openTest, tempKvPath } from "../_helpers.ts";
+import { call, openTest, tempKvPath, until } from "../_helpers.ts";
 import { Chorus } from "../../mod.ts";
-import {
-  connect,
-  disconnect,
-  join,
-  serve,
-  until,
-  upgradeStatus,
-} from "../realtime/_socket_helpers.ts";
+import { connect, disconnect, join, serve, upgradeStatus } from "../realtime/_socket_helpers.ts";
 
 const ADMIN = "sk_chorus_ticket-admin-secret-0123456789";
 const admin = { authorization: `Bearer ${ADMIN}` };

@@ -7,7 +7,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { connect, disconnect, join, serve, until } from "../realtime/_socket_helpers.ts";
+import { connect, disconnect, join, serve } from "../realtime/_socket_helpers.ts";
+import { until } from "../_helpers.ts";
 import { applyJsonPatch, applyMergePatch } from "../../deltas/mod.ts";
 
 Deno.test("[chord] socket delta events and the join reply honour delta_format", async () => {

@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import protobuf from "protobufjs";
 import * as Phoenix from "phoenix";
-import { connect, disconnect, join, pushed, serve, until } from "../realtime/_socket_helpers.ts";
-import { call, openTest } from "../_helpers.ts";
+import { connect, disconnect, join, pushed, serve } from "../realtime/_socket_helpers.ts";
+import { call, openTest, until } from "../_helpers.ts";
 import { decodeReelUpdateList } from "../../proto/codec.ts";
 
 /** Kronop's schema, as its documentation gives it. */

@@ -14,6 +14,7 @@ import {
   verifyBackup,
 } from "../../mod.ts";
 import { ManualClock } from "../../clock.ts";
+import { until } from "../_helpers.ts";
 
 type Channel = keyof typeof TELEMETRY_CHANNELS;
 
@@ -68,12 +69,6 @@ function assertFields(name: Channel, event: Record<string, unknown> | undefined)
   for (const key of ["durationMs", "idleMs"]) {
     if (key in event) assert.ok(typeof event[key] === "number" && event[key] >= 0, key);
   }
-}
-
-/** Waits until `check` holds (socket events arrive asynchronously). */
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(check(), what);
 }
 
 Deno.test("[telemetry] the channel names are the documented ones", () => {
@@ -198,7 +193,7 @@ Deno.test("[telemetry] socket connect, join, presence, leave and drop carry thei
       ws.onopen = resolve;
       ws.onerror = reject;
     });
-    await until(() => events.socketConnect.length > 0, "connect");
+    await until(() => events.socketConnect.length > 0, 2000, "connect");
     const connect = events.socketConnect[0];
     assertFields("socketConnect", connect);
     assert.equal(connect.userId, "ann");
@@ -206,25 +201,25 @@ Deno.test("[telemetry] socket connect, join, presence, leave and drop carry thei
     const socketId = connect.socketId;
 
     ws.send(JSON.stringify(["1", "1", "kv:room", "phx_join", {}]));
-    await until(() => events.socketJoin.length > 0, "join");
+    await until(() => events.socketJoin.length > 0, 2000, "join");
     assertFields("socketJoin", events.socketJoin[0]);
     assert.deepEqual(events.socketJoin[0], { socketId, topic: "kv:room" });
-    await until(() => events.presence.some((e) => e.action === "join"), "presence join");
+    await until(() => events.presence.some((e) => e.action === "join"), 2000, "presence join");
     const joined = events.presence.find((e) => e.action === "join");
     assertFields("presence", joined);
     assert.equal(joined!.key, "ann");
     assert.equal(joined!.topic, "kv:room");
 
     ws.send(JSON.stringify(["1", "2", "kv:room", "phx_leave", {}]));
-    await until(() => events.socketLeave.length > 0, "leave");
+    await until(() => events.socketLeave.length > 0, 2000, "leave");
     assert.deepEqual(events.socketLeave[0], { socketId, topic: "kv:room" });
-    await until(() => events.presence.some((e) => e.action === "leave"), "presence leave");
+    await until(() => events.presence.some((e) => e.action === "leave"), 2000, "presence leave");
     assertFields("presence", events.presence.find((e) => e.action === "leave"));
 
     const closed = new Promise((resolve) => ws.onclose = resolve);
     ws.close(1000, "bye");
     await closed;
-    await until(() => events.socketDrop.length > 0, "drop");
+    await until(() => events.socketDrop.length > 0, 2000, "drop");
     const drop = events.socketDrop[0];
     assertFields("socketDrop", drop);
     assert.equal(drop.socketId, socketId);

@@ -63,15 +63,6 @@ export function pushed(channel: any, event: string, payload: unknown): Promise<a
   });
 }
 
-/** Resolves when `check()` is true, polling every 5 ms; rejects after `ms`. */
-export async function until(check: () => boolean, ms = 3000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /** Disconnects a client and waits for its close. */
 export function disconnect(socket: any): Promise<void> {
   return new Promise((resolve) => socket.disconnect(() => resolve(), 1000, "bye"));

@@ -11,10 +11,12 @@ import { Chorus } from "../../mod.ts";
 import { ManualClock } from "../../clock.ts";
 import { encodeText, push } from "../../realtime/phoenix.ts";
 import { decodeEnvelope } from "../../proto/codec.ts";
-import { presencePrefix } from "../../storage/keys.ts";
+import { presenceLogKey, presencePrefix } from "../../storage/keys.ts";
 import type { PresenceDiff, PresenceMap } from "../../realtime/presence/mod.ts";
 import type { TopicMessage } from "../../realtime/topics.ts";
-import { connect, disconnect, join, serve, until } from "./_socket_helpers.ts";
+import { connect, disconnect, join, serve } from "./_socket_helpers.ts";
+import { tempKvPath, until } from "../_helpers.ts";
+import { FaultyKv } from "../reliability/_faulty_kv.ts";
 
 async function open(realtime: Record<string, unknown> = {}) {
   const clock = new ManualClock();
@@ -91,6 +93,96 @@ Deno.test("[presence] changes within the diff window go out as one presence_diff
     assert.equal(published.length, 2, "no diff without changes");
   } finally {
     await chorus.close();
+  }
+});
+
+Deno.test("[presence] a dead instance's metas vanish within its TTL and one sweep (injected clock)", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const clock = new ManualClock();
+  // A TTL far above the test's real duration: only the manual clock can expire the entry.
+  const ttl = 60_000;
+  const realtime = { presenceTtlMs: ttl };
+  const one = await Chorus.open({ path, clock, realtime, scheduler: "off" });
+  const ghost = await Chorus.open({ path, clock, realtime, scheduler: "off" });
+  try {
+    const view = await one.realtime.presence!.view("kv:ghosts", () => {});
+    await ghost.realtime.presence!.track("kv:ghosts", "ghost", {});
+    await view.catchUp();
+    assert.deepEqual(Object.keys(view.list()), ["ghost"]);
+    await ghost.realtime.close({ untrack: false }); // a crash: nobody removes or refreshes it
+    const died = clock.now();
+    clock.advance(ttl - 1);
+    await view.catchUp();
+    assert.deepEqual(Object.keys(view.list()), ["ghost"], "listed while its TTL runs");
+    // The TTL ends; the next sweep (every TTL / 2) removes it.
+    for (let waited = 0; waited < ttl / 2 + 1 && Object.keys(view.list()).length; waited += 1000) {
+      clock.advance(1000);
+      await new Promise((r) => setTimeout(r, 20)); // let a sweep that fired run on KV
+      await view.catchUp();
+    }
+    assert.deepEqual(Object.keys(view.list()), [], "gone after the TTL and one sweep");
+    assert.ok(clock.now() - died <= ttl + ttl / 2 + 1000, "within the TTL and a sweep");
+  } finally {
+    await ghost.close();
+    await one.close();
+    await cleanup();
+  }
+});
+
+Deno.test("[presence] a view whose log expired past it resyncs: one diff turns the old state into the new", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const clock = new ManualClock();
+  const raw = await Deno.openKv(path);
+  // One's reads of the presence log wait 300 ms: the log is deleted (expired) meanwhile.
+  const inner = await Deno.openKv(path);
+  const faulty = new FaultyKv(inner, { seed: 1 });
+  const one = await Chorus.open({ kv: faulty.kv, clock, scheduler: "off" });
+  const two = await Chorus.open({ path, clock, scheduler: "off" });
+  try {
+    const published: TopicMessage[] = [];
+    const view = await one.realtime.presence!.view("kv:lapse", (m) => published.push(m));
+    const alice = await two.realtime.presence!.track("kv:lapse", "alice", {});
+    await view.catchUp();
+    clock.advance(50);
+    const state = new Map<string, Set<string>>();
+    for (const m of published) applyDiff(state, m.payload as unknown as PresenceDiff);
+    assert.deepEqual([...state.keys()], ["alice"]);
+    published.length = 0;
+
+    faulty.enable({
+      seed: 1,
+      delayRate: 1,
+      delayMs: 300,
+      delayOps: ["list"],
+      keyFilter: (key) => key[0] === "presence_log",
+    });
+    await two.realtime.presence!.track("kv:lapse", "bob", {});
+    await two.realtime.presence!.untrack("kv:lapse", "alice", alice.meta);
+    await until(() => faulty.counts.delays > 0, 3000, "one's view reading the log");
+    let deleted = 0;
+    for await (const entry of raw.list({ prefix: presenceLogKey("kv:lapse", 0).slice(0, 2) })) {
+      await raw.delete(entry.key);
+      deleted++;
+    }
+    assert.ok(deleted >= 2, "the log had the changes the view had not read");
+    await until(() => Object.keys(view.list()).join() === "bob", 5000, "the resync");
+    faulty.disable();
+    await view.catchUp();
+    clock.advance(50);
+    assert.ok(published.length >= 1, "the resync went out as presence_diff");
+    for (const m of published) {
+      assert.equal(m.event, "presence_diff");
+      applyDiff(state, m.payload as unknown as PresenceDiff);
+    }
+    assert.deepEqual([...state.keys()], ["bob"], "a client following the diffs ends at bob");
+  } finally {
+    faulty.disable();
+    await two.close();
+    await one.close();
+    faulty.close();
+    inner.close();
+    raw.close();
+    await cleanup();
   }
 });
 

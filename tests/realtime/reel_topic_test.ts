@@ -7,8 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { Presence } from "phoenix";
-import { connect, disconnect, join, pushed, serve, until } from "./_socket_helpers.ts";
-import { call } from "../_helpers.ts";
+import { connect, disconnect, join, pushed, serve } from "./_socket_helpers.ts";
+import { call, until } from "../_helpers.ts";
 import { decodeEnvelope, encodeEnvelope, type ReelUpdateJson } from "../../proto/codec.ts";
 
 Deno.test("[ws] reel:<id> gets reel_update and interaction events in order", async () => {

@@ -421,6 +421,32 @@ Deno.test("[faults] an actor whose load failed loads on the next try, and is not
   }
 });
 
+Deno.test("[faults] an actor whose start failed is idle, and its next message starts it", async () => {
+  const inner = await Deno.openKv(":memory:");
+  const faulty = new FaultyKv(inner, { seed: SEED });
+  const first = await Chorus.open({ kv: faulty.kv, scheduler: "off" });
+  await first.kv.put("fz-start", "kept");
+  await first.close();
+  const chorus = await Chorus.open({ kv: faulty.kv, scheduler: "off" });
+  try {
+    faulty.enable({ seed: SEED, readFailRate: 1, keyFilter: productKey });
+    const failed = await chorus.kv.get("fz-start", { consistency: "strong" }).catch((e) => e);
+    assert.equal(failed?.code, "unavailable", `${TAG} the read while the start fails`);
+    const actor = chorus.registry.peek("kv", "fz-start");
+    assert.equal(actor?.status, "idle", `${TAG} a failed start leaves the actor idle`);
+    faulty.disable();
+    const got = await chorus.kv.get("fz-start", { consistency: "strong" });
+    assert.equal(got?.value, "kept", `${TAG} the next message starts it`);
+    assert.equal(chorus.registry.peek("kv", "fz-start"), actor, `${TAG} the same actor`);
+    assert.equal(actor?.status, "started");
+  } finally {
+    faulty.disable();
+    await chorus.close();
+    faulty.close();
+    inner.close();
+  }
+});
+
 Deno.test("[faults] socket: joins while KV fails are refused, and the next joins work", async () => {
   const inner = await Deno.openKv(":memory:");
   const faulty = new FaultyKv(inner, { seed: SEED });

@@ -18,7 +18,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { openTest } from "../_helpers.ts";
+import { openTest, until } from "../_helpers.ts";
 import { ERROR_STATUS } from "../../errors.ts";
 import {
   encodeEnvelope,
@@ -27,7 +27,7 @@ import {
   encodeReelUpdate,
 } from "../../proto/codec.ts";
 import type { Frame } from "../../realtime/phoenix.ts";
-import { connect, disconnect, join, pushed, serve, until } from "../realtime/_socket_helpers.ts";
+import { connect, disconnect, join, pushed, serve } from "../realtime/_socket_helpers.ts";
 import { fuzzSeed, randomSeed, Rng } from "./_prng.ts";
 
 const { seed: SEED, fromEnv: SEED_FROM_ENV } = fuzzSeed();

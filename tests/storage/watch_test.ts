@@ -5,15 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { WatchHub } from "../../storage/watch.ts";
-
-/** Polls `check` (real KV watch streams run on their own) for at most `ms`. */
-async function until(check: () => boolean, ms = 3000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error("timed out");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+import { until } from "../_helpers.ts";
 
 Deno.test("[watch] a write to one key of a shared stream wakes only that key's listeners", async () => {
   const kv = await Deno.openKv(":memory:");

@@ -1,0 +1,89 @@
+/**
+ * Group commit under conflict: intents that queued together go out in one atomic commit; when one
+ * of them has a stale check, the others still land and only that one is told it conflicted (at
+ * the store), then retried by its actor until it lands or reports `conflict` (at the API).
+ * @module
+ */
+import assert from "node:assert/strict";
+import { Chorus } from "../../mod.ts";
+import { Store } from "../../storage/store.ts";
+import { tempKvPath } from "../_helpers.ts";
+
+Deno.test("Store: a combined commit with one stale check lands the others and reports only that one", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const kvA = await Deno.openKv(path);
+  const kvB = await Deno.openKv(path);
+  const store = new Store(kvA);
+  try {
+    await kvA.set(["t", "c"], 0);
+    const stale = (await kvA.get(["t", "c"])).versionstamp;
+    // Another handle on the same file moves the key after it was read.
+    await kvB.set(["t", "c"], "moved");
+    const set = (name: string) => ({
+      checks: [],
+      mutations: [{ type: "set" as const, key: ["t", name], value: name }],
+      bytes: 64,
+    });
+    const first = store.commit(set("first")); // in flight: the next three queue behind it
+    const b = store.commit(set("b"));
+    const c = store.commit({
+      checks: [{ key: ["t", "c"], versionstamp: stale }],
+      mutations: [{ type: "set", key: ["t", "c"], value: "c" }],
+      bytes: 64,
+    });
+    const d = store.commit(set("d"));
+    const [r0, rb, rc, rd] = await Promise.all([first, b, c, d]);
+    assert.equal(r0.ok, true);
+    assert.equal(rb.ok, true, "the intent queued before the conflicting one lands");
+    assert.equal(rc.ok, false, "the conflicting intent is told so");
+    assert.equal(rd.ok, true, "the intent queued after the conflicting one lands");
+    // The first alone, the three together (refused), then each of the three alone.
+    assert.equal(store.stats.commits, 5, "the queued intents were tried as one commit first");
+    assert.equal(store.stats.intents, 3, "intents committed: first, b and d");
+    assert.equal(store.stats.conflicts, 1, "only the stale intent counts as a conflict");
+    for (const name of ["first", "b", "d"]) {
+      assert.equal((await kvB.get(["t", name])).value, name);
+    }
+    assert.equal((await kvB.get(["t", "c"])).value, "moved", "the stale write did not land");
+  } finally {
+    store.close();
+    kvA.close();
+    kvB.close();
+    await cleanup();
+  }
+});
+
+Deno.test("Store: two instances on one KV file: a write whose head moved retries and lands, a stale If-Match reports conflict, the writes queued with them land", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const a = await Chorus.open({ path, scheduler: "off" });
+  const b = await Chorus.open({ path, scheduler: "off" });
+  try {
+    await a.kv.put("gc-hot", "a1");
+    await a.kv.put("gc-cas", "a1");
+    // b moves both heads: a's cached versionstamps are now stale.
+    await b.kv.put("gc-hot", "b2");
+    await b.kv.put("gc-cas", "b2");
+    const results = await Promise.allSettled([
+      a.kv.put("gc-x", "x"),
+      a.kv.put("gc-hot", "a3"),
+      a.kv.put("gc-cas", "a3", { ifMatch: 1 }),
+      a.kv.put("gc-y", "y"),
+    ]);
+    const [x, hot, cas, y] = results;
+    assert.equal(x.status, "fulfilled");
+    assert.equal(y.status, "fulfilled");
+    assert.equal(hot.status, "fulfilled", "the plain write retried on the fresh head");
+    assert.equal(hot.value.version, 3, "after b's version 2");
+    assert.equal(cas.status, "rejected");
+    assert.equal((cas.reason as { code?: string }).code, "conflict");
+    const read = (key: string) => b.kv.get(key, { consistency: "strong" });
+    assert.equal((await read("gc-hot"))?.value, "a3");
+    assert.equal((await read("gc-cas"))?.value, "b2", "the refused CAS wrote nothing");
+    assert.equal((await read("gc-x"))?.value, "x");
+    assert.equal((await read("gc-y"))?.value, "y");
+  } finally {
+    await a.close();
+    await b.close();
+    await cleanup();
+  }
+});
