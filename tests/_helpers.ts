@@ -83,3 +83,55 @@ export function rawPathRequest(method: string, path: string): Request {
   Object.defineProperty(request, "url", { value: `http://localhost${path}` });
   return request;
 }
+
+/** A server process started by a test (see {@linkcode spawnServer}). */
+export interface ServerProcess {
+  child: Deno.ChildProcess;
+  /** Its stdout and stderr, read to the end (resolves once it has exited). */
+  output: Promise<[string, string]>;
+  /** Kills it (SIGKILL) if it is still running and waits for it and its output. */
+  kill(): Promise<void>;
+}
+
+/** Runs `deno run -A <args>` with `env`, its output piped, for tests of the real process. */
+export function spawnServer(args: string[], env: Record<string, string>): ServerProcess {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", ...args],
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]) as Promise<[string, string]>;
+  return {
+    child,
+    output,
+    async kill() {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+      await child.status;
+      await output;
+    },
+  };
+}
+
+/** Resolves once `GET /health` on 127.0.0.1:`port` answers 200; throws after ~30 s. */
+export async function waitHealthy(port: number): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/health`);
+      await res.body?.cancel();
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("the server never answered /health");
+}

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { Chorus } from "../mod.ts";
-import { tempKvPath } from "./_helpers.ts";
+import { type ServerProcess, spawnServer, tempKvPath, waitHealthy } from "./_helpers.ts";
 
 const START = new URL("../start.ts", import.meta.url).pathname;
 
@@ -17,28 +17,8 @@ function freePort(): number {
   return port;
 }
 
-function startTask(env: Record<string, string>) {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", START],
-    env: { CHORUS_HOST: "127.0.0.1", CHORUS_LOG_LEVEL: "info", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-async function waitHealthy(port: number): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/health`);
-      await res.body?.cancel();
-      if (res.ok) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("the server never answered /health");
+function startTask(env: Record<string, string>): ServerProcess {
+  return spawnServer([START], { CHORUS_HOST: "127.0.0.1", CHORUS_LOG_LEVEL: "info", ...env });
 }
 
 Deno.test("[start] a port in use ends the start with one line, non-zero, and no admin token", async () => {
@@ -46,9 +26,11 @@ Deno.test("[start] a port in use ends the start with one line, non-zero, and no 
   const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   try {
     const port = (busy.addr as Deno.NetAddr).port;
-    const out = await startTask({ CHORUS_PORT: String(port), CHORUS_KV: path }).output();
-    const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
-    assert.notEqual(out.code, 0);
+    const task = startTask({ CHORUS_PORT: String(port), CHORUS_KV: path });
+    const code = (await task.child.status).code;
+    const [stdout, stderr] = await task.output;
+    const text = stderr + stdout;
+    assert.notEqual(code, 0);
     assert.match(text, /cannot listen on 127\.0\.0\.1:\d+: the address is already in use/);
     assert.doesNotMatch(text, /sk_chorus_| {4}at /, "no token, no stack trace");
     assert.equal(text.trim().split("\n").length, 1, text);
@@ -61,16 +43,13 @@ Deno.test("[start] a port in use ends the start with one line, non-zero, and no 
 Deno.test("[start] SIGTERM stops the server in time: sockets get 1001, no acknowledged view is lost", async () => {
   const { path, cleanup } = await tempKvPath();
   const port = freePort();
-  const child = startTask({
+  const task = startTask({
     CHORUS_PORT: String(port),
     CHORUS_KV: path,
     CHORUS_AUTH: "off",
     CHORUS_SHUTDOWN_TIMEOUT: "8s",
   });
-  const output = Promise.all([
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-  ]);
+  const { child, output } = task;
   try {
     await waitHealthy(port);
     const ws = new WebSocket(`ws://127.0.0.1:${port}/socket/websocket?vsn=2.0.0`);
@@ -109,13 +88,7 @@ Deno.test("[start] SIGTERM stops the server in time: sockets get 1001, no acknow
       await reopened.close();
     }
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-    await child.status;
-    await output;
+    await task.kill();
     await cleanup();
   }
 });

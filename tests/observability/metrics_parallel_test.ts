@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { tempKvPath } from "../_helpers.ts";
+import { spawnServer, tempKvPath, waitHealthy } from "../_helpers.ts";
 import { assertPromtoolAccepts } from "./_promtool.ts";
 
 const START = new URL("../../start.ts", import.meta.url).pathname;
@@ -29,18 +29,6 @@ async function fresh(url: string, init: RequestInit = {}): Promise<Response> {
   }
 }
 
-async function waitHealthy(base: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fresh(`${base}/health`)).ok) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("the server never answered /health");
-}
-
 /** Sums the samples named `sample` whose labels contain `match`. */
 function sum(text: string, sample: string, match = ""): number {
   let n = 0;
@@ -56,26 +44,17 @@ Deno.test("[metrics] deno serve --parallel: each scrape sums both workers and co
   const { path, cleanup } = await tempKvPath();
   const port = freePort();
   const base = `http://127.0.0.1:${port}`;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", START],
-    env: {
-      CHORUS_HOST: "127.0.0.1",
-      CHORUS_PORT: String(port),
-      CHORUS_KV: path,
-      CHORUS_AUTH: "off",
-      CHORUS_LOG_LEVEL: "warn",
-      DENO_JOBS: "2",
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const output = Promise.all([
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-  ]);
+  const task = spawnServer([START], {
+    CHORUS_HOST: "127.0.0.1",
+    CHORUS_PORT: String(port),
+    CHORUS_KV: path,
+    CHORUS_AUTH: "off",
+    CHORUS_LOG_LEVEL: "warn",
+    DENO_JOBS: "2",
+  });
+  const { child, output } = task;
   try {
-    await waitHealthy(base);
+    await waitHealthy(port);
     // Both workers serve: connections land on each (the instance ids differ).
     const instances = new Set<string>();
     for (let i = 0; i < 40 && instances.size < 2; i++) {
@@ -117,13 +96,7 @@ Deno.test("[metrics] deno serve --parallel: each scrape sums both workers and co
     child.kill("SIGTERM");
     assert.equal((await child.status).code, 0, (await output).join("\n"));
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-    await child.status;
-    await output;
+    await task.kill();
     await cleanup();
   }
 });

@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { tempKvPath } from "../_helpers.ts";
+import { spawnServer, tempKvPath, waitHealthy } from "../_helpers.ts";
 
 const START = new URL("../../start.ts", import.meta.url).pathname;
 
@@ -44,41 +44,22 @@ Deno.test("[otel] a kv PUT's trace has Chorus spans under the HTTP server span",
   });
   const { path, cleanup } = await tempKvPath();
   const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", START],
-    env: {
-      CHORUS_HOST: "127.0.0.1",
-      CHORUS_PORT: String(port),
-      CHORUS_KV: path,
-      CHORUS_AUTH: "off",
-      CHORUS_LOG_LEVEL: "warn",
-      DENO_JOBS: "1",
-      OTEL_DENO: "true",
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.addr.port}`,
-      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
-      OTEL_DENO_CONSOLE: "ignore",
-      OTEL_SERVICE_NAME: "chorus-test",
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const output = Promise.all([
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-  ]);
+  const task = spawnServer([START], {
+    CHORUS_HOST: "127.0.0.1",
+    CHORUS_PORT: String(port),
+    CHORUS_KV: path,
+    CHORUS_AUTH: "off",
+    CHORUS_LOG_LEVEL: "warn",
+    DENO_JOBS: "1",
+    OTEL_DENO: "true",
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.addr.port}`,
+    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    OTEL_DENO_CONSOLE: "ignore",
+    OTEL_SERVICE_NAME: "chorus-test",
+  });
+  const { child, output } = task;
   try {
-    let ready = false;
-    for (let i = 0; i < 300 && !ready; i++) {
-      try {
-        const res = await fetch(`http://127.0.0.1:${port}/health`);
-        await res.body?.cancel();
-        ready = res.ok;
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    assert.ok(ready, "the server answered /health");
+    await waitHealthy(port);
     const res = await fetch(`http://127.0.0.1:${port}/api/v1/kv/traced`, {
       method: "PUT",
       headers: { "content-type": "application/json" },
@@ -110,13 +91,7 @@ Deno.test("[otel] a kv PUT's trace has Chorus spans under the HTTP server span",
     assert.equal(kvCommit.length, 1);
     assert.equal(kvCommit[0].parentSpanId, commit[0].spanId, "the KV commit is the group's child");
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-    await child.status;
-    await output;
+    await task.kill();
     await receiver.shutdown();
     await cleanup();
   }
