@@ -6,7 +6,7 @@
  * content hash (`?v=`) and cached for a year.
  * @module
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import {
   consoleAssetsVersion,
   consoleCss,
@@ -16,10 +16,11 @@ import {
   docsHtml,
   docsJs,
   favicon,
-  phoenixJs,
+  phoenixJsGz,
   socketMd,
 } from "./_console_assets.ts";
-import { swaggerAssetsVersion, swaggerBundleJs, swaggerCss } from "./_swagger_assets.ts";
+import { swaggerAssetsVersion, swaggerBundleJsGz, swaggerCssGz } from "./_swagger_assets.ts";
+import { gunzipSync } from "node:zlib";
 
 /** The CSP of the console and docs pages. */
 export const PAGE_CSP = [
@@ -58,6 +59,31 @@ function asset(body: string, type: string): () => Response {
     });
 }
 
+/**
+ * A third-party asset embedded gzip-compressed (see web/build.ts `pack`): sent as it is to a
+ * browser that accepts gzip, decompressed once (on first need) for any other client.
+ */
+function packedAsset(hex: string, type: string): (c: Context) => Response {
+  let gzipped: Uint8Array<ArrayBuffer> | undefined;
+  let plain: string | undefined;
+  return (c) => {
+    gzipped ??= Uint8Array.from(
+      { length: hex.length / 2 },
+      (_, i) => parseInt(hex.slice(2 * i, 2 * i + 2), 16),
+    );
+    const headers: Record<string, string> = {
+      "Content-Type": type,
+      "Cache-Control": IMMUTABLE,
+      Vary: "Accept-Encoding",
+    };
+    if (/\bgzip\b/.test(c.req.header("accept-encoding") ?? "")) {
+      return new Response(gzipped, { headers: { ...headers, "Content-Encoding": "gzip" } });
+    }
+    plain ??= new TextDecoder().decode(gunzipSync(gzipped));
+    return new Response(plain, { headers });
+  };
+}
+
 const JS = "text/javascript; charset=utf-8";
 const CSS = "text/css; charset=utf-8";
 const SVG = "image/svg+xml";
@@ -68,13 +94,13 @@ export function webRoutes(): Hono {
   app.get("/", () => page(pages.console));
   app.get("/console/app.js", asset(pages.consoleJs, JS));
   app.get("/console/app.css", asset(consoleCss, CSS));
-  app.get("/console/phoenix.mjs", asset(phoenixJs, JS));
+  app.get("/console/phoenix.mjs", packedAsset(phoenixJsGz, JS));
   app.get("/favicon.svg", asset(favicon, SVG));
   app.get("/favicon.ico", asset(favicon, SVG));
   app.get("/api/docs", () => page(pages.docs));
   app.get("/api/docs/", () => page(pages.docs));
-  app.get("/api/docs/swagger-ui.css", asset(swaggerCss, CSS));
-  app.get("/api/docs/swagger-ui-bundle.js", asset(swaggerBundleJs, JS));
+  app.get("/api/docs/swagger-ui.css", packedAsset(swaggerCssGz, CSS));
+  app.get("/api/docs/swagger-ui-bundle.js", packedAsset(swaggerBundleJsGz, JS));
   app.get("/api/docs/init.js", asset(docsJs, JS));
   app.get("/api/docs/docs.css", asset(docsCss, CSS));
   app.get("/api/docs/socket.md", () =>

@@ -42,3 +42,20 @@ Deno.test("[web] pages have a strict CSP; assets are served from here with long 
     await chorus.close();
   }
 });
+
+Deno.test("[web] third-party assets go out gzip-compressed to clients that accept it, plain to others", async () => {
+  const { chorus } = await openTest();
+  try {
+    const path = "/api/docs/swagger-ui-bundle.js";
+    const plain = await (await chorus.app.request(path)).text();
+    const res = await chorus.app.request(path, { headers: { "accept-encoding": "gzip, br" } });
+    assert.equal(res.headers.get("content-encoding"), "gzip");
+    assert.equal(res.headers.get("vary"), "Accept-Encoding");
+    const unzipped = await new Response(
+      res.body!.pipeThrough(new DecompressionStream("gzip")),
+    ).text();
+    assert.equal(unzipped, plain);
+  } finally {
+    await chorus.close();
+  }
+});
