@@ -9,7 +9,7 @@ import { ChorusError } from "../errors.ts";
 import { log, throttledWarn } from "../log.ts";
 import { backoff, type Clock, type TimerId } from "../clock.ts";
 import type { ResolvedConfig } from "../config.ts";
-import type { Intent, Store } from "../storage/store.ts";
+import type { Check, Intent, Store } from "../storage/store.ts";
 import type { WatchHandle, WatchHub } from "../storage/watch.ts";
 import { Mailbox } from "./mailbox.ts";
 import type { Span } from "@opentelemetry/api";
@@ -66,11 +66,25 @@ type Message<Tx> =
   | { type: "alarm" }
   | { type: "lock"; acquired: (release: () => void) => void; failed: (e: unknown) => void };
 
-/** One op of {@linkcode Actor.writeTogether}: an actor and what to apply to its working copy. */
-export interface JointOp<Tx> {
-  // deno-lint-ignore no-explicit-any
-  actor: Actor<Tx, any>;
-  op: (tx: Tx) => unknown;
+/**
+ * What a write across actors (`writeTogether` in `write_together.ts`) needs of each actor: the
+ * base's own steps of a write batch, opened to that coordinator so it can apply, commit and retry
+ * several actors' batches as one.
+ * @internal
+ */
+export interface JointHooks<Tx> {
+  /** Holds the mailbox until the returned function is called. */
+  lock(): Promise<() => void>;
+  /** A working copy of the state, as a write batch starts with. */
+  begin(): Tx;
+  /** The commit that persists a working copy, or null when nothing changed. */
+  intent(tx: Tx): Intent | null;
+  /** A commit that only checks the head, confirming answers that changed nothing. */
+  headCheck(): Intent;
+  /** Makes a committed working copy the state and sends its events to subscribers. */
+  adopt(tx: Tx, versionstamp: string): void;
+  /** Reloads after a failed check and sends subscribers what they missed. */
+  refresh(): Promise<void>;
 }
 
 /**
@@ -340,117 +354,37 @@ export abstract class Actor<Tx, Event = unknown> {
     return this.#mailbox.drained();
   }
 
-  /** Holds the mailbox until the returned function is called (for writes across actors). */
-  #lock(): Promise<() => void> {
-    this.lastUsed = this.ctx.clock.now();
-    return new Promise((acquired, failed) =>
-      this.#mailbox.post({ type: "lock", acquired, failed })
-    );
+  /**
+   * The check every commit of this actor carries: its head entry is still at the versionstamp
+   * the actor last saw, so a commit never lands on state another instance changed meanwhile.
+   */
+  protected headCheck(): Check {
+    return { key: this.headKey(), versionstamp: this.versionstamp };
   }
 
   /**
-   * Applies ops to several actors and commits them all-or-nothing: every op is applied before
-   * anything is written, and one failing op fails the whole call with nothing written. The
-   * actors' mailboxes are held meanwhile (in a fixed order, so two calls cannot deadlock), so no
-   * reader on this instance sees part of it. When the checks and mutations fit one KV commit (100
-   * checks on Deploy and local KV) it is one atomic commit; larger sets are committed in the fewest
-   * commits that fit, each retried on conflict until it lands.
-   * @returns each op's result, in order
+   * The steps of a write batch for a write across actors (`writeTogether`), which applies and
+   * commits several actors' ops as one; nothing else should call them.
+   * @internal
    */
-  static async writeTogether<Tx>(store: Store, ops: JointOp<Tx>[]): Promise<unknown[]> {
-    // deno-lint-ignore no-explicit-any
-    type AnyActor = Actor<Tx, any>;
-    const actors = [...new Set(ops.map((o) => o.actor))].sort((a, b) =>
-      a.#order() < b.#order() ? -1 : 1
-    );
-    const releases: (() => void)[] = [];
-    try {
-      for (const actor of actors) releases.push(await actor.#lock());
-      const results = new Array<unknown>(ops.length);
-      const apply = (actor: AnyActor) => {
-        const tx = actor.begin();
-        ops.forEach((o, i) => {
-          if (o.actor === actor) results[i] = o.op(tx);
-        });
-        return tx;
-      };
-      const txs = new Map(actors.map((a) => [a, apply(a)]));
-      // An actor whose ops changed nothing still joins the commit with a check of its head, so
-      // the answers it gave (e.g. "absent") are confirmed atomically with everything else.
-      const pending: { actor: AnyActor; intent: Intent; checkOnly?: true }[] = [];
-      for (const [actor, tx] of txs) {
-        const intent = actor.intent(tx);
-        pending.push(
-          intent ? { actor, intent } : { actor, intent: actor.#headCheck(), checkOnly: true },
-        );
-      }
-      const limits = store.limits;
-      let group: typeof pending = [];
-      const flush = async () => {
-        let part = group;
-        group = [];
-        for (let attempt = 0; part.length; attempt++) {
-          if (attempt >= MAX_WRITE_ATTEMPTS) {
-            throw new ChorusError(
-              "conflict",
-              "Cannot write the batch: too many concurrent writers",
-            );
-          }
-          const result = await store.commit(mergeIntents(part.map((p) => p.intent)));
-          if (result.ok) {
-            for (const p of part) {
-              if (p.checkOnly) continue;
-              const events = p.actor.adopt(txs.get(p.actor)!, result.versionstamp);
-              p.actor.versionstamp = result.versionstamp;
-              p.actor.emit(events);
-            }
-            return;
-          }
-          for (const p of part) await p.actor.#refreshNow();
-          part = part.map((p) => {
-            const tx = apply(p.actor);
-            txs.set(p.actor, tx);
-            const intent = p.actor.intent(tx);
-            return intent
-              ? { actor: p.actor, intent }
-              : { actor: p.actor, intent: p.actor.#headCheck(), checkOnly: true as const };
-          });
-          if (attempt >= 2) await backoff(attempt, COMMIT_BACKOFF);
-        }
-      };
-      let checks = 0, mutations = 0, bytes = 0;
-      for (const p of pending) {
-        const i = p.intent;
-        if (
-          group.length && (checks + i.checks.length > limits.checks ||
-            mutations + i.mutations.length > limits.mutations || bytes + i.bytes > limits.bytes)
-        ) {
-          await flush();
-          checks = mutations = bytes = 0;
-        }
-        group.push(p);
-        checks += i.checks.length;
-        mutations += i.mutations.length;
-        bytes += i.bytes;
-      }
-      await flush();
-      return results;
-    } finally {
-      for (const release of releases) release();
-    }
-  }
-
-  /** A commit that only checks this actor's head versionstamp. */
-  #headCheck(): Intent {
+  joint(): JointHooks<Tx> {
     return {
-      checks: [{ key: this.headKey(), versionstamp: this.versionstamp }],
-      mutations: [],
-      bytes: 64,
+      lock: () => {
+        this.lastUsed = this.ctx.clock.now();
+        return new Promise((acquired, failed) =>
+          this.#mailbox.post({ type: "lock", acquired, failed })
+        );
+      },
+      begin: () => this.begin(),
+      intent: (tx) => this.intent(tx),
+      headCheck: () => ({ checks: [this.headCheck()], mutations: [], bytes: 64 }),
+      adopt: (tx, versionstamp) => {
+        const events = this.adopt(tx, versionstamp);
+        this.versionstamp = versionstamp;
+        this.emit(events);
+      },
+      refresh: () => this.#refreshNow(),
     };
-  }
-
-  #order(): string {
-    return `${this.kind}\u0000${this.id}`;
   }
 
   async #load(consistency: "strong" | "eventual"): Promise<void> {
@@ -618,15 +552,8 @@ export abstract class Actor<Tx, Event = unknown> {
   }
 }
 
-/** Backoff between commit attempts from the third on: 1 ms, 2 ms, 4 ms… up to 50 ms. */
-const COMMIT_BACKOFF = { baseMs: 0.25, capMs: 50 };
-
-/** Concatenates intents into one commit. */
-export function mergeIntents(intents: Intent[]): Intent {
-  if (intents.length === 1) return intents[0];
-  return {
-    checks: intents.flatMap((i) => i.checks),
-    mutations: intents.flatMap((i) => i.mutations),
-    bytes: intents.reduce((n, i) => n + i.bytes, 0),
-  };
-}
+/**
+ * Backoff between commit attempts from the third on: 1 ms, 2 ms, 4 ms… up to 50 ms. Shared by an
+ * actor's own write batches and by writes across actors, which retry alike.
+ */
+export const COMMIT_BACKOFF = { baseMs: 0.25, capMs: 50 };

@@ -1,9 +1,9 @@
 /**
  * The actor that owns one context: the JSON object (cached decoded and frozen), its gapless integer
  * version and the delta log that sync is served from. Every version's chord delta (with old values)
- * is kept in KV under `["ctx_delta", id, version]` and in memory, so the context at any retained
- * version is the current one walked back (`rewindChord`), and one merged delta for any format is
- * `format.diff(contextAtV, current)`.
+ * is kept in KV, in the delta-log pages of `contexts/layout.ts`, and in memory, so the context at
+ * any retained version is the current one walked back (`rewindChord`), and one merged delta for any
+ * format is `format.diff(contextAtV, current)`.
  *
  * Retention: deltas expire after `deltaTtlMs` (KV `expireIn`, and filtered by their timestamp so an
  * expired one is never used before KV removes it) and are trimmed beyond `deltaThreshold` in the
@@ -14,65 +14,26 @@
  * @module
  */
 import { ChorusError } from "../errors.ts";
-import type { Intent, Mutation, Store } from "../storage/store.ts";
-import { ctxChunkKey, ctxDeltaKey, ctxHeadKey } from "../storage/keys.ts";
-import { compressionOptions, decodeValue, deepFreeze, encodeValue } from "../storage/codec.ts";
-import type { Encoding } from "../storage/codec.ts";
-import { CHUNK_BYTES } from "../storage/codec.ts";
-import { type BlobRef, dropBlob, exactBytes, layoutBlob, readBlob } from "../storage/chunked.ts";
+import type { Intent, Mutation } from "../storage/store.ts";
+import { ctxDeltaKey, ctxHeadKey } from "../storage/keys.ts";
+import { deepFreeze } from "../storage/codec.ts";
 import { type ChordDelta, diffChord } from "../deltas/chord.ts";
 import { rewindShared } from "../contexts/structural.ts";
+import {
+  type ContextRecord,
+  dropValue,
+  headExpireIn,
+  layoutValue,
+  loadContext,
+  loadDeltas,
+  packPages,
+  type RetainedDelta,
+  tombstone,
+} from "../contexts/layout.ts";
 import type { DeltaFormat } from "../deltas/format.ts";
 import { deepEqual, type JsonObject } from "../deltas/json.ts";
 import { Actor, type ActorContext } from "./actor.ts";
-
-/** The head record stored at `["ctx", id]`. */
-export interface ContextRecord extends Partial<BlobRef> {
-  /** Version: +1 on every change and on delete. */
-  v: number;
-  /** Generation: a new one each time the context is created (after absence, delete or expiry). */
-  g: string;
-  /** Deltas are kept for versions `b + 1 … v` at most (older ones were trimmed). */
-  b: number;
-  /** When the context last changed (ms since epoch); with `contextTtlMs`, its expiry. */
-  u: number;
-  /** Version whose chunk keys hold the value, when it is chunked. */
-  cv?: number;
-  /** True for a tombstone: the context was deleted or expired; the version is remembered. */
-  x?: true;
-}
-
-/**
- * One page of the delta log, stored at `["ctx_delta", id, v]`: the chord deltas of versions
- * `v … v + n - 1`, written by one commit (a group commit of many updates writes one page, not one
- * entry per version, which keeps commits small). A page holds at most ~60 KB of JSON.
- */
-export interface DeltaPage {
-  /** Generation of the context the deltas belong to. */
-  g: string;
-  /** The first version in the page. */
-  v: number;
-  /** How many versions the page holds. */
-  n: number;
-  /** When they were made (ms since epoch); with `deltaTtlMs`, their expiry. */
-  at: number;
-  /** Encoding of {@linkcode d}. */
-  enc: Encoding;
-  /** The encoded JSON array of chord deltas; a `null` is a delta too large to keep (a gap). */
-  d: Uint8Array;
-}
-
-/** A retained delta in memory: `delta` is null for a gap (sync across it sends the context). */
-export interface RetainedDelta {
-  /** The version this delta produces (it applies to `version - 1`). */
-  version: number;
-  /** When the change was made, in milliseconds since the Unix epoch. */
-  at: number;
-  /** The chord delta, or null for a gap. */
-  delta: ChordDelta | null;
-  /** The first version of the stored page holding it (set when committed). */
-  page: number;
-}
+import { EmittedVersion } from "./emitted_version.ts";
 
 /**
  * What subscribers receive, in version order, on every instance:
@@ -155,7 +116,7 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
   #record: ContextRecord | null = null;
   #context: JsonObject | undefined;
   #deltas: RetainedDelta[] = [];
-  #emitted = 0;
+  readonly #emitted = new EmittedVersion<ContextEvent>((e) => e.version);
   #syncCache = new Map<string, { result: SyncResult; until: number }>();
 
   constructor(id: string, ctx: ActorContext) {
@@ -275,7 +236,7 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     this.#context = loaded.context;
     this.#deltas = deltas;
     this.#syncCache.clear();
-    if (this.#emitted === 0) this.#emitted = rec?.v ?? 0;
+    this.#emitted.loaded(rec?.v ?? 0);
     return loaded.versionstamp;
   }
 
@@ -300,26 +261,16 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     const rec: ContextRecord = { ...tx.record };
     const mutations: Mutation[] = [];
     let bytes = 512;
-    const tombstoneTtl = Math.max(config.deltaTtlMs, config.contextTtlMs);
-    const expireIn = rec.x
-      ? tombstoneTtl
-      : config.contextAutoDelete
-      ? config.contextTtlMs
-      : undefined;
-    const oldChunks = (r: ContextRecord | null) =>
-      r?.n ? dropBlob(r as BlobRef, (i) => ctxChunkKey(id, r.cv ?? r.v, i)) : [];
+    const expireIn = headExpireIn(rec, config);
     const drops: Mutation[] = [];
     if (tx.contextChanged || rec.x) {
       delete rec.enc, delete rec.d, delete rec.n, delete rec.cv, delete rec.sz;
-      drops.push(...oldChunks(old));
+      drops.push(...dropValue(id, old));
     }
     if (tx.contextChanged && !rec.x) {
-      const encoded = encodeValue(tx.context, compressionOptions(config), `context "${id}"`);
-      const laid = layoutBlob(encoded, (i) => ctxChunkKey(id, rec.v, i), { expireIn });
-      Object.assign(rec, laid.ref);
-      if (laid.ref.n) rec.cv = rec.v;
+      const laid = layoutValue(rec, { id, context: tx.context, config, expireIn });
       mutations.push(...laid.mutations);
-      bytes += encoded.bytes.byteLength;
+      bytes += laid.bytes;
     } else if (rec.d) bytes += rec.d.byteLength;
     // Trimmed beyond the threshold (in memory once per batch; pages wholly below the base go).
     let cut = 0;
@@ -344,7 +295,7 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     }
     mutations.push({ type: "set", key: ctxHeadKey(id), value: rec, expireIn });
     tx.record = rec;
-    return { checks: [{ key: ctxHeadKey(id), versionstamp: this.versionstamp }], mutations, bytes };
+    return { checks: [this.headCheck()], mutations, bytes };
   }
 
   protected adopt(tx: ContextTx, _versionstamp: string): ContextEvent[] {
@@ -352,21 +303,12 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     this.#context = tx.context;
     this.#deltas = tx.deltas;
     this.#syncCache.clear();
-    return this.#fresh(tx.events);
+    return this.#emitted.fresh(tx.events);
   }
 
   protected override async onRemoteChange(): Promise<ContextEvent[]> {
-    const before = this.#emitted;
-    await this.reload();
-    this.#emitted = before;
-    return this.#fresh(this.eventsSince(before));
-  }
-
-  /** Only events newer than the last one sent, in order. */
-  #fresh(events: ContextEvent[]): ContextEvent[] {
-    const out = events.filter((e) => e.version > this.#emitted);
-    if (out.length) this.#emitted = out[out.length - 1].version;
-    return out;
+    const before = await this.#emitted.reloading(() => this.reload());
+    return this.#emitted.fresh(this.eventsSince(before));
   }
 
   // ---- ops: validate, then change the working copy ----
@@ -402,8 +344,8 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     if (!isLiveContext(tx.record, tx.now, contextLifeMs(this.ctx.config))) {
       throw notFound("delete", this.id);
     }
-    const version = tx.record!.v + 1;
-    tx.record = { v: version, g: tx.record!.g, b: version, u: tx.now, x: true };
+    tx.record = tombstone(tx.record!, tx.now);
+    const version = tx.record.v;
     tx.context = undefined;
     tx.deltas = [];
     tx.dirty = true;
@@ -470,54 +412,6 @@ function newGeneration(): string {
   return crypto.randomUUID().slice(0, 13);
 }
 
-/**
- * Packs a commit's new deltas into pages of at most ~60 KB of JSON. A delta too large for a page,
- * or beyond what the commit can still carry (`budget` bytes), is not kept: it becomes a gap (null)
- * here and in memory, so every instance serves the same thing (a full context across it).
- */
-function packPages(
-  g: string,
-  fresh: RetainedDelta[],
-  config: ActorContext["config"],
-  budget: number,
-): DeltaPage[] {
-  const limit = CHUNK_BYTES - 1024;
-  const texts = fresh.map((d) => d.delta === null ? 4 : JSON.stringify(d.delta).length);
-  let total = texts.reduce((n, t) => n + t, 0);
-  const bySize = texts.map((_, i) => i).sort((a, b) => texts[b] - texts[a]);
-  for (const i of bySize) {
-    if (texts[i] <= limit && total <= budget) break;
-    total -= texts[i];
-    texts[i] = 4;
-    fresh[i].delta = null;
-  }
-  const pages: DeltaPage[] = [];
-  let start = 0;
-  let size = 0;
-  const flush = (end: number) => {
-    if (end === start) return;
-    const part = fresh.slice(start, end);
-    const encoded = encodeValue(part.map((d) => d.delta), compressionOptions(config), "deltas");
-    for (const d of part) d.page = part[0].version;
-    pages.push({
-      g,
-      v: part[0].version,
-      n: part.length,
-      at: part[part.length - 1].at,
-      enc: encoded.encoding,
-      d: exactBytes(encoded.bytes),
-    });
-    start = end;
-    size = 0;
-  };
-  texts.forEach((t, i) => {
-    if (size + t > limit) flush(i);
-    size += t + 1;
-  });
-  flush(fresh.length);
-  return pages;
-}
-
 /** The longest run of consecutive versions ending at `head`, from deltas sorted by version. */
 function contiguousSuffix(deltas: RetainedDelta[], head: number): RetainedDelta[] {
   let i = deltas.length;
@@ -527,73 +421,4 @@ function contiguousSuffix(deltas: RetainedDelta[], head: number): RetainedDelta[
     expect--;
   }
   return deltas.slice(i);
-}
-
-/** A head record with its decoded context, as read from KV. */
-export interface LoadedContext {
-  record: ContextRecord | null;
-  context: JsonObject | undefined;
-  versionstamp: string | null;
-}
-
-/**
- * Reads a context's head and (chunked) value from KV. Chunks are immutable per version, so a
- * missing chunk means the head moved on meanwhile: read again.
- * @throws {ChorusError} `unavailable` when KV cannot be read or the value keeps changing
- */
-export async function loadContext(
-  store: Store,
-  id: string,
-  consistency: "strong" | "eventual",
-): Promise<LoadedContext> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const head = await store.get<ContextRecord>(ctxHeadKey(id), consistency);
-    const record = head.value;
-    if (!record || record.x || record.enc === undefined) {
-      return { record, context: undefined, versionstamp: head.versionstamp };
-    }
-    const version = record.cv ?? record.v;
-    const context = await readBlob(
-      store,
-      record as BlobRef,
-      (i) => ctxChunkKey(id, version, i),
-      consistency,
-    );
-    if (context === undefined) continue;
-    return { record, context: context as JsonObject, versionstamp: head.versionstamp };
-  }
-  throw new ChorusError("unavailable", `Cannot read context "${id}": it kept changing`);
-}
-
-/**
- * Reads the delta log of the record's generation from version `from` to the record's version.
- * Pages start where a commit's new versions start, so a read from just after the cached deltas
- * starts at a page boundary; a full read scans the whole (trimmed, so short) log.
- */
-async function loadDeltas(
-  store: Store,
-  id: string,
-  record: ContextRecord,
-  from: number,
-  full: boolean,
-  consistency: "strong" | "eventual",
-): Promise<RetainedDelta[]> {
-  const out: RetainedDelta[] = [];
-  if (from > record.v) return out;
-  const iter = store.list<DeltaPage>(
-    { start: ctxDeltaKey(id, full ? 0 : from), end: ctxDeltaKey(id, record.v + 1) },
-    { consistency },
-  );
-  for await (const entry of iter) {
-    const page = entry.value;
-    if (page.g !== record.g) continue;
-    const deltas = deepFreeze(decodeValue(page.d, page.enc)) as (ChordDelta | null)[];
-    deltas.forEach((delta, i) => {
-      const version = page.v + i;
-      if (version >= from && version > record.b && version <= record.v) {
-        out.push({ version, at: page.at, delta, page: page.v });
-      }
-    });
-  }
-  return out;
 }

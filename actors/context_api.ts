@@ -23,9 +23,9 @@ import {
   type ContextTx,
   type ContextValue,
   isLiveContext,
-  loadContext,
   type SyncResult,
 } from "./context_actor.ts";
+import { loadContext } from "../contexts/layout.ts";
 import { type ContextSnapshot, type ExportProvider } from "../contexts/export.ts";
 import {
   cleanupContexts,

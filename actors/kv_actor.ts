@@ -17,6 +17,7 @@ import {
   type Encoding,
 } from "../storage/codec.ts";
 import { Actor, type ActorContext } from "./actor.ts";
+import { EmittedVersion } from "./emitted_version.ts";
 import type { TimerId } from "../clock.ts";
 
 /** How long a deleted or expired key's version is remembered, so versions keep rising. */
@@ -125,7 +126,7 @@ function notFound(action: string, key: string): ChorusError {
 /** The actor owning one kv key. */
 export class KvActor extends Actor<KvTx, KvChange> {
   #state: KvState = { record: null, value: undefined };
-  #emitted = 0;
+  readonly #emitted = new EmittedVersion<KvChange>((c) => c.version);
   #renewal?: TimerId;
 
   constructor(id: string, ctx: ActorContext) {
@@ -151,7 +152,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
   protected async onStart(consistency: "strong" | "eventual"): Promise<string | null> {
     const loaded = await loadKvRecord(this.ctx.store, this.id, consistency);
     this.#state = { record: loaded.record, value: loaded.value };
-    if (this.#emitted === 0) this.#emitted = loaded.record?.v ?? 0;
+    this.#emitted.loaded(loaded.record?.v ?? 0);
     this.#armExpiry();
     return loaded.versionstamp;
   }
@@ -206,18 +207,17 @@ export class KvActor extends Actor<KvTx, KvChange> {
       bytes += 128;
     }
     tx.record = rec;
-    return { checks: [{ key: kvHeadKey(key), versionstamp: this.versionstamp }], mutations, bytes };
+    return { checks: [this.headCheck()], mutations, bytes };
   }
 
   protected adopt(tx: KvTx, _versionstamp: string): KvChange[] {
     this.#state = { record: tx.record, value: tx.value };
     this.#armExpiry();
-    return this.#fresh(tx.changes);
+    return this.#emitted.fresh(tx.changes);
   }
 
   protected override async onRemoteChange(): Promise<KvChange[]> {
-    const before = this.#emitted;
-    await this.reload();
+    const before = await this.#emitted.reloading(() => this.reload());
     const now = this.#state.record?.v ?? 0;
     if (now <= before) return [];
     const changes: KvChange[] = [];
@@ -231,8 +231,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
       // Part of the log has expired: tell watchers the current state instead of a gap.
       changes.push(this.snapshot());
     }
-    this.#emitted = before;
-    return this.#fresh(changes);
+    return this.#emitted.fresh(changes);
   }
 
   protected override onSubscribersChanged(): void {
@@ -281,13 +280,6 @@ export class KvActor extends Actor<KvTx, KvChange> {
         key: this.id,
       });
     });
-  }
-
-  /** Only events newer than the last one sent, in order. */
-  #fresh(changes: KvChange[]): KvChange[] {
-    const out = changes.filter((c) => c.version > this.#emitted);
-    if (out.length) this.#emitted = out[out.length - 1].version;
-    return out;
   }
 
   /**

@@ -19,7 +19,7 @@ import {
   encodeValue,
 } from "../storage/codec.ts";
 import { KV_HEAD_PREFIX, kvHeadKey, kvLogKey, kvLogPrefix } from "../storage/keys.ts";
-import { Actor } from "./actor.ts";
+import { writeTogether } from "./write_together.ts";
 import {
   isLive,
   type KvActor,
@@ -382,7 +382,7 @@ export class KvApi {
         ttl: item.ttl,
       };
     });
-    const results = await Actor.writeTogether(
+    const results = await writeTogether(
       this.#deps.store,
       prepared.map((p) => {
         const actor = this.#actor(p.key);
@@ -438,7 +438,7 @@ export class KvApi {
   async #deleteMany(keys: string[]): Promise<{ deleted: number; keys: string[] }> {
     checkBulk(keys.length);
     keys.forEach(validateKey);
-    const results = await Actor.writeTogether(
+    const results = await writeTogether(
       this.#deps.store,
       keys.map((key) => {
         const actor = this.#actor(key);
@@ -465,7 +465,7 @@ export class KvApi {
       validateKey(item.key);
       validateTtl(item.ttl);
     }
-    const results = await Actor.writeTogether(
+    const results = await writeTogether(
       this.#deps.store,
       items.map((item) => {
         const actor = this.#actor(item.key);

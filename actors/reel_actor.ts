@@ -30,6 +30,7 @@ import {
 } from "../storage/keys.ts";
 import type { InteractionJson, Priority, ReelStateJson, ReelUpdateJson } from "./reel_types.ts";
 import { Actor, type ActorContext } from "./actor.ts";
+import { EmittedVersion } from "./emitted_version.ts";
 
 /** The head record stored at `["reel", id]`. */
 export interface ReelRecord {
@@ -163,7 +164,8 @@ export class ReelActor extends Actor<ReelTx, ReelEvent> {
   #viewsLocal: { vs: string; n: number }[] = [];
   #unwatchViews?: () => void;
   #closedViews = false;
-  #emitted = 0;
+  /** Views carry no version: they always go out. */
+  readonly #emitted = new EmittedVersion<ReelEvent>((e) => e.v);
 
   constructor(id: string, ctx: ActorContext) {
     super("reel", id, ctx);
@@ -321,7 +323,7 @@ export class ReelActor extends Actor<ReelTx, ReelEvent> {
     this.#likes = new Map();
     this.#chain = new Set([head.versionstamp]);
     this.#setViews(views.value, views.versionstamp);
-    if (this.#emitted === 0) this.#emitted = rec.v;
+    this.#emitted.loaded(rec.v);
     return head.versionstamp;
   }
 
@@ -402,11 +404,7 @@ export class ReelActor extends Actor<ReelTx, ReelEvent> {
     }
     mutations.push({ type: "set", key: reelHeadKey(id), value: rec });
     tx.record = rec;
-    return {
-      checks: [{ key: reelHeadKey(id), versionstamp: this.versionstamp }],
-      mutations,
-      bytes,
-    };
+    return { checks: [this.headCheck()], mutations, bytes };
   }
 
   protected adopt(tx: ReelTx, versionstamp: string): ReelEvent[] {
@@ -416,24 +414,16 @@ export class ReelActor extends Actor<ReelTx, ReelEvent> {
     this.#updates = tx.updates;
     this.#interactions = tx.interactions;
     for (const [user, liked] of tx.likes) this.#likes.set(user, liked);
-    return this.#fresh(tx.events);
+    return this.#emitted.fresh(tx.events);
   }
 
   protected override async onRemoteChange(): Promise<ReelEvent[]> {
-    const before = this.#emitted;
-    await this.reload();
-    this.#emitted = before;
+    const before = await this.#emitted.reloading(() => this.reload());
     const events: ReelEvent[] = [
       ...this.#updates.filter((u) => u.v > before).map((u) => updateEvent(u)),
       ...this.#interactions.filter((i) => i.v > before).map((i) => interactionEvent(i)),
     ].sort((a, b) => a.v! - b.v!);
-    return this.#fresh(events);
-  }
-
-  #fresh(events: ReelEvent[]): ReelEvent[] {
-    const out = events.filter((e) => e.v === undefined || e.v > this.#emitted);
-    for (const e of out) if (e.v !== undefined) this.#emitted = Math.max(this.#emitted, e.v);
-    return out;
+    return this.#emitted.fresh(events);
   }
 
   // ---- ops: validate, then change the working copy ----

@@ -22,7 +22,7 @@ import {
   reelViewsKey,
 } from "../storage/keys.ts";
 import type { InteractionJson, Priority, ReelStateJson, ReelUpdateJson } from "./reel_types.ts";
-import { Actor, type JointOp } from "./actor.ts";
+import { type JointOp, writeTogether } from "./write_together.ts";
 import type { Registry } from "./registry.ts";
 import {
   type CountedType,
@@ -270,7 +270,7 @@ export class ReelsApi {
         const { target_users: _t, ...copy } = owned;
         ops.push({ actor: other, op: (tx: ReelTx) => other.publishOp(tx, copy) } as never);
       }
-      await Actor.writeTogether(this.#deps.store, ops);
+      await writeTogether(this.#deps.store, ops);
     }
     this.#stats.updates++;
     return { id: stored!.id, reel_id: id, seq: stored!.seq, timestamp: stored!.timestamp };

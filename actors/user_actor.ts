@@ -14,6 +14,7 @@ import { reelViewerKey, userHeadKey, userLogKey } from "../storage/keys.ts";
 import type { Priority, ReelUpdateJson } from "./reel_types.ts";
 import type { PresenceUpdateJson } from "./user_types.ts";
 import { Actor, type ActorContext } from "./actor.ts";
+import { EmittedVersion } from "./emitted_version.ts";
 
 /** A presence status. */
 export type PresenceStatus = "online" | "away" | "offline";
@@ -75,7 +76,7 @@ const MAX_DROPS = 200;
 export class UserActor extends Actor<UserTx, UserFeedEntry> {
   #record: UserRecord | null = null;
   #feed: UserFeedEntry[] = [];
-  #emitted = 0;
+  readonly #emitted = new EmittedVersion<UserFeedEntry>((e) => e.seq);
 
   constructor(id: string, ctx: ActorContext) {
     super("user", id, ctx);
@@ -118,7 +119,7 @@ export class UserActor extends Actor<UserTx, UserFeedEntry> {
     }
     this.#record = rec;
     this.#feed = [...cached, ...more];
-    if (this.#emitted === 0) this.#emitted = rec?.seq ?? 0;
+    this.#emitted.loaded(rec?.seq ?? 0);
     return head.versionstamp;
   }
 
@@ -171,30 +172,18 @@ export class UserActor extends Actor<UserTx, UserFeedEntry> {
     }
     mutations.push({ type: "set", key: userHeadKey(id), value: rec });
     tx.record = rec;
-    return {
-      checks: [{ key: userHeadKey(id), versionstamp: this.versionstamp }],
-      mutations,
-      bytes,
-    };
+    return { checks: [this.headCheck()], mutations, bytes };
   }
 
   protected adopt(tx: UserTx, _versionstamp: string): UserFeedEntry[] {
     this.#record = tx.record;
     this.#feed = tx.feed;
-    return this.#fresh(tx.feed);
+    return this.#emitted.fresh(tx.feed);
   }
 
   protected override async onRemoteChange(): Promise<UserFeedEntry[]> {
-    const before = this.#emitted;
-    await this.reload();
-    this.#emitted = before;
-    return this.#fresh(this.#feed);
-  }
-
-  #fresh(entries: UserFeedEntry[]): UserFeedEntry[] {
-    const out = entries.filter((e) => e.seq > this.#emitted);
-    if (out.length) this.#emitted = out[out.length - 1].seq;
-    return out;
+    await this.#emitted.reloading(() => this.reload());
+    return this.#emitted.fresh(this.#feed);
   }
 
   #append(tx: UserTx, entry: Omit<UserFeedEntry, "seq">): number {

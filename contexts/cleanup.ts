@@ -8,15 +8,14 @@
 import type { Clock } from "../clock.ts";
 import type { ResolvedConfig } from "../config.ts";
 import type { Mutation, Store } from "../storage/store.ts";
-import { type BlobRef, dropBlob } from "../storage/chunked.ts";
+import { CTX_DELTA_PREFIX, CTX_HEAD_PREFIX, ctxDeltaPrefix, ctxHeadKey } from "../storage/keys.ts";
 import {
-  CTX_DELTA_PREFIX,
-  CTX_HEAD_PREFIX,
-  ctxChunkKey,
-  ctxDeltaPrefix,
-  ctxHeadKey,
-} from "../storage/keys.ts";
-import type { ContextRecord, DeltaPage } from "../actors/context_actor.ts";
+  type ContextRecord,
+  type DeltaPage,
+  dropValue,
+  headExpireIn,
+  tombstone,
+} from "./layout.ts";
 import { telemetry } from "../observability/telemetry.ts";
 
 /** Counts of one cleanup run. */
@@ -78,7 +77,6 @@ interface Run extends CleanupDeps {
 
 async function removeExpiredContexts(run: Run): Promise<void> {
   const { store, config, now, limit, result } = run;
-  const tombstoneTtl = Math.max(config.deltaTtlMs, config.contextTtlMs);
   for await (
     const entry of store.list<ContextRecord>({ prefix: [...CTX_HEAD_PREFIX] }, { batchSize: PAGE })
   ) {
@@ -101,16 +99,11 @@ async function removeExpiredContexts(run: Run): Promise<void> {
       deltaKeys.push(d.key);
       deltaCount += d.value.n;
     }
-    const version = rec.v + 1;
+    const gone = tombstone(rec, now);
     const mutations: Mutation[] = [
-      ...dropBlob(rec as BlobRef, (i) => ctxChunkKey(id, rec.cv ?? rec.v, i)),
+      ...dropValue(id, rec),
       ...deltaKeys.map((key) => ({ type: "delete" as const, key })),
-      {
-        type: "set",
-        key: ctxHeadKey(id),
-        value: { v: version, g: rec.g, b: version, u: now, x: true } satisfies ContextRecord,
-        expireIn: tombstoneTtl,
-      },
+      { type: "set", key: ctxHeadKey(id), value: gone, expireIn: headExpireIn(gone, config) },
     ];
     const done = await store.commit({
       checks: [{ key: entry.key, versionstamp: entry.versionstamp }],

@@ -11,12 +11,20 @@ import type { ReelsApi } from "../actors/reel_api.ts";
 import type { RealtimeServer } from "../realtime/server.ts";
 import { compressionReport, compressionStatsOf } from "../storage/codec.ts";
 
-/** Where the figures come from. */
+/**
+ * Where the figures come from: the live objects of one instance, read at the moment the figures
+ * are asked for, so nothing is counted twice or kept just for them.
+ */
 export interface FigureSources {
+  /** The KV store (commit, conflict and latency counters). */
   store: Store;
+  /** Resolved configuration (region, compression settings). */
   config: ResolvedConfig;
+  /** This instance's id. */
   instanceId: string;
+  /** When the instance started (ms since epoch), for the uptime. */
   startedAt: number;
+  /** The instance's clock (ms since epoch). */
   now: () => number;
   /** The socket endpoint (sockets, topics, message counters). */
   realtime?: RealtimeServer;

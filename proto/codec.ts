@@ -117,6 +117,30 @@ interface MessageSpec {
   readonly keys: ReadonlySet<string>;
 }
 
+/**
+ * A list message: an id, a version and a repeated typed message (`ReelUpdateList`,
+ * `ContextDeltaList`), each named as in its JSON shape.
+ */
+interface ListSpec {
+  readonly name: string;
+  readonly type: protobuf.Type;
+  /** The id field (a string). */
+  readonly id: string;
+  /** The version field (a non-negative safe integer). */
+  readonly version: string;
+  /** A boolean field sent with the list, if any (`complete`). */
+  readonly flag?: string;
+  /** The repeated field and the message of its entries. */
+  readonly items: string;
+  readonly item: MessageSpec;
+  /** An entry as its message sees it (e.g. with a fixed `type`); the entry itself by default. */
+  readonly toItem?: (entry: unknown) => unknown;
+  /** What is wrong with an entry beyond its message's own checks, or null. */
+  readonly check?: (entry: Proto) => string | null;
+  /** The JSON entry for a decoded message (e.g. with defaults filled in); as decoded by default. */
+  readonly fromItem?: (decoded: Proto) => unknown;
+}
+
 type Proto = Record<string, unknown>;
 
 const PACKAGE = "chorus.v1";
@@ -166,8 +190,34 @@ const CONTEXT_DELTA = messageSpec("ContextDelta", [
   ["context", "json", "context_json"],
   ["at", "optInt64"],
 ]);
-const CONTEXT_DELTA_LIST = root.lookupType(`${PACKAGE}.ContextDeltaList`);
-const REEL_UPDATE_LIST = root.lookupType(`${PACKAGE}.ReelUpdateList`);
+const CONTEXT_DELTA_LIST: ListSpec = {
+  name: "ContextDeltaList",
+  type: root.lookupType(`${PACKAGE}.ContextDeltaList`),
+  id: "id",
+  version: "version",
+  items: "deltas",
+  item: CONTEXT_DELTA,
+  toItem: (entry) => isPlainObject(entry) ? { ...entry, type: "delta" } : entry,
+  check: (entry) => Number.isSafeInteger(entry.at) ? null : "at is not a safe integer",
+  fromItem: (decoded) => {
+    const d = decoded as unknown as ContextDeltaJson;
+    return {
+      from_version: d.from_version ?? 0,
+      version: d.version,
+      delta: d.delta ?? null,
+      at: d.at ?? 0,
+    };
+  },
+};
+const REEL_UPDATE_LIST: ListSpec = {
+  name: "ReelUpdateList",
+  type: root.lookupType(`${PACKAGE}.ReelUpdateList`),
+  id: "reel_id",
+  version: "seq",
+  flag: "complete",
+  items: "updates",
+  item: REEL_UPDATE,
+};
 const KV_CHANGE = messageSpec("KvChange", [
   ["key", "string"],
   ["op", "string"],
@@ -245,25 +295,7 @@ export function decodeInteraction(bytes: BytesLike): InteractionJson {
  * @throws {TypeError} When a field has the wrong type or a number is not a safe integer.
  */
 export function encodeReelUpdateList(list: ReelUpdateListJson): Uint8Array<ArrayBuffer> {
-  if (!isPlainObject(list) || typeof list.reel_id !== "string" || !isSafeUnsigned(list.seq)) {
-    throw new TypeError("Cannot encode ReelUpdateList: reel_id or seq has the wrong type");
-  }
-  if (!Array.isArray(list.updates)) {
-    throw new TypeError("Cannot encode ReelUpdateList: updates is not a list");
-  }
-  const updates = list.updates.map((u: unknown, i) => {
-    const problem = problemOf(REEL_UPDATE, u, false);
-    if (problem !== null) {
-      throw new TypeError(`Cannot encode ReelUpdateList.updates[${i}]: ${problem}`);
-    }
-    return toProto(REEL_UPDATE, u as Proto);
-  });
-  return encodeMessage(REEL_UPDATE_LIST, {
-    reel_id: list.reel_id,
-    seq: list.seq,
-    complete: list.complete === true,
-    updates,
-  });
+  return encodeList(REEL_UPDATE_LIST, list);
 }
 
 /**
@@ -271,14 +303,7 @@ export function encodeReelUpdateList(list: ReelUpdateListJson): Uint8Array<Array
  * @throws {SyntaxError} When the bytes are not a valid `ReelUpdateList`.
  */
 export function decodeReelUpdateList(bytes: BytesLike): ReelUpdateListJson {
-  const message = decodeMessage(REEL_UPDATE_LIST, bytes);
-  const entries = Array.isArray(message.updates) ? message.updates as Proto[] : [];
-  return {
-    reel_id: typeof message.reel_id === "string" ? message.reel_id : "",
-    seq: toSafeNumber(message.seq, "ReelUpdateList.seq"),
-    complete: message.complete === true,
-    updates: entries.map((m) => fromProto(REEL_UPDATE, m) as unknown as ReelUpdateJson),
-  };
+  return decodeList(REEL_UPDATE_LIST, bytes) as unknown as ReelUpdateListJson;
 }
 
 /**
@@ -334,22 +359,7 @@ export function decodeContextDelta(bytes: BytesLike): ContextDeltaJson {
  * @throws {TypeError} When a field has the wrong type or a number is not a safe integer.
  */
 export function encodeContextDeltaList(list: ContextDeltaListJson): Uint8Array<ArrayBuffer> {
-  if (!isPlainObject(list) || typeof list.id !== "string" || !isSafeUnsigned(list.version)) {
-    throw new TypeError("Cannot encode ContextDeltaList: id or version has the wrong type");
-  }
-  if (!Array.isArray(list.deltas)) {
-    throw new TypeError("Cannot encode ContextDeltaList: deltas is not a list");
-  }
-  const deltas = list.deltas.map((entry: unknown, i) => {
-    const value = isPlainObject(entry) ? { ...entry, type: "delta" } : entry;
-    const problem = problemOf(CONTEXT_DELTA, value, false) ??
-      (Number.isSafeInteger((value as Proto).at) ? null : "at is not a safe integer");
-    if (problem !== null) {
-      throw new TypeError(`Cannot encode ContextDeltaList.deltas[${i}]: ${problem}`);
-    }
-    return toProto(CONTEXT_DELTA, value as Proto);
-  });
-  return encodeMessage(CONTEXT_DELTA_LIST, { id: list.id, version: list.version, deltas });
+  return encodeList(CONTEXT_DELTA_LIST, list);
 }
 
 /**
@@ -357,21 +367,7 @@ export function encodeContextDeltaList(list: ContextDeltaListJson): Uint8Array<A
  * @throws {SyntaxError} When the bytes are not a valid `ContextDeltaList` or hold invalid JSON.
  */
 export function decodeContextDeltaList(bytes: BytesLike): ContextDeltaListJson {
-  const message = decodeMessage(CONTEXT_DELTA_LIST, bytes);
-  const entries = Array.isArray(message.deltas) ? message.deltas as Proto[] : [];
-  return {
-    id: typeof message.id === "string" ? message.id : "",
-    version: toSafeNumber(message.version, "ContextDeltaList.version"),
-    deltas: entries.map((m) => {
-      const d = fromProto(CONTEXT_DELTA, m) as unknown as ContextDeltaJson;
-      return {
-        from_version: d.from_version ?? 0,
-        version: d.version,
-        delta: d.delta ?? null,
-        at: d.at ?? 0,
-      };
-    }),
-  };
+  return decodeList(CONTEXT_DELTA_LIST, bytes) as unknown as ContextDeltaListJson;
 }
 
 /**
@@ -494,6 +490,41 @@ function encodeTyped(spec: MessageSpec, value: object): Uint8Array<ArrayBuffer> 
 
 function decodeTyped(spec: MessageSpec, bytes: BytesLike): Proto {
   return fromProto(spec, decodeMessage(spec.type, bytes));
+}
+
+function encodeList(spec: ListSpec, list: object): Uint8Array<ArrayBuffer> {
+  const { name, id, version, flag, items, item } = spec;
+  if (!isPlainObject(list) || typeof list[id] !== "string" || !isSafeUnsigned(list[version])) {
+    throw new TypeError(`Cannot encode ${name}: ${id} or ${version} has the wrong type`);
+  }
+  const entries = list[items];
+  if (!Array.isArray(entries)) throw new TypeError(`Cannot encode ${name}: ${items} is not a list`);
+  const encoded = entries.map((entry: unknown, i) => {
+    const value = spec.toItem ? spec.toItem(entry) : entry;
+    const problem = problemOf(item, value, false) ?? spec.check?.(value as Proto) ?? null;
+    if (problem !== null) throw new TypeError(`Cannot encode ${name}.${items}[${i}]: ${problem}`);
+    return toProto(item, value as Proto);
+  });
+  const message: Proto = { [id]: list[id], [version]: list[version] };
+  if (flag !== undefined) message[flag] = list[flag] === true;
+  message[items] = encoded;
+  return encodeMessage(spec.type, message);
+}
+
+function decodeList(spec: ListSpec, bytes: BytesLike): Proto {
+  const { name, id, version, flag, items, item } = spec;
+  const message = decodeMessage(spec.type, bytes);
+  const entries = Array.isArray(message[items]) ? message[items] as Proto[] : [];
+  const out: Proto = {
+    [id]: typeof message[id] === "string" ? message[id] : "",
+    [version]: toSafeNumber(message[version], `${name}.${version}`),
+  };
+  if (flag !== undefined) out[flag] = message[flag] === true;
+  out[items] = entries.map((m) => {
+    const decoded = fromProto(item, m);
+    return spec.fromItem ? spec.fromItem(decoded) : decoded;
+  });
+  return out;
 }
 
 function encodeMessage(type: protobuf.Type, message: Proto): Uint8Array<ArrayBuffer> {

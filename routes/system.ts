@@ -8,24 +8,17 @@
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Store } from "../storage/store.ts";
 import { errorResponses, validationHook } from "./_common.ts";
 import { ChorusError } from "../errors.ts";
-import type { ResolvedConfig } from "../config.ts";
-import type { Registry } from "../actors/registry.ts";
-import type { ReelsApi } from "../actors/reel_api.ts";
 import type { Members } from "../storage/members.ts";
-import type { RealtimeServer } from "../realtime/server.ts";
 import { CHORUS_PROTO } from "../proto/codec.ts";
-import { round, systemFigures } from "../observability/system_stats.ts";
+import { type FigureSources, round, systemFigures } from "../observability/system_stats.ts";
 
-/** Dependencies of {@linkcode healthRoutes}. */
-export interface HealthDeps {
-  store: Store;
-  instanceId: string;
-  startedAt: number;
-  now: () => number;
-}
+/**
+ * Dependencies of {@linkcode healthRoutes}: the few figure sources liveness and readiness read
+ * (the store for readiness, the instance and its clock for liveness).
+ */
+export type HealthDeps = Pick<FigureSources, "store" | "instanceId" | "startedAt" | "now">;
 
 const healthRoute = createRoute({
   method: "get",
@@ -102,23 +95,15 @@ export function healthRoutes(deps: HealthDeps): OpenAPIHono {
   return app;
 }
 
-/** Dependencies of {@linkcode systemRoutes}: everything the figures are read from. */
-export interface SystemDeps {
+/**
+ * Dependencies of {@linkcode systemRoutes}: the sources of the figures (the same ones the socket's
+ * `system` topic reads, so the two cannot drift apart), plus what only these routes show.
+ */
+export interface SystemDeps extends FigureSources {
   /** The instance's figures, shared with the socket's `system` topic (built here if absent). */
   figures?: ReturnType<typeof systemFigures>;
-  store: Store;
-  config: ResolvedConfig;
-  instanceId: string;
-  startedAt: number;
-  now: () => number;
-  /** The socket endpoint (sockets, topics, message counters). */
-  realtime?: RealtimeServer;
-  /** Live actors. */
-  registry?: Registry;
   /** Instance membership (`status` lists the live members). */
   members?: Members;
-  /** The reels product (interaction and view-coalescing counters). */
-  reels?: ReelsApi;
   /** `sqlite`, `memory`, `kv-connect` or `deno-deploy`. */
   kvBackend?: string;
 }

@@ -26,6 +26,7 @@ import { Chorus } from "../../chorus.ts";
 import { loadConfig } from "../../config.ts";
 import { setLogLevel } from "../../log.ts";
 import { openKv } from "../../storage/open.ts";
+import { mulberry32 } from "../../prng.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Server role: `deno serve` runs this file with CHORUS_SOAK_ROLE=server.
@@ -124,18 +125,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** A small deterministic PRNG (mulberry32), so runs draw the same mix. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Sample {
   t: number;
   ops: number;
@@ -176,7 +165,8 @@ async function drive(): Promise<number> {
   const root = new URL("../../", import.meta.url).pathname;
   const base = `http://127.0.0.1:${port}`;
   const dir = await Deno.makeTempDir({ prefix: "chorus-soak-" });
-  const random = prng(0x50A4);
+  // Seeded, so runs draw the same mix.
+  const random = mulberry32(0x50A4);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
 
   console.error(

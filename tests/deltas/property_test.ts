@@ -23,6 +23,7 @@ import {
   rewindChord,
   setOwn,
 } from "../../deltas/mod.ts";
+import { mulberry32 } from "../../prng.ts";
 
 const PAIRS = 400;
 const CHAINS = 60;
@@ -32,18 +33,6 @@ function baseSeed(): number {
   const granted = Deno.permissions.querySync({ name: "env", variable: "DELTAS_SEED" });
   const fromEnv = granted.state === "granted" ? Deno.env.get("DELTAS_SEED") : undefined;
   return fromEnv ? Number(fromEnv) : 0x5eed_c40d;
-}
-
-/** mulberry32: a tiny, fast, seedable PRNG returning floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Rng = () => number;

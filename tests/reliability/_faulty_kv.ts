@@ -11,7 +11,7 @@
  * and `storage/watch.ts` (`watch`, `set` of its probe key); everything else is passed through.
  * @module
  */
-import { Rng } from "./_prng.ts";
+import { Rng } from "../../prng.ts";
 
 /** Which calls a fault applies to. */
 export type FaultOp = "commit" | "get" | "getMany" | "list";

@@ -18,7 +18,7 @@ import { Chorus } from "../../mod.ts";
 import { ERROR_STATUS } from "../../errors.ts";
 import { connect, disconnect, join, serve } from "../realtime/_socket_helpers.ts";
 import { FaultyKv } from "./_faulty_kv.ts";
-import { fuzzSeed } from "./_prng.ts";
+import { fuzzSeed } from "./_seed.ts";
 
 const { seed: SEED } = fuzzSeed();
 const TAG = `[faults seed=${SEED} (replay: CHORUS_FUZZ_SEED=${SEED})]`;

@@ -28,7 +28,8 @@ import {
 } from "../../proto/codec.ts";
 import type { Frame } from "../../realtime/phoenix.ts";
 import { connect, disconnect, join, pushed, serve } from "../realtime/_socket_helpers.ts";
-import { fuzzSeed, randomSeed, Rng } from "./_prng.ts";
+import { Rng } from "../../prng.ts";
+import { fuzzSeed, randomSeed } from "./_seed.ts";
 
 const { seed: SEED, fromEnv: SEED_FROM_ENV } = fuzzSeed();
 /** Requests of the fixed-seed HTTP run (and of the random-seeded one). */

@@ -1,37 +1,16 @@
 /**
- * A tiny seeded PRNG (mulberry32) and the pickers the reliability tests draw from, so every fuzz
- * run and fault schedule can be replayed from its seed.
+ * A seeded pseudo-random generator (mulberry32) and the choices drawn from it. Whatever must be
+ * replayable draws from here: fuzz runs and fault schedules in the tests, property tests, the
+ * load mix of the soak benchmark. A run is then named by its seed, and the same seed draws the
+ * same sequence everywhere. Not for anything that must be unpredictable (ids, tokens).
  * @module
  */
 
-/** The seed fuzz runs use unless `CHORUS_FUZZ_SEED` is set. */
-export const DEFAULT_FUZZ_SEED = 0xC0_2105;
-
 /**
- * The seed of a fuzz run: `CHORUS_FUZZ_SEED` (decimal or `0x` hex) when set, else `fallback`.
- * @throws {Error} when the variable is set but is not a 32-bit unsigned integer
+ * mulberry32: a 32-bit state PRNG, uniform in [0, 1); small and fast, and good enough to spread
+ * test inputs and load, which is all it is for.
+ * @param seed taken as a 32-bit unsigned integer
  */
-export function fuzzSeed(fallback = DEFAULT_FUZZ_SEED): { seed: number; fromEnv: boolean } {
-  let text: string | undefined;
-  try {
-    text = Deno.env.get("CHORUS_FUZZ_SEED")?.trim();
-  } catch {
-    text = undefined; // no env permission: the default
-  }
-  if (!text) return { seed: fallback >>> 0, fromEnv: false };
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > 0xFFFF_FFFF) {
-    throw new Error(`CHORUS_FUZZ_SEED=${text}: expected an integer from 0 to 2^32-1`);
-  }
-  return { seed: n >>> 0, fromEnv: true };
-}
-
-/** A fresh random 32-bit seed (for the one random-seeded run, which prints it). */
-export function randomSeed(): number {
-  return crypto.getRandomValues(new Uint32Array(1))[0];
-}
-
-/** mulberry32: a 32-bit state PRNG, uniform in [0, 1). */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -43,7 +22,7 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-/** Seeded random choices. */
+/** Seeded random choices over {@linkcode mulberry32}, so code that draws reads as what it picks. */
 export class Rng {
   /** The seed this generator started from. */
   readonly seed: number;

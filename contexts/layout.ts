@@ -1,0 +1,267 @@
+/**
+ * How a context is laid out in KV: what its head record, value chunks and delta-log pages hold,
+ * how they are encoded, and how they are read back. The keys are built in `storage/keys.ts`; this
+ * module is what goes in them, in one place for everything that reads or writes contexts (the
+ * context actor, cleanup), so the layout can be read and changed here alone.
+ *
+ * - `["ctx", id]`: the {@linkcode ContextRecord}: version, generation, retention bounds, and the
+ *   value inline when it fits one entry.
+ * - `["ctx_chunk", id, version, i]`: the chunks of a larger value, keyed by the version that wrote
+ *   them and never rewritten, so a reader finds the chunks of the head it read or reads again.
+ * - `["ctx_delta", id, v]`: a {@linkcode DeltaPage}, the chord deltas of the versions one commit
+ *   added, starting at `v`.
+ * @module
+ */
+import { ChorusError } from "../errors.ts";
+import type { ResolvedConfig } from "../config.ts";
+import type { Mutation, Store } from "../storage/store.ts";
+import { ctxChunkKey, ctxDeltaKey, ctxHeadKey } from "../storage/keys.ts";
+import {
+  CHUNK_BYTES,
+  compressionOptions,
+  decodeValue,
+  deepFreeze,
+  encodeValue,
+  type Encoding,
+} from "../storage/codec.ts";
+import {
+  type BlobRef,
+  type ChunkKeyOf,
+  dropBlob,
+  exactBytes,
+  layoutBlob,
+  readBlob,
+} from "../storage/chunked.ts";
+import type { ChordDelta } from "../deltas/chord.ts";
+import type { JsonObject } from "../deltas/json.ts";
+
+/** The head record stored at `["ctx", id]`. */
+export interface ContextRecord extends Partial<BlobRef> {
+  /** Version: +1 on every change and on delete. */
+  v: number;
+  /** Generation: a new one each time the context is created (after absence, delete or expiry). */
+  g: string;
+  /** Deltas are kept for versions `b + 1 … v` at most (older ones were trimmed). */
+  b: number;
+  /** When the context last changed (ms since epoch); with `contextTtlMs`, its expiry. */
+  u: number;
+  /** Version whose chunk keys hold the value, when it is chunked. */
+  cv?: number;
+  /** True for a tombstone: the context was deleted or expired; the version is remembered. */
+  x?: true;
+}
+
+/**
+ * One page of the delta log, stored at `["ctx_delta", id, v]`: the chord deltas of versions
+ * `v … v + n - 1`, written by one commit (a group commit of many updates writes one page, not one
+ * entry per version, which keeps commits small). A page holds at most ~60 KB of JSON.
+ */
+export interface DeltaPage {
+  /** Generation of the context the deltas belong to. */
+  g: string;
+  /** The first version in the page. */
+  v: number;
+  /** How many versions the page holds. */
+  n: number;
+  /** When they were made (ms since epoch); with `deltaTtlMs`, their expiry. */
+  at: number;
+  /** Encoding of {@linkcode d}. */
+  enc: Encoding;
+  /** The encoded JSON array of chord deltas; a `null` is a delta too large to keep (a gap). */
+  d: Uint8Array;
+}
+
+/** A retained delta in memory: `delta` is null for a gap (sync across it sends the context). */
+export interface RetainedDelta {
+  /** The version this delta produces (it applies to `version - 1`). */
+  version: number;
+  /** When the change was made, in milliseconds since the Unix epoch. */
+  at: number;
+  /** The chord delta, or null for a gap. */
+  delta: ChordDelta | null;
+  /** The first version of the stored page holding it (set when committed). */
+  page: number;
+}
+
+/**
+ * The record that replaces a context deleted or expired at `at`: the next version, marked as a
+ * tombstone, keeping the generation so versions keep rising when the id is used again; the value
+ * and the deltas are gone with it.
+ */
+export function tombstone(record: ContextRecord, at: number): ContextRecord {
+  const version = record.v + 1;
+  return { v: version, g: record.g, b: version, u: at, x: true };
+}
+
+/**
+ * How long KV keeps a head record and the chunks written with it (`expireIn`), so every writer
+ * stores the same lifetime: a tombstone outlives both the deltas and the context TTL (its version
+ * must outlast everything that could still name an older one); a live context lives
+ * `contextTtlMs` past its last change with `contextAutoDelete`, and otherwise for ever.
+ */
+export function headExpireIn(
+  record: ContextRecord,
+  config: Pick<ResolvedConfig, "deltaTtlMs" | "contextTtlMs" | "contextAutoDelete">,
+): number | undefined {
+  if (record.x) return Math.max(config.deltaTtlMs, config.contextTtlMs);
+  return config.contextAutoDelete ? config.contextTtlMs : undefined;
+}
+
+/** The keys of the chunks holding a record's value, for reading or dropping them. */
+export function valueChunkKey(id: string, record: ContextRecord): ChunkKeyOf {
+  const version = record.cv ?? record.v;
+  return (i) => ctxChunkKey(id, version, i);
+}
+
+/**
+ * The deletions of a record's value chunks, for the commit that replaces or removes the value
+ * (none when the value is inline or there is no record).
+ */
+export function dropValue(id: string, record: ContextRecord | null): Mutation[] {
+  return record?.n ? dropBlob(record as BlobRef, valueChunkKey(id, record)) : [];
+}
+
+/**
+ * Encodes a context into its head record (which must hold no value yet): inline when it fits one
+ * entry, else in chunks keyed by the record's version, which no later commit rewrites.
+ * @param options.id the context's id
+ * @param options.expireIn the chunks' lifetime: the head's own (see {@linkcode headExpireIn})
+ * @returns the chunk mutations to commit with the record, and the encoded size in bytes
+ * @throws {ChorusError} `payload_too_large` when the encoded context is over the size limit
+ */
+export function layoutValue(
+  record: ContextRecord,
+  options: {
+    id: string;
+    context: JsonObject | undefined;
+    config: ResolvedConfig;
+    expireIn?: number;
+  },
+): { mutations: Mutation[]; bytes: number } {
+  const { id, config, expireIn } = options;
+  const encoded = encodeValue(options.context, compressionOptions(config), `context "${id}"`);
+  const laid = layoutBlob(encoded, (i) => ctxChunkKey(id, record.v, i), { expireIn });
+  Object.assign(record, laid.ref);
+  if (laid.ref.n) record.cv = record.v;
+  return { mutations: laid.mutations, bytes: encoded.bytes.byteLength };
+}
+
+/**
+ * Packs a commit's new deltas into pages of at most ~60 KB of JSON. A delta too large for a page,
+ * or beyond what the commit can still carry (`budget` bytes), is not kept: it becomes a gap (null)
+ * here and in memory, so every instance serves the same thing (a full context across it).
+ */
+export function packPages(
+  g: string,
+  fresh: RetainedDelta[],
+  config: ResolvedConfig,
+  budget: number,
+): DeltaPage[] {
+  const limit = CHUNK_BYTES - 1024;
+  const texts = fresh.map((d) => d.delta === null ? 4 : JSON.stringify(d.delta).length);
+  let total = texts.reduce((n, t) => n + t, 0);
+  const bySize = texts.map((_, i) => i).sort((a, b) => texts[b] - texts[a]);
+  for (const i of bySize) {
+    if (texts[i] <= limit && total <= budget) break;
+    total -= texts[i];
+    texts[i] = 4;
+    fresh[i].delta = null;
+  }
+  const pages: DeltaPage[] = [];
+  let start = 0;
+  let size = 0;
+  const flush = (end: number) => {
+    if (end === start) return;
+    const part = fresh.slice(start, end);
+    const encoded = encodeValue(part.map((d) => d.delta), compressionOptions(config), "deltas");
+    for (const d of part) d.page = part[0].version;
+    pages.push({
+      g,
+      v: part[0].version,
+      n: part.length,
+      at: part[part.length - 1].at,
+      enc: encoded.encoding,
+      d: exactBytes(encoded.bytes),
+    });
+    start = end;
+    size = 0;
+  };
+  texts.forEach((t, i) => {
+    if (size + t > limit) flush(i);
+    size += t + 1;
+  });
+  flush(fresh.length);
+  return pages;
+}
+
+/** A head record with its decoded context, as read from KV. */
+export interface LoadedContext {
+  /** The head record, or null when the id was never used. */
+  record: ContextRecord | null;
+  /** The context, deeply frozen; undefined for a tombstone or no record. */
+  context: JsonObject | undefined;
+  /** The head's versionstamp, for the check of the next commit. */
+  versionstamp: string | null;
+}
+
+/**
+ * Reads a context's head and (chunked) value from KV. Chunks are immutable per version, so a
+ * missing chunk means the head moved on meanwhile: read again.
+ * @throws {ChorusError} `unavailable` when KV cannot be read or the value keeps changing
+ */
+export async function loadContext(
+  store: Store,
+  id: string,
+  consistency: "strong" | "eventual",
+): Promise<LoadedContext> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const head = await store.get<ContextRecord>(ctxHeadKey(id), consistency);
+    const record = head.value;
+    if (!record || record.x || record.enc === undefined) {
+      return { record, context: undefined, versionstamp: head.versionstamp };
+    }
+    const context = await readBlob(
+      store,
+      record as BlobRef,
+      valueChunkKey(id, record),
+      consistency,
+    );
+    if (context === undefined) continue;
+    return { record, context: context as JsonObject, versionstamp: head.versionstamp };
+  }
+  throw new ChorusError("unavailable", `Cannot read context "${id}": it kept changing`);
+}
+
+/**
+ * Reads the delta log of the record's generation from version `from` to the record's version.
+ * Pages start where a commit's new versions start, so a read from just after the cached deltas
+ * starts at a page boundary; a full read scans the whole (trimmed, so short) log.
+ * @param full scan the log from its start rather than from `from`'s page
+ */
+export async function loadDeltas(
+  store: Store,
+  id: string,
+  record: ContextRecord,
+  from: number,
+  full: boolean,
+  consistency: "strong" | "eventual",
+): Promise<RetainedDelta[]> {
+  const out: RetainedDelta[] = [];
+  if (from > record.v) return out;
+  const iter = store.list<DeltaPage>(
+    { start: ctxDeltaKey(id, full ? 0 : from), end: ctxDeltaKey(id, record.v + 1) },
+    { consistency },
+  );
+  for await (const entry of iter) {
+    const page = entry.value;
+    if (page.g !== record.g) continue;
+    const deltas = deepFreeze(decodeValue(page.d, page.enc)) as (ChordDelta | null)[];
+    deltas.forEach((delta, i) => {
+      const version = page.v + i;
+      if (version >= from && version > record.b && version <= record.v) {
+        out.push({ version, at: page.at, delta, page: page.v });
+      }
+    });
+  }
+  return out;
+}
