@@ -26,7 +26,7 @@ import type { Registry } from "./actors/registry.ts";
 import type { Members } from "./storage/members.ts";
 import { socketRoutes } from "./routes/socket.ts";
 import type { RealtimeServer } from "./realtime/server.ts";
-import { validationHook } from "./routes/_common.ts";
+import { isJsonMediaType, readJsonBody, validationHook } from "./routes/_common.ts";
 import { cors } from "hono/cors";
 import { setSecurityHeaders } from "./auth/security_headers.ts";
 import { requestIdOf } from "./observability/request_id.ts";
@@ -271,8 +271,15 @@ export function createApp(deps: AppDeps): OpenAPIHono {
       }
     }
     const cancelBody = guardBody(c, restore ? MAX_RESTORE_BYTES : deps.config.maxBody);
+    // (A request built in process may carry a body without either header.)
+    const json = c.req.raw.body !== null &&
+      isJsonMediaType(withBody ? mime : (c.req.header("content-type") ?? "").split(";")[0].trim());
     try {
-      return await (restore ? restoreDeadlines : deadlines).run(() => next());
+      return await (restore ? restoreDeadlines : deadlines).run(async () => {
+        // JSON is read here, once, for every route (strict UTF-8, cached for the validators).
+        if (json) await readJsonBody(c);
+        return await next();
+      });
     } catch (e) {
       if (e instanceof ChorusError && e.code === "timeout") cancelBody(e);
       throw e;

@@ -4,8 +4,8 @@
  * Hono's `bodyLimit` buffers a chunked body (one without `Content-Length`) whole before the next
  * middleware runs, so a client could make the server hold hundreds of megabytes before
  * authentication had even looked at the request. Here nothing is read ahead: a declared length
- * over the limit is refused at once, and the body is wrapped in a stream that counts bytes as the
- * route reads them and fails the request with 413 past the limit. The route's deadline
+ * over the limit is refused at once, and {@linkcode readBody} counts bytes as it reads them and
+ * fails the request with 413 past the limit. The route's deadline
  * (see `deadlines.ts`) bounds the time: when it passes, the body is cancelled, so a client that
  * trickles bytes cannot keep a request open.
  *
@@ -15,16 +15,24 @@
 import type { Context } from "hono";
 import { ChorusError } from "../errors.ts";
 
-/**
- * Why a request's body was refused while a route read it. Routes see the read fail and may turn
- * that into a generic error (a JSON validator answers "malformed JSON"); `app.onError` looks here
- * first so the client gets the real reason (413 or 504).
- */
-const bodyFailures = new WeakMap<Context, ChorusError>();
+/** A guarded body: its limit, the reader {@linkcode readBody} holds, and why it was cut off. */
+interface Guard {
+  limit: number;
+  reader?: ReadableStreamDefaultReader<Uint8Array>;
+  /**
+   * Why the body was refused while it was read. Routes see the read fail and may turn that into a
+   * generic error (a JSON validator answers "malformed JSON"); `app.onError` looks here first so
+   * the client gets the real reason (413 or 504).
+   */
+  failure?: ChorusError;
+}
+
+/** Guards by request context (the context outlives anything a route does to the request). */
+const guards = new WeakMap<Context, Guard>();
 
 /** The error that ended a request's body read early, if any (see {@linkcode guardBody}). */
 export function bodyFailureOf(c: Context): ChorusError | undefined {
-  return bodyFailures.get(c);
+  return guards.get(c)?.failure;
 }
 
 /** Whether a request carries a body (a length other than 0, or a transfer encoding). */
@@ -44,52 +52,66 @@ export function tooLarge(limit: number): ChorusError {
 }
 
 /**
- * Limits the body of `c` to `limit` bytes. A declared `Content-Length` over the limit throws at
- * once; otherwise the body is replaced by a counting stream that fails past the limit. Returns the
- * function that cancels the body (for a deadline that ran out), recording `reason` as the
- * request's failure.
+ * Limits the body of `c` to `limit` bytes, to be read with {@linkcode readBody}. A declared
+ * `Content-Length` over the limit throws at once; otherwise bytes are counted as they are read.
+ * Returns the function that cancels the body (for a deadline that ran out), recording `reason` as
+ * the request's failure. The request itself is left as it is: replacing it to wrap the body costs
+ * a copy of the request and its abort signal on every write.
  * @throws {ChorusError} `payload_too_large` when the declared length exceeds `limit`
  */
 export function guardBody(c: Context, limit: number): (reason: ChorusError) => void {
-  const raw = c.req.raw;
-  const body = raw.body;
+  const body = c.req.raw.body;
   if (!body) return () => {};
-  const declared = raw.headers.get("content-length");
-  if (declared !== null && (!/^\d+$/.test(declared) || Number(declared) > limit)) {
+  const declared = c.req.header("content-length");
+  if (declared !== undefined && (!/^\d+$/.test(declared) || Number(declared) > limit)) {
     throw tooLarge(limit);
   }
-  // Even a declared length is counted: the stream is what a deadline cancels.
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  let size = 0;
-  let stop: ((reason: ChorusError) => void) | undefined;
-  const counted = new ReadableStream<Uint8Array>({
-    start(controller) {
-      stop = (reason) => {
-        controller.error(reason);
-        (reader ?? body).cancel(reason).catch(() => {});
-      };
-    },
-    async pull(controller) {
-      reader ??= body.getReader();
-      const { done, value } = await reader.read();
-      if (done) return controller.close();
-      size += value.byteLength;
-      if (size > limit) {
-        const error = tooLarge(limit);
-        bodyFailures.set(c, error);
-        controller.error(error);
-        await reader.cancel(error).catch(() => {});
-        return;
-      }
-      controller.enqueue(value);
-    },
-    cancel(reason) {
-      return (reader ?? body).cancel(reason);
-    },
-  });
-  c.req.raw = new Request(raw, { body: counted });
+  const guard: Guard = { limit };
+  guards.set(c, guard);
   return (reason) => {
-    bodyFailures.set(c, reason);
-    stop?.(reason);
+    guard.failure ??= reason;
+    if (guard.reader) guard.reader.cancel(reason).catch(() => {});
+    else if (!body.locked) body.cancel(reason).catch(() => {});
   };
+}
+
+/**
+ * Reads the whole body of `c` within its guard: fails with 413 past the limit (cancelling the
+ * rest, never buffering it) and with the guard's reason when it was cancelled. Every route that
+ * reads a body reads it here. A request without a guard (no body method) is read as it is.
+ * @throws {ChorusError} `payload_too_large`, or the reason the body was cancelled
+ */
+export async function readBody(c: Context): Promise<Uint8Array> {
+  const body = c.req.raw.body;
+  const guard = guards.get(c);
+  if (!body) return new Uint8Array(0);
+  if (!guard) return new Uint8Array(await c.req.raw.arrayBuffer());
+  if (guard.failure) throw guard.failure;
+  const reader = guard.reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (guard.failure) throw guard.failure;
+      if (done) break;
+      size += value.byteLength;
+      if (size > guard.limit) {
+        guard.failure = tooLarge(guard.limit);
+        reader.cancel(guard.failure).catch(() => {});
+        throw guard.failure;
+      }
+      chunks.push(value);
+    }
+  } catch (e) {
+    throw guard.failure ?? e;
+  }
+  if (chunks.length === 1) return chunks[0];
+  const whole = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    whole.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return whole;
 }

@@ -6,7 +6,8 @@
  */
 import { z } from "@hono/zod-openapi";
 import type { Hook } from "@hono/zod-openapi";
-import type { Env, MiddlewareHandler } from "hono";
+import type { Context, Env } from "hono";
+import { readBody } from "../auth/body_guard.ts";
 import { ChorusError } from "../errors.ts";
 
 /** The error body (docs/http-api.md), for OpenAPI. */
@@ -108,28 +109,54 @@ const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
- * Refuses a JSON request body that is not valid UTF-8 with 400 `invalid_request` (Hono's JSON
- * parsing would silently turn each bad byte into U+FFFD and store that). The decoded text is left
- * in Hono's body cache, so the route's validator parses it without reading the body again. Only
- * POST, PUT and PATCH are read: the methods the app's body-size limit covers.
- * @throws {ChorusError} `invalid_request` for invalid UTF-8
+ * Reads a JSON request body (through the body guard, so within its size and time bounds) and
+ * refuses one that is not valid UTF-8 with 400 `invalid_request` (Hono's JSON parsing would
+ * silently turn each bad byte into U+FFFD and store that). The decoded text is left in Hono's body
+ * cache, so the route's validator parses it without reading the body again. The app calls it for
+ * every POST, PUT and PATCH with a JSON media type, once authentication has passed.
+ * @throws {ChorusError} `invalid_request` for invalid UTF-8; the guard's errors (413, 504)
  */
-export const utf8JsonBody: MiddlewareHandler = async (c, next) => {
-  const method = c.req.method;
-  if (method === "POST" || method === "PUT" || method === "PATCH") {
-    const mime = (c.req.header("content-type") ?? "").split(";")[0].trim();
-    const cache = c.req.bodyCache;
-    if (JSON_MEDIA_TYPE.test(mime) && Object.keys(cache).length === 0) {
-      const bytes = await c.req.raw.arrayBuffer();
-      let text: string;
-      try {
-        text = strictUtf8.decode(bytes);
-      } catch {
-        throw new ChorusError("invalid_request", "Cannot parse the request body: invalid UTF-8");
-      }
-      // Hono caches body promises (its type says the values); json() reads the cached text.
-      (cache as Record<string, unknown>).text = Promise.resolve(text);
-    }
+export async function readJsonBody(c: Context): Promise<void> {
+  const cache = c.req.bodyCache;
+  if (Object.keys(cache).length !== 0) return;
+  const bytes = await readBody(c);
+  let text: string;
+  try {
+    text = strictUtf8.decode(bytes);
+  } catch {
+    throw new ChorusError("invalid_request", "Cannot parse the request body: invalid UTF-8");
   }
-  await next();
-};
+  // Hono caches body promises (its type says the values); json() reads the cached text.
+  (cache as Record<string, unknown>).text = Promise.resolve(text);
+}
+
+/** A JSON `Content-Type` with parameters, as the OpenAPI validator's media-type gate accepts. */
+const JSON_CONTENT_TYPE = /^application\/([a-z-.]+\+)?json(;\s*[a-zA-Z0-9-]+=([^;]+))*$/i;
+
+/**
+ * The JSON body of a request as the validator middleware would see it, for routes that validate
+ * synchronously: the same 415 for another media type (or a body without one), the parsed body
+ * ({@linkcode readJsonBody} has cached its text), or `{}` when there is none.
+ * @throws {ChorusError} `unsupported_media_type`; `invalid_request` for malformed JSON
+ */
+export async function jsonBodyOf(c: Context): Promise<unknown> {
+  const type = c.req.header("content-type");
+  if (type ? !JSON_CONTENT_TYPE.test(type) : (await readBody(c)).byteLength > 0) {
+    throw new ChorusError(
+      "unsupported_media_type",
+      "Cannot accept the request body: send Content-Type: application/json",
+    );
+  }
+  if (!("text" in c.req.bodyCache)) return {};
+  const text = await c.req.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ChorusError("invalid_request", "Cannot parse the request body: malformed JSON");
+  }
+}
+
+/** Whether a media type (without parameters) is JSON, as Hono's validator recognises it. */
+export function isJsonMediaType(mime: string): boolean {
+  return JSON_MEDIA_TYPE.test(mime);
+}

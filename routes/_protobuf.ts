@@ -7,6 +7,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { ChorusError } from "../errors.ts";
+import { readBody } from "../auth/body_guard.ts";
 
 /** The protobuf media type. */
 export const PROTOBUF = "application/x-protobuf";
@@ -34,7 +35,7 @@ export async function readProtobuf<T>(
   decode: (bytes: Uint8Array) => T,
   what: string,
 ): Promise<T> {
-  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  const bytes = await readBody(c);
   try {
     return decode(bytes);
   } catch (e) {
@@ -59,4 +60,63 @@ export function negotiate<T>(
     return new Response(encode(body), { status, headers: { "content-type": PROTOBUF } });
   }
   return c.json(body as object, status);
+}
+
+/**
+ * A response declaration for `createRoute` that answers JSON, or protobuf bytes on
+ * `Accept: application/x-protobuf` ({@linkcode negotiate}), so the OpenAPI document lists both.
+ */
+export function jsonOrProtobuf<T extends z.ZodType>(schema: T, description = "OK") {
+  return {
+    description,
+    content: { "application/json": { schema }, [PROTOBUF]: { schema: ProtobufBytes } },
+  };
+}
+
+/**
+ * A request body declaration for `createRoute` that takes JSON or protobuf bytes
+ * ({@linkcode sendsProtobuf}). It is not `required`, so a protobuf body (or none) passes the JSON
+ * validator and the route reads it itself ({@linkcode jsonOrProtobufInput}).
+ */
+export function jsonOrProtobufBody<T extends z.ZodType>(schema: T) {
+  return {
+    content: { "application/json": { schema }, [PROTOBUF]: { schema: ProtobufBytes } },
+    required: false,
+  };
+}
+
+/**
+ * The input of a route declared with {@linkcode jsonOrProtobufBody}: a protobuf body decoded and
+ * made into the input, else the validated JSON body, so each such route reads its body one way.
+ * @param options.json the validated JSON body (`c.req.valid("json")`), asked for only when the
+ *   body is not protobuf
+ * @param options.decode the message's decoder; `what` names the message in errors
+ * @param options.fromProto the input a decoded message stands for
+ * @throws {ChorusError} `invalid_request` for bytes that are not the message, or no JSON body
+ */
+export async function jsonOrProtobufInput<T, M>(
+  c: Context,
+  options: {
+    json: () => unknown;
+    decode: (bytes: Uint8Array) => M;
+    what: string;
+    fromProto: (message: M) => T;
+  },
+): Promise<T> {
+  if (!sendsProtobuf(c)) return requireJsonBody<T>(c, options.json());
+  return options.fromProto(await readProtobuf(c, options.decode, options.what));
+}
+
+/**
+ * The validated JSON body, or a clear 400 when there was none (a body declared with
+ * {@linkcode jsonOrProtobufBody} is not `required`, so the validator lets its absence through).
+ */
+function requireJsonBody<T>(c: Context, body: unknown): T {
+  if (body === undefined || body === null || typeof body !== "object") {
+    throw new ChorusError(
+      "invalid_request",
+      `Cannot ${c.req.method} ${c.req.path}: send a JSON body (or application/x-protobuf)`,
+    );
+  }
+  return body as T;
 }

@@ -5,7 +5,7 @@
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { ContextsApi } from "../actors/context_api.ts";
-import { errorResponses, jsonResponse, utf8JsonBody, validationHook } from "./_common.ts";
+import { errorResponses, jsonResponse, validationHook } from "./_common.ts";
 
 /** Dependencies of {@linkcode adminRoutes}. */
 export interface AdminRoutesDeps {
@@ -63,7 +63,6 @@ const putScheduleRoute = createRoute({
 export function adminRoutes(deps: AdminRoutesDeps): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
   const { contexts } = deps;
-  app.use("/admin/cleanup/*", utf8JsonBody);
   app.openapi(cleanupRoute, async (c) => {
     const body = c.req.valid("json") ?? {};
     return c.json(await contexts.cleanup({ limit: body.limit }), 200);

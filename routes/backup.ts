@@ -6,6 +6,7 @@
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ChorusError } from "../errors.ts";
+import { readBody } from "../auth/body_guard.ts";
 import type { Store } from "../storage/store.ts";
 import { createBackup, restoreBackup, storeIsEmpty } from "../storage/backup.ts";
 import { errorResponses, jsonResponse, validationHook } from "./_common.ts";
@@ -80,7 +81,7 @@ export function backupRoutes(deps: BackupRoutesDeps): OpenAPIHono {
       );
     }
     // The app's body guard bounds this read: MAX_RESTORE_BYTES, RESTORE_TIMEOUT_MS.
-    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    const bytes = await readBody(c);
     return c.json({ restored: await restoreBackup(deps.store, bytes) }, 200);
   });
   return app;

@@ -16,10 +16,9 @@ import {
   errorResponses,
   jsonResponse,
   pathId,
-  utf8JsonBody,
   validationHook,
 } from "./_common.ts";
-import { negotiate, PROTOBUF, ProtobufBytes } from "./_protobuf.ts";
+import { jsonOrProtobuf, negotiate } from "./_protobuf.ts";
 
 /** Dependencies of {@linkcode contextRoutes}. */
 export interface ContextRoutesDeps {
@@ -51,13 +50,6 @@ const SyncResult = z.union([
   }),
   z.object({ type: z.literal("no_change"), version: z.number().int() }),
 ]).openapi("SyncResult");
-/** A 200 answered as JSON, or as the protobuf message `message` on `Accept: application/x-protobuf`. */
-function jsonOrProtobuf<T extends z.ZodType>(schema: T, message: string) {
-  return {
-    description: `OK (protobuf: one ${message})`,
-    content: { "application/json": { schema }, [PROTOBUF]: { schema: ProtobufBytes } },
-  };
-}
 /** A non-negative integer in a query string (`version`, `since`). */
 const VersionQuery = z.string().regex(/^\d{1,15}$/, "must be a non-negative integer")
   .transform(Number).optional();
@@ -138,7 +130,10 @@ const syncRoute = createRoute({
       consistency: ConsistencyQuery,
     }),
   },
-  responses: { 200: jsonOrProtobuf(SyncResult, "ContextDelta"), ...errorResponses(400, 404) },
+  responses: {
+    200: jsonOrProtobuf(SyncResult, "OK (protobuf: one ContextDelta)"),
+    ...errorResponses(400, 404),
+  },
 });
 
 const deltasRoute = createRoute({
@@ -161,7 +156,7 @@ const deltasRoute = createRoute({
           at: z.number().int(),
         })),
       }),
-      "ContextDeltaList",
+      "OK (protobuf: one ContextDeltaList)",
     ),
     ...errorResponses(400, 404),
   },
@@ -204,7 +199,6 @@ const PATCH_TYPES: Record<string, PatchType | undefined> = {
 export function contextRoutes(deps: ContextRoutesDeps): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
   const { contexts } = deps;
-  app.use("/contexts/*", utf8JsonBody);
 
   app.openapi(putRoute, async (c) => {
     const { id } = c.req.valid("param");

@@ -6,11 +6,8 @@
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import { ChorusError } from "../errors.ts";
 import {
   channelTopic,
-  ID_PATTERN,
   idText,
   INTERACTION_TYPES,
   type InteractionInput,
@@ -28,14 +25,9 @@ import {
   encodeReelUpdateList,
 } from "../proto/codec.ts";
 import type { ReelUpdateJson } from "../actors/reel_types.ts";
-import {
-  ConsistencyQuery,
-  errorResponses,
-  pathId,
-  utf8JsonBody,
-  validationHook,
-} from "./_common.ts";
-import { negotiate, PROTOBUF, ProtobufBytes, readProtobuf, sendsProtobuf } from "./_protobuf.ts";
+import { ConsistencyQuery, errorResponses, jsonResponse, validationHook } from "./_common.ts";
+import { jsonOrProtobuf, jsonOrProtobufBody, jsonOrProtobufInput, negotiate } from "./_protobuf.ts";
+import { idParam } from "./_ids.ts";
 import { actingUser, principalOf, requirePrefix } from "../auth/middleware.ts";
 import type { Principal } from "../auth/tokens.ts";
 
@@ -45,12 +37,7 @@ export interface ReelRoutesDeps {
   users: UsersApi;
 }
 
-const IdParam = z.object({
-  id: pathId(
-    "reel_42",
-    `1–128 characters of A-Z a-z 0-9 _ . : - (${ID_PATTERN.source}), not "." or ".."`,
-  ),
-});
+const IdParam = idParam("reel_42");
 const Int = z.number().int();
 /** A comments page cursor: the id (a ULID) of the last comment of the page before. */
 const CommentCursor = z.string().regex(
@@ -102,29 +89,13 @@ const InteractionResult = z.object({
   state: ReelState,
 }).openapi("InteractionResult");
 
-const both = <T extends z.ZodType>(schema: T, description = "OK") => ({
-  description,
-  content: {
-    "application/json": { schema },
-    [PROTOBUF]: { schema: ProtobufBytes },
-  },
-});
-const jsonOnly = <T extends z.ZodType>(schema: T, description = "OK") => ({
-  description,
-  content: { "application/json": { schema } },
-});
-const bodyOf = <T extends z.ZodType>(schema: T) => ({
-  content: { "application/json": { schema }, [PROTOBUF]: { schema: ProtobufBytes } },
-  required: false,
-});
-
 const publishRoute = createRoute({
   method: "post",
   path: "/reels/{id}/updates",
   summary: "Publish an update to a reel (JSON or protobuf ReelUpdate)",
-  request: { params: IdParam, body: bodyOf(UpdateBody) },
+  request: { params: IdParam, body: jsonOrProtobufBody(UpdateBody) },
   responses: {
-    201: both(
+    201: jsonOrProtobuf(
       z.object({ id: z.string(), reel_id: z.string(), seq: Int, timestamp: Int }),
       "Published (protobuf: a ReelUpdate)",
     ),
@@ -145,7 +116,7 @@ const listRoute = createRoute({
     }),
   },
   responses: {
-    200: both(
+    200: jsonOrProtobuf(
       z.object({
         reel_id: z.string(),
         seq: Int,
@@ -163,7 +134,10 @@ const stateRoute = createRoute({
   path: "/reels/{id}",
   summary: "A reel's counters (zeros for a reel nothing happened to)",
   request: { params: IdParam, query: z.object({ consistency: ConsistencyQuery }) },
-  responses: { 200: both(ReelState, "Counters (protobuf: ReelState)"), ...errorResponses(400) },
+  responses: {
+    200: jsonOrProtobuf(ReelState, "Counters (protobuf: ReelState)"),
+    ...errorResponses(400),
+  },
 });
 
 const interactRoute = createRoute({
@@ -172,9 +146,9 @@ const interactRoute = createRoute({
   summary: "Like, unlike, comment, share or view (likes idempotent per user; views batched)",
   description: "With auth on the acting user is the token's user; acting for another " +
     "(`user_id`) needs the `users:impersonate` scope, else 403 `forbidden`.",
-  request: { params: IdParam, body: bodyOf(InteractionBody) },
+  request: { params: IdParam, body: jsonOrProtobufBody(InteractionBody) },
   responses: {
-    201: both(InteractionResult, "Applied (protobuf: the Interaction)"),
+    201: jsonOrProtobuf(InteractionResult, "Applied (protobuf: the Interaction)"),
     ...errorResponses(400, 403, 409, 415),
   },
 });
@@ -191,7 +165,7 @@ const commentsRoute = createRoute({
     }),
   },
   responses: {
-    200: jsonOnly(z.object({
+    200: jsonResponse(z.object({
       reel_id: z.string(),
       comments: z.array(z.object({
         id: z.string(),
@@ -212,7 +186,7 @@ const presenceRoute = createRoute({
   summary: "Who is on the reel now (live sockets on reel:<id> and REST-reported viewers)",
   request: { params: IdParam },
   responses: {
-    200: jsonOnly(z.object({
+    200: jsonResponse(z.object({
       reel_id: z.string(),
       count: Int,
       users: z.array(z.object({
@@ -231,13 +205,15 @@ const presenceRoute = createRoute({
 export function reelRoutes(deps: ReelRoutesDeps): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
   const { reels, users } = deps;
-  app.use("/reels/*", utf8JsonBody);
 
   app.openapi(publishRoute, async (c) => {
     const { id } = c.req.valid("param");
-    const input: PublishInput = sendsProtobuf(c)
-      ? fromProtoUpdate(await readProtobuf(c, decodeReelUpdate, "a ReelUpdate"))
-      : jsonBody<PublishInput>(c, c.req.valid("json"));
+    const input = await jsonOrProtobufInput(c, {
+      json: () => c.req.valid("json"),
+      decode: decodeReelUpdate,
+      what: "a ReelUpdate",
+      fromProto: fromProtoUpdate,
+    });
     requireChannel(principalOf(c), input.target_channel);
     const r = await reels.publish(id, input);
     return negotiate(c, r, 201, (v) =>
@@ -263,11 +239,16 @@ export function reelRoutes(deps: ReelRoutesDeps): OpenAPIHono {
 
   app.openapi(interactRoute, async (c) => {
     const { id } = c.req.valid("param");
-    let input: InteractionInput;
-    if (sendsProtobuf(c)) {
-      const m = await readProtobuf(c, decodeInteraction, "an Interaction");
-      input = { type: m.type as InteractionInput["type"], user_id: m.user_id, text: m.text };
-    } else input = jsonBody<InteractionInput>(c, c.req.valid("json"));
+    let input = await jsonOrProtobufInput(c, {
+      json: () => c.req.valid("json"),
+      decode: decodeInteraction,
+      what: "an Interaction",
+      fromProto: (m): InteractionInput => ({
+        type: m.type as InteractionInput["type"],
+        user_id: m.user_id,
+        text: m.text,
+      }),
+    });
     // With auth on, the token's user acts (an empty protobuf user_id is none named).
     const named = input.user_id === "" || input.user_id === undefined
       ? undefined
@@ -292,17 +273,6 @@ export function reelRoutes(deps: ReelRoutesDeps): OpenAPIHono {
     return c.json(await users.reelPresence(id), 200);
   });
   return app;
-}
-
-/** The validated JSON body, or a clear 400 when there was none. */
-export function jsonBody<T>(c: Context, body: unknown): T {
-  if (body === undefined || body === null || typeof body !== "object") {
-    throw new ChorusError(
-      "invalid_request",
-      `Cannot ${c.req.method} ${c.req.path}: send a JSON body (or application/x-protobuf)`,
-    );
-  }
-  return body as T;
 }
 
 /**

@@ -5,7 +5,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { SCOPES, type TokenStore } from "../auth/tokens.ts";
 import { ID_PATTERN } from "../actors/reel_api.ts";
-import { errorResponses, utf8JsonBody, validationHook } from "./_common.ts";
+import { errorResponses, validationHook } from "./_common.ts";
 import { ChorusError } from "../errors.ts";
 
 /** Dependencies of {@linkcode tokenRoutes}. */
@@ -102,7 +102,6 @@ const revokeTokenRoute = createRoute({
 /** The token routes, mounted under `/api/v1`. */
 export function tokenRoutes(deps: TokenRoutesDeps): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
-  app.use("/tokens/*", utf8JsonBody);
   app.openapi(createTokenRoute, async (c) => {
     const body = c.req.valid("json");
     if (body.ttl !== undefined && body.expires_at !== undefined) {

@@ -5,18 +5,11 @@
  * @module
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { ID_PATTERN } from "../actors/reel_api.ts";
 import { PRESENCE_STATUSES, type PresenceInput, type UsersApi } from "../actors/user_api.ts";
 import { decodePresenceUpdate, encodePresenceUpdate } from "../proto/codec.ts";
-import {
-  ConsistencyQuery,
-  errorResponses,
-  pathId,
-  utf8JsonBody,
-  validationHook,
-} from "./_common.ts";
-import { negotiate, PROTOBUF, ProtobufBytes, readProtobuf, sendsProtobuf } from "./_protobuf.ts";
-import { jsonBody } from "./reels.ts";
+import { ConsistencyQuery, errorResponses, validationHook } from "./_common.ts";
+import { jsonOrProtobuf, jsonOrProtobufBody, jsonOrProtobufInput, negotiate } from "./_protobuf.ts";
+import { idParam } from "./_ids.ts";
 import { actingUser, principalOf } from "../auth/middleware.ts";
 
 /** Dependencies of {@linkcode userRoutes}. */
@@ -24,12 +17,7 @@ export interface UserRoutesDeps {
   users: UsersApi;
 }
 
-const IdParam = z.object({
-  id: pathId(
-    "u_1",
-    `1–128 characters of A-Z a-z 0-9 _ . : - (${ID_PATTERN.source}), not "." or ".."`,
-  ),
-});
+const IdParam = idParam("u_1");
 const PresenceBody = z.object({
   status: z.enum(PRESENCE_STATUSES),
   current_reel: z.union([z.string(), z.number()]).optional(),
@@ -43,13 +31,7 @@ const Presence = z.object({
   last_seen: z.number().int(),
   sockets: z.number().int().optional(),
 }).openapi("PresenceUpdate");
-const both = (description: string) => ({
-  description,
-  content: {
-    "application/json": { schema: Presence },
-    [PROTOBUF]: { schema: ProtobufBytes },
-  },
-});
+const presenceAnswer = (description: string) => jsonOrProtobuf(Presence, description);
 
 const setRoute = createRoute({
   method: "post",
@@ -59,16 +41,10 @@ const setRoute = createRoute({
     "`users:impersonate` scope (else 403 `forbidden`).",
   request: {
     params: IdParam,
-    body: {
-      content: {
-        "application/json": { schema: PresenceBody },
-        [PROTOBUF]: { schema: ProtobufBytes },
-      },
-      required: false,
-    },
+    body: jsonOrProtobufBody(PresenceBody),
   },
   responses: {
-    200: both("Recorded (protobuf: PresenceUpdate)"),
+    200: presenceAnswer("Recorded (protobuf: PresenceUpdate)"),
     ...errorResponses(400, 403, 415),
   },
 });
@@ -78,25 +54,28 @@ const getRoute = createRoute({
   path: "/users/{id}/presence",
   summary: "A user's presence: reported status within the TTL, live sockets, else offline",
   request: { params: IdParam, query: z.object({ consistency: ConsistencyQuery }) },
-  responses: { 200: both("Presence (protobuf: PresenceUpdate)"), ...errorResponses(400) },
+  responses: { 200: presenceAnswer("Presence (protobuf: PresenceUpdate)"), ...errorResponses(400) },
 });
 
 /** The `/users` routes, mounted under `/api/v1`. */
 export function userRoutes(deps: UserRoutesDeps): OpenAPIHono {
   const app = new OpenAPIHono({ defaultHook: validationHook });
   const { users } = deps;
-  app.use("/users/*", utf8JsonBody);
 
   app.openapi(setRoute, async (c) => {
     const { id } = c.req.valid("param");
     actingUser(principalOf(c), id);
-    let input: PresenceInput;
-    if (sendsProtobuf(c)) {
-      const m = await readProtobuf(c, decodePresenceUpdate, "a PresenceUpdate");
-      input = { status: m.status as PresenceInput["status"] };
-      if (m.current_reel !== undefined) input.current_reel = m.current_reel;
-      if (m.activity !== undefined) input.activity = m.activity;
-    } else input = jsonBody<PresenceInput>(c, c.req.valid("json"));
+    const input = await jsonOrProtobufInput(c, {
+      json: () => c.req.valid("json"),
+      decode: decodePresenceUpdate,
+      what: "a PresenceUpdate",
+      fromProto: (m): PresenceInput => {
+        const input: PresenceInput = { status: m.status as PresenceInput["status"] };
+        if (m.current_reel !== undefined) input.current_reel = m.current_reel;
+        if (m.activity !== undefined) input.activity = m.activity;
+        return input;
+      },
+    });
     return negotiate(c, await users.setPresence(id, input), 200, encodePresenceUpdate) as never;
   });
 
