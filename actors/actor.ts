@@ -48,6 +48,8 @@ type Message<Tx> =
   | {
     type: "read";
     run: () => unknown;
+    /** A `strong` read: the cache is confirmed with KV after it was posted. */
+    strong?: boolean;
     resolve: (v: unknown) => void;
     reject: (e: unknown) => void;
     /** The `chorus.mailbox` span of its wait, when traced. */
@@ -119,7 +121,8 @@ export abstract class Actor<Tx, Event = unknown> {
     this.ctx = ctx;
     this.lastUsed = ctx.clock.now();
     this.#mailbox = new Mailbox((batch) => this.#handle(batch), {
-      batchable: (m) => m.type === "write",
+      batchable: (m) => m.type === "write" || m.type === "read",
+      group: (m) => m.type,
       weight: (m) => (m.type === "write" ? m.weight : 1),
       maxWeight: 512 * 1024,
     });
@@ -230,10 +233,8 @@ export abstract class Actor<Tx, Event = unknown> {
     return new Promise((resolve, reject) => {
       this.#mailbox.post({
         type: "read",
-        run: async () => {
-          await this.#confirm();
-          return fn();
-        },
+        run: fn,
+        strong: true,
         resolve: resolve as (v: unknown) => void,
         reject,
         span: this.#waitSpan("read"),
@@ -445,12 +446,29 @@ export abstract class Actor<Tx, Event = unknown> {
     }
     const first = batch[0];
     if (first.type === "read") {
+      // Reads that queued together share one confirmation (a join storm's thousand reads of one
+      // reel cost one KV read, not a thousand in a row). A strong read needs one made after it
+      // was posted: a load or confirmation in this batch is.
+      const reads = batch as Extract<Message<Tx>, { type: "read" }>[];
       try {
-        if (!this.#watch) await this.#watchFrom(loadedNow);
-        else if (!this.#current(this.ctx.clock.now())) await this.#confirm();
-        first.resolve(await first.run());
+        let confirmed = loadedNow;
+        if (!this.#watch) {
+          await this.#watchFrom(loadedNow);
+          confirmed = true;
+        }
+        if (!confirmed && (reads.some((r) => r.strong) || !this.#current(this.ctx.clock.now()))) {
+          await this.#confirm();
+        }
       } catch (e) {
-        first.reject(e);
+        for (const r of reads) r.reject(e);
+        return;
+      }
+      for (const r of reads) {
+        try {
+          r.resolve(await r.run());
+        } catch (e) {
+          r.reject(e);
+        }
       }
     } else if (first.type === "refresh") {
       this.#refreshQueued = false;

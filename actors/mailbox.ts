@@ -1,7 +1,7 @@
 /**
  * A mailbox runs an actor's messages one at a time, in arrival order. Consecutive messages that
- * may share a commit (writes) are handed over together, so everything that queued while the
- * previous commit was in flight goes out in one.
+ * may be handled together are handed over together: writes, so everything that queued while the
+ * previous commit was in flight goes out in one; reads, so one confirmation serves them all.
  * @module
  */
 
@@ -11,6 +11,11 @@ import { log } from "../log.ts";
 export interface MailboxOptions<M> {
   /** Whether a message may join a batch with its neighbours (default: never). */
   batchable?: (message: M) => boolean;
+  /**
+   * The group of a batchable message: a batch holds consecutive messages of one group only
+   * (default: all batchable messages are one group).
+   */
+  group?: (message: M) => unknown;
   /** Cost of a message toward {@linkcode maxWeight} (default 1). */
   weight?: (message: M) => number;
   /** Largest total weight of one batch (default 256). */
@@ -24,6 +29,7 @@ export interface MailboxOptions<M> {
 export class Mailbox<M> {
   readonly #handler: (batch: M[]) => Promise<void> | void;
   readonly #batchable: (message: M) => boolean;
+  readonly #group: (message: M) => unknown;
   readonly #weight: (message: M) => number;
   readonly #maxWeight: number;
   #queue: M[] = [];
@@ -34,6 +40,7 @@ export class Mailbox<M> {
   constructor(handler: (batch: M[]) => Promise<void> | void, options: MailboxOptions<M> = {}) {
     this.#handler = handler;
     this.#batchable = options.batchable ?? (() => false);
+    this.#group = options.group ?? (() => undefined);
     this.#weight = options.weight ?? (() => 1);
     this.#maxWeight = options.maxWeight ?? 256;
   }
@@ -64,10 +71,11 @@ export class Mailbox<M> {
     const first = this.#queue[this.#head++];
     const batch = [first];
     if (this.#batchable(first)) {
+      const group = this.#group(first);
       let weight = this.#weight(first);
       while (this.#head < this.#queue.length) {
         const next = this.#queue[this.#head];
-        if (!this.#batchable(next)) break;
+        if (!this.#batchable(next) || this.#group(next) !== group) break;
         const w = this.#weight(next);
         if (weight + w > this.#maxWeight) break;
         weight += w;

@@ -15,6 +15,7 @@ import {
   telemetry,
 } from "../observability/telemetry.ts";
 import { failSpan, inSpan, SPAN_NAMES, tracer } from "../observability/tracing.ts";
+import { ReadBatcher } from "./read_batcher.ts";
 
 /** A precondition: `key` still has `versionstamp` (null = absent). */
 export interface Check {
@@ -107,6 +108,9 @@ export class Store {
   readonly #clock: Clock;
   #queue: Pending[] = [];
   #draining = false;
+  /** Single-key reads, grouped into `getMany` while one is in flight (see read_batcher.ts). */
+  readonly #strongReads: ReadBatcher;
+  readonly #eventualReads: ReadBatcher;
   #closed = false;
 
   /** Wraps `kv`; `options` set the per-commit limits (fewer checks on KV Connect) and the clock. */
@@ -118,6 +122,13 @@ export class Store {
       bytes: options.limits?.bytes ?? 780 * 1024,
     };
     this.#clock = options.clock ?? systemClock;
+    const reads = (consistency: "strong" | "eventual") =>
+      new ReadBatcher({
+        get: (key) => kv.get(key, { consistency }),
+        getMany: (keys) => kv.getMany(keys, { consistency }),
+      });
+    this.#strongReads = reads("strong");
+    this.#eventualReads = reads("eventual");
   }
 
   /**
@@ -138,7 +149,13 @@ export class Store {
     key: Deno.KvKey,
     consistency: "strong" | "eventual" = "strong",
   ): Promise<Deno.KvEntryMaybe<T>> {
-    return this.#read("get", key, consistency, () => this.kv.get<T>(key, { consistency }));
+    const batcher = consistency === "strong" ? this.#strongReads : this.#eventualReads;
+    return this.#read(
+      "get",
+      key,
+      consistency,
+      () => batcher.get(key) as Promise<Deno.KvEntryMaybe<T>>,
+    );
   }
 
   /** Reads up to 10 entries at one point in time. */

@@ -49,3 +49,29 @@ Deno.test("[kv] an eventual read of a key not in memory loads it, so the next on
     await cleanup();
   }
 });
+
+Deno.test("[kv] strong reads that queue together share one KV read, each still sees every write before it", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const writer = await Chorus.open({ path });
+  const reader = await Chorus.open({ path });
+  try {
+    await writer.kv.put("shared", 1);
+    assert.equal((await reader.kv.get("shared", { consistency: "strong" }))?.value, 1);
+    await writer.kv.put("shared", 2); // another instance's write: only a KV read can tell
+    const before = reader.store.stats.reads;
+    const reads = Array.from(
+      { length: 50 },
+      () => reader.kv.get("shared", { consistency: "strong" }),
+    );
+    const values = (await Promise.all(reads)).map((r) => r?.value);
+    assert.deepEqual(values, new Array(50).fill(2));
+    // The first read runs alone; the 49 queued behind it go out with one confirmation (and the
+    // refresh it triggers reads the moved head once more).
+    const used = reader.store.stats.reads - before;
+    assert.ok(used <= 4, `50 strong reads made ${used} KV reads`);
+  } finally {
+    await writer.close();
+    await reader.close();
+    await cleanup();
+  }
+});

@@ -57,3 +57,15 @@ Deno.test("Mailbox keeps going after a handler throws", async () => {
   assert.deepEqual(seen, [1, 2]);
   assert.equal(box.idle, true);
 });
+
+Deno.test("Mailbox batches only messages of one group together", async () => {
+  const batches: string[][] = [];
+  const box = new Mailbox<string>(async (batch) => {
+    batches.push(batch);
+    await new Promise((r) => setTimeout(r, 1));
+  }, { batchable: (m) => m[0] !== "x", group: (m) => m[0] });
+  box.post("w1");
+  for (const m of ["r1", "r2", "w2", "w3", "x1", "r3", "r4"]) box.post(m);
+  await box.drained();
+  assert.deepEqual(batches, [["w1"], ["r1", "r2"], ["w2", "w3"], ["x1"], ["r3", "r4"]]);
+});

@@ -135,7 +135,7 @@ Deno.test("[faults] failing commits and reads: 503 unavailable, never 500, nothi
     faulty.enable({
       seed: SEED,
       commitFailRate: 0.3,
-      readFailRate: 0.2,
+      readFailRate: 0.4, // reads that queue together go out as one getMany: fewer KV reads to fail
       listFailRate: 0.2,
       keyFilter: productKey,
     });
@@ -180,7 +180,7 @@ Deno.test("[faults] failing commits and reads: 503 unavailable, never 500, nothi
     }));
     faulty.disable();
     assert.ok(
-      faulty.counts.commitFailures > 20 && faulty.counts.readFailures > 10,
+      faulty.counts.commitFailures > 20 && faulty.counts.readFailures > 6,
       `${TAG} too few faults injected: ${JSON.stringify(faulty.counts)}`,
     );
     assert.ok(answers.unavailable > 20, `${TAG} ${answers.summary()}`);
