@@ -83,9 +83,18 @@ interface SocketEntry {
   exp: number;
 }
 
+/**
+ * Most presence reports from socket joins written at once (see
+ * {@linkcode UsersApi.reportFromSocket}).
+ */
+export const SOCKET_REPORTS_AT_ONCE = 32;
+
 /** The users product: presence and per-user feeds. */
 export class UsersApi {
   readonly #deps: UsersApiDeps;
+  /** Socket presence reports waiting, and how many are being written. */
+  #reports: (() => Promise<unknown>)[] = [];
+  #reportsRunning = 0;
   /** How long a reported presence holds. */
   readonly ttlMs: number;
 
@@ -114,6 +123,28 @@ export class UsersApi {
     const owned = validatePresence(id, input);
     const ttl = options.fromSocket ? null : this.ttlMs;
     return await actor.write((tx) => actor.setPresenceOp(tx, owned, ttl));
+  }
+
+  /**
+   * Records the presence a socket reports by joining a reel, in the background: reports queue and
+   * at most {@linkcode SOCKET_REPORTS_AT_ONCE} run at a time, in arrival order, so the thousands
+   * of joins of a live event get their replies without waiting behind as many user-actor loads
+   * and commits, and fewer of them are in memory at once. A report that fails is logged.
+   */
+  reportFromSocket(id: string, input: PresenceInput, onError: (error: unknown) => void): void {
+    this.#reports.push(() => this.setPresence(id, input, { fromSocket: true }).catch(onError));
+    this.#runReports();
+  }
+
+  #runReports(): void {
+    while (this.#reportsRunning < SOCKET_REPORTS_AT_ONCE && this.#reports.length) {
+      const report = this.#reports.shift()!;
+      this.#reportsRunning++;
+      report().finally(() => {
+        this.#reportsRunning--;
+        this.#runReports();
+      });
+    }
   }
 
   /** A user's presence now: reported status within the TTL, live sockets, else offline. */

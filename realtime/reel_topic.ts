@@ -78,8 +78,10 @@ export function reelTopic(deps: ReelTopicDeps): TopicHandler {
         if (typeof payload.activity === "string") {
           presence.activity = payload.activity.slice(0, 256);
         }
-        deps.users.setPresence(socket.userId, presence, { fromSocket: true }).catch((error) =>
-          log.warn("reel join presence failed", { error, topic: context.topic })
+        deps.users.reportFromSocket(
+          socket.userId,
+          presence,
+          (error) => log.warn("reel join presence failed", { error, topic: context.topic }),
         );
       }
       const lastSeq = payload.last_seq;
