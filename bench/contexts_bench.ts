@@ -24,6 +24,9 @@ const chorus = await Chorus.open({
   scheduler: "off",
   config: { deltaThreshold: 100 },
 });
+// A second handle on the same file, for the floor of an iteration: one durable commit.
+const raw = await Deno.openKv(`${dir}/bench.kv`);
+let commits = 0;
 globalThis.addEventListener("unload", () => {
   try {
     Deno.removeSync(dir, { recursive: true });
@@ -219,3 +222,12 @@ Deno.bench("chorus embedded, 100 contexts × 50, stateful", {
   n: 40,
   warmup: 5,
 }, runs.hundredStateful);
+
+Deno.bench("one durable commit: raw kv.set on the same KV file", {
+  group: "commit",
+  baseline: true,
+  n: 2000,
+  warmup: 100,
+}, async () => {
+  await raw.set(["bench", "commit"], commits++);
+});
