@@ -97,8 +97,23 @@ const child = new Deno.Command(Deno.execPath(), {
   },
   stdin: "null",
 }).spawn();
+// A signal reaches only the workers listening when it comes, and a worker listens only once it
+// serves (`deno serve` to stop its HTTP server, main.ts to close Chorus): one still starting would
+// miss it and keep the server up. So the signal is passed on again every second until it stops.
+let passing: ReturnType<typeof setInterval> | undefined;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  Deno.addSignalListener(signal, () => child.kill(signal));
+  Deno.addSignalListener(signal, () => {
+    const pass = () => {
+      try {
+        child.kill(signal);
+      } catch {
+        // already exited
+      }
+    };
+    pass();
+    clearInterval(passing);
+    passing = setInterval(pass, 1_000);
+  });
 }
 announce(config);
 Deno.exit((await child.status).code);

@@ -1,6 +1,7 @@
 /**
- * Test helpers: a Chorus on `:memory:` or a temp-dir KV with a manual clock, and a JSON request
- * helper over `app.request()`.
+ * Test helpers: a Chorus on `:memory:` or a temp-dir KV with a manual clock, a JSON request
+ * helper over `app.request()`, and real server processes (`start.ts`) that a failing test always
+ * kills, with all they started, so that the suite fails instead of hanging.
  * @module
  */
 import { Chorus, type ChorusOptions } from "../mod.ts";
@@ -31,10 +32,20 @@ export async function tempKvPath(): Promise<{ path: string; cleanup: () => Promi
 }
 
 /**
- * Resolves when `check()` is true, polling every 5 ms; rejects after `ms` (for what runs on its
- * own: KV watch streams, sockets, other instances).
+ * Resolves when `check()` is true, polling every 5 ms; rejects, naming `what`, after `ms` (for
+ * what runs on its own: KV watch streams, sockets, other instances). The default of 10 s is
+ * generous because test files run in parallel and may be starved of CPU for seconds; only a test
+ * that fails waits it out. `until(check, what)` waits the default.
  */
-export async function until(check: () => boolean, ms = 3000, what = "condition"): Promise<void> {
+export function until(check: () => boolean, what?: string): Promise<void>;
+export function until(check: () => boolean, ms?: number, what?: string): Promise<void>;
+export async function until(
+  check: () => boolean,
+  msOrWhat: number | string = 10_000,
+  what = "condition",
+): Promise<void> {
+  const ms = typeof msOrWhat === "number" ? msOrWhat : 10_000;
+  if (typeof msOrWhat === "string") what = msOrWhat;
   const deadline = performance.now() + ms;
   while (!check()) {
     if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
@@ -84,39 +95,179 @@ export function rawPathRequest(method: string, path: string): Request {
   return request;
 }
 
-/** A server process started by a test (see {@linkcode spawnServer}). */
+/** A process started by a test (see {@linkcode spawnDeno} and {@linkcode spawnServer}). */
 export interface ServerProcess {
   child: Deno.ChildProcess;
   /** Its stdout and stderr, read to the end (resolves once it has exited). */
   output: Promise<[string, string]>;
-  /** Kills it (SIGKILL) if it is still running and waits for it and its output. */
+  /** Its stdout and stderr so far, for waiting on a line while it runs. */
+  seen(): string;
+  /**
+   * Resolves once its stdout or stderr matches `pattern`; rejects, with the output, when it ends
+   * its output first or `ms` pass: a server that dies or stalls while starting fails the test.
+   */
+  waitFor(pattern: RegExp, ms?: number): Promise<RegExpMatchArray>;
+  /**
+   * Its exit status; rejects, with its output so far, if it is still running after `ms`: a
+   * process that should stop but does not fails the test instead of holding up the suite.
+   */
+  exited(ms: number): Promise<Deno.CommandStatus>;
+  /**
+   * Kills it and every process it started (SIGKILL, by PID) if still running, and waits for its
+   * exit and output. A test calls it in `finally`: `start.ts` runs `deno serve` as its own child,
+   * which would outlive a killed parent and keep the output pipes open, so the test would wait
+   * for that output forever instead of failing.
+   */
   kill(): Promise<void>;
 }
 
-/** Runs `deno run -A <args>` with `env`, its output piped, for tests of the real process. */
+/** How long {@linkcode ServerProcess.kill} waits for the output pipes to close once all is killed. */
+const OUTPUT_GRACE_MS = 10_000;
+
+/**
+ * The PIDs of `root`'s descendants, children first, read from `/proc` (Linux; elsewhere none).
+ * Each one found is stopped (SIGSTOP) before its own children are listed, so none can start
+ * another process that the list would miss.
+ */
+function stopDescendants(root: number): number[] {
+  const childrenOf = new Map<number, number[]>();
+  try {
+    for (const entry of Deno.readDirSync("/proc")) {
+      if (!/^\d+$/.test(entry.name)) continue;
+      let stat: string;
+      try {
+        stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      } catch {
+        continue; // exited meanwhile
+      }
+      // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const siblings = childrenOf.get(ppid) ?? [];
+      siblings.push(Number(entry.name));
+      childrenOf.set(ppid, siblings);
+    }
+  } catch {
+    return []; // no /proc
+  }
+  const found: number[] = [];
+  const queue = [root];
+  while (queue.length) {
+    for (const pid of childrenOf.get(queue.shift()!) ?? []) {
+      signal(pid, "SIGSTOP");
+      found.push(pid);
+      queue.push(pid);
+    }
+  }
+  return found;
+}
+
+function signal(pid: number, sig: Deno.Signal): void {
+  try {
+    Deno.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Runs `deno run -A <args>` with `env`, its output piped, for tests of the real process. The
+ * caller must `await kill()` in a `finally`.
+ */
 export function spawnServer(args: string[], env: Record<string, string>): ServerProcess {
+  return spawnDeno(["run", "-A", ...args], env);
+}
+
+/**
+ * Runs `deno <args>` (any subcommand) with `env` added to this process's, stdin closed and its
+ * output piped. The caller must `await kill()` in a `finally`.
+ */
+export function spawnDeno(args: string[], env: Record<string, string>): ServerProcess {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ...args],
+    args,
     env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const output = Promise.all([
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-  ]) as Promise<[string, string]>;
+  let running = true;
+  const status = child.status.finally(() => running = false);
+  const texts = ["", ""];
+  const readers = [child.stdout.getReader(), child.stderr.getReader()];
+  const changed = new Set<() => void>();
+  let ended = false;
+  const output = Promise.all(readers.map(async (reader, i) => {
+    const decoder = new TextDecoder();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        texts[i] += decoder.decode(value, { stream: true });
+        for (const notify of changed) notify();
+      }
+    } catch {
+      // cancelled by kill(): keep what was read
+    }
+    texts[i] += decoder.decode();
+  })).then(() => {
+    ended = true;
+    for (const notify of changed) notify();
+    return [texts[0], texts[1]] as [string, string];
+  });
+  const seen = () => texts[0] + texts[1];
   return {
     child,
     output,
+    seen,
+    waitFor(pattern, ms = 30_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const match = seen().match(pattern);
+          if (!match && !ended) return;
+          changed.delete(check);
+          clearTimeout(timer);
+          if (match) resolve(match);
+          else reject(new Error(`the process ended before printing ${pattern}:\n${seen()}`));
+        };
+        const timer = setTimeout(() => {
+          changed.delete(check);
+          reject(new Error(`no ${pattern} within ${ms} ms:\n${seen()}`));
+        }, ms);
+        changed.add(check);
+        check();
+      });
+    },
+    async exited(ms) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<"late">((resolve) => {
+        timer = setTimeout(() => resolve("late"), ms);
+      });
+      const outcome = await Promise.race([status, late]);
+      clearTimeout(timer);
+      if (outcome === "late") throw new Error(`still running after ${ms} ms:\n${seen()}`);
+      return outcome;
+    },
     async kill() {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already gone
+      if (running) {
+        signal(child.pid, "SIGSTOP");
+        const descendants = stopDescendants(child.pid);
+        signal(child.pid, "SIGKILL");
+        for (const pid of descendants) signal(pid, "SIGKILL");
       }
-      await child.status;
-      await output;
+      await status;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<"late">((resolve) => {
+        timer = setTimeout(() => resolve("late"), OUTPUT_GRACE_MS);
+      });
+      const outcome = await Promise.race([output, late]);
+      clearTimeout(timer);
+      if (outcome === "late") {
+        await Promise.all(readers.map((r) => r.cancel().catch(() => {})));
+        await output;
+        throw new Error(
+          `a process the server started still holds its output ${OUTPUT_GRACE_MS} ms after ` +
+            `it was killed:\n${seen()}`,
+        );
+      }
     },
   };
 }
@@ -134,4 +285,50 @@ export async function waitHealthy(port: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error("the server never answered /health");
+}
+
+const START = new URL("../start.ts", import.meta.url).pathname;
+
+/** A port no one listens on now, picked by the OS. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** A real server started by {@linkcode startServer}, answering on `port`. */
+export interface StartedServer extends ServerProcess {
+  port: number;
+  /** `http://127.0.0.1:<port>` */
+  base: string;
+}
+
+/**
+ * Starts the server as an operator does (`deno run start.ts`, `deno task start`) on 127.0.0.1 and
+ * a free port, and resolves once `/health` answers. `start.ts` needs a port number, and the port
+ * picked may be taken by another test's connection or server before `deno serve` binds it: then
+ * the start fails with "already in use" and is retried on another port. `/health` is polled only
+ * after this server's `deno serve` has said it listens on the port, so a test never talks to
+ * another test's server. The caller must `await kill()` in a `finally`.
+ */
+export async function startServer(env: Record<string, string>): Promise<StartedServer> {
+  for (let attempt = 1;; attempt++) {
+    const port = freePort();
+    const task = spawnServer([START], {
+      CHORUS_HOST: "127.0.0.1",
+      ...env,
+      CHORUS_PORT: String(port),
+    });
+    try {
+      const listening = new RegExp(`Listening on http://127\\.0\\.0\\.1:${port}/`);
+      await task.waitFor(listening, 60_000);
+      await waitHealthy(port);
+      return { ...task, port, base: `http://127.0.0.1:${port}` };
+    } catch (e) {
+      await task.kill();
+      if (attempt < 5 && /already in use|AddrInUse/.test(task.seen())) continue;
+      throw e;
+    }
+  }
 }

@@ -1,5 +1,24 @@
 import assert from "node:assert/strict";
 import { ConfigError, loadConfig, parseDuration } from "../config.ts";
+import { spawnServer } from "./_helpers.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/**
+ * Runs `main.ts` with `env` and returns its exit code and stderr. A start that accepted the
+ * configuration would keep running: after a minute the test fails and the process is killed,
+ * instead of the suite waiting for it forever.
+ */
+async function runMain(env: Record<string, string>): Promise<{ code: number; stderr: string }> {
+  const task = spawnServer(["--unstable-kv", MAIN], env);
+  try {
+    const { code } = await task.exited(60_000);
+    const [, stderr] = await task.output;
+    return { code, stderr };
+  } finally {
+    await task.kill();
+  }
+}
 
 Deno.test("loadConfig resolves defaults", () => {
   const c = loadConfig({});
@@ -62,14 +81,9 @@ Deno.test("loadConfig names the variable of a bad value", () => {
 });
 
 Deno.test("A bad CHORUS_* value stops the server with one line naming it", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-kv", new URL("../main.ts", import.meta.url).pathname],
-    env: { CHORUS_PORT: "99999", CHORUS_KV: ":memory:" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const out = await runMain({ CHORUS_PORT: "99999", CHORUS_KV: ":memory:" });
   assert.equal(out.code, 2);
-  const lines = new TextDecoder().decode(out.stderr).trim().split("\n");
+  const lines = out.stderr.trim().split("\n");
   assert.equal(lines.length, 1);
   assert.match(lines[0], /CHORUS_PORT="99999"/);
 });
@@ -104,18 +118,9 @@ Deno.test("CHORUS_ADMIN_TOKEN must be 32+ characters from two character classes"
 });
 
 Deno.test("A weak CHORUS_ADMIN_TOKEN stops the server with one line naming it", async () => {
-  // A server that accepted the token would keep running: kill it rather than hang the suite.
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), 20_000);
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-kv", new URL("../main.ts", import.meta.url).pathname],
-    env: { CHORUS_ADMIN_TOKEN: "x", CHORUS_KV: ":memory:", CHORUS_PORT: "0" },
-    stdout: "piped",
-    stderr: "piped",
-    signal: abort.signal,
-  }).output().finally(() => clearTimeout(timer));
+  const out = await runMain({ CHORUS_ADMIN_TOKEN: "x", CHORUS_KV: ":memory:", CHORUS_PORT: "0" });
   assert.equal(out.code, 2);
-  const lines = new TextDecoder().decode(out.stderr).trim().split("\n");
+  const lines = out.stderr.trim().split("\n");
   assert.equal(lines.length, 1);
   assert.match(lines[0], /CHORUS_ADMIN_TOKEN is too weak/);
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { openTest } from "../_helpers.ts";
+import { openTest, until } from "../_helpers.ts";
 
 const ADMIN = "sk_chorus_test-admin-secret-0123456789";
 const CHUNK = new Uint8Array(64 * 1024);
@@ -103,12 +103,13 @@ Deno.test("[http] a body that stops arriving is cut off at the write deadline wi
     for (const rest of heads) {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
       try {
+        const idle = s.clock.pending;
         await conn.write(new TextEncoder().encode(
           `PUT /api/v1/kv/a HTTP/1.1\r\nHost: chorus\r\nAuthorization: Bearer ${ADMIN}\r\n` +
             `Content-Type: application/json\r\n${rest}`,
         ));
-        // Let the route start waiting on the body, then pass the deadline.
-        for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 10));
+        // Once the route waits on the body its deadline is a timer on the clock: then pass it.
+        await until(() => s.clock.pending > idle, "the write deadline to be set");
         s.clock.advance(2_200);
         const buf = new Uint8Array(4096);
         const n = await conn.read(buf);

@@ -164,7 +164,7 @@ Deno.test("[tickets] the socket takes a ticket once; failures are 401 unauthoriz
     let closed = false;
     channel.onClose(() => closed = true);
     await served.chorus.tokens.revoke(id);
-    await until(() => closed, 5000, "phx_close after revocation");
+    await until(() => closed, "phx_close after revocation");
   } finally {
     for (const s of sockets) await disconnect(s);
     await served.close();

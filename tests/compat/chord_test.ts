@@ -46,7 +46,7 @@ Deno.test("[chord] socket delta events and the join reply honour delta_format", 
     await contexts.update("doc", [{ op: "add", path: "/tags", value: null }], {
       type: "json-patch",
     });
-    await until(() => Object.values(got).every((list) => list.length >= 3), 3000, "deltas");
+    await until(() => Object.values(got).every((list) => list.length >= 3), "deltas");
     // chord: as before.
     assert.deepEqual(got.chord[0].delta, { n: { action: "modified", value: 2, old_value: 1 } });
     // json-patch: RFC 6902 operations that rebuild the context.

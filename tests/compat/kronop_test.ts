@@ -78,7 +78,7 @@ Deno.test("[kronop] Phoenix.Socket('/ws'): reel_update on reel:123, user_activit
     const body = await res.json();
     assert.equal(res.status, 200, JSON.stringify(body));
     assert.equal(body.current_reel, "123");
-    await until(() => activity.length >= 1, 3000, "user_activity");
+    await until(() => activity.length >= 1, "user_activity");
     assert.equal(activity[0].user_id, "user123");
     assert.equal(activity[0].status, "online");
     assert.equal(activity[0].current_reel, "123");
@@ -94,12 +94,12 @@ Deno.test("[kronop] Phoenix.Socket('/ws'): reel_update on reel:123, user_activit
       activity: "paused",
     });
     assert.equal(r.status, "ok", JSON.stringify(r));
-    await until(() => activity.length >= 2, 3000, "second user_activity");
+    await until(() => activity.length >= 2, "second user_activity");
     assert.equal(activity[1].activity, "paused");
     assert.equal(activity[1].current_reel, "123");
 
     await call(srv.chorus.app, "POST", "/api/v1/reels/123/updates", { update_data: { a: "1" } });
-    await until(() => updates.length >= 1, 3000, "reel_update");
+    await until(() => updates.length >= 1, "reel_update");
     assert.equal(updates[0].reel_id, "123");
     assert.deepEqual(updates[0].update_data, { a: "1" });
   } finally {
@@ -192,7 +192,7 @@ Deno.test("[kronop] a ReelUpdate encoded with Kronop's schema is the same update
     const strip = ({ id: _i, reel_id: _r, timestamp: _t, ...rest }: any) => rest;
     assert.deepEqual(strip(u), strip(json));
     // Delivered once on user:user123 (target_users and target_channel name the same user).
-    await until(() => targeted.length >= 2, 3000, "targeted updates");
+    await until(() => targeted.length >= 2, "targeted updates");
     assert.deepEqual(targeted.map((t) => t.reel_id), ["123", "124"]);
     // Unset priority is Kronop's LOW (0).
     await fetch(`http://127.0.0.1:${srv.port}/api/v1/reels/123/updates`, {
@@ -254,7 +254,7 @@ Deno.test("[kronop] target_channel delivers on that channel, not to the reel's o
       update_data: { m: "self" },
       target_channel: "reel:123",
     });
-    await until(() => onOwn.length >= 2 && onOther.length >= 1, 3000, "deliveries");
+    await until(() => onOwn.length >= 2 && onOther.length >= 1, "deliveries");
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(onOwn.map((u) => u.update_data.m), ["label", "self"]);
     assert.deepEqual(onOther.map((u) => u.update_data.m), ["to 456"]);
@@ -270,7 +270,7 @@ Deno.test("[kronop] target_channel delivers on that channel, not to the reel's o
     const replayed: any[] = [];
     late.on("reel_update", (p: any) => replayed.push(p));
     await join(late);
-    await until(() => replayed.length >= 2, 3000, "replay");
+    await until(() => replayed.length >= 2, "replay");
     assert.deepEqual(replayed.map((u) => u.update_data.m), ["label", "self"]);
   } finally {
     await disconnect(socket);

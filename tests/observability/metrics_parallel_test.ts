@@ -5,17 +5,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { spawnServer, tempKvPath, waitHealthy } from "../_helpers.ts";
+import { type StartedServer, startServer, tempKvPath } from "../_helpers.ts";
 import { assertPromtoolAccepts } from "./_promtool.ts";
-
-const START = new URL("../../start.ts", import.meta.url).pathname;
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 /** One request on its own connection, so successive requests spread over the workers. */
 async function fresh(url: string, init: RequestInit = {}): Promise<Response> {
@@ -42,25 +33,24 @@ function sum(text: string, sample: string, match = ""): number {
 
 Deno.test("[metrics] deno serve --parallel: each scrape sums both workers and counters never go back", async () => {
   const { path, cleanup } = await tempKvPath();
-  const port = freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const task = spawnServer([START], {
-    CHORUS_HOST: "127.0.0.1",
-    CHORUS_PORT: String(port),
-    CHORUS_KV: path,
-    CHORUS_AUTH: "off",
-    CHORUS_LOG_LEVEL: "warn",
-    DENO_JOBS: "2",
-  });
-  const { child, output } = task;
+  let task: StartedServer | undefined;
   try {
-    await waitHealthy(port);
-    // Both workers serve: connections land on each (the instance ids differ).
+    task = await startServer({
+      CHORUS_KV: path,
+      CHORUS_AUTH: "off",
+      CHORUS_LOG_LEVEL: "warn",
+      DENO_JOBS: "2",
+    });
+    const { base, child, output } = task;
+    // Both workers serve: connections land on each (the instance ids differ). /health answers as
+    // soon as one worker listens; the other may still be starting, so ask until it answers too.
     const instances = new Set<string>();
-    for (let i = 0; i < 40 && instances.size < 2; i++) {
+    const deadline = performance.now() + 30_000;
+    while (instances.size < 2 && performance.now() < deadline) {
       instances.add((await (await fresh(`${base}/health`)).json()).instance);
+      if (instances.size < 2) await new Promise((r) => setTimeout(r, 20));
     }
-    assert.equal(instances.size, 2, "two workers answer");
+    assert.equal(instances.size, 2, "two workers answer within 30 s");
 
     const route = 'route="/api/v1/kv/:key"';
     const count = "chorus_http_request_duration_seconds_count";
@@ -94,9 +84,9 @@ Deno.test("[metrics] deno serve --parallel: each scrape sums both workers and co
       if (round === 5) await assertPromtoolAccepts(text);
     }
     child.kill("SIGTERM");
-    assert.equal((await child.status).code, 0, (await output).join("\n"));
+    assert.equal((await task.exited(30_000)).code, 0, (await output).join("\n"));
   } finally {
-    await task.kill();
+    await task?.kill();
     await cleanup();
   }
 });

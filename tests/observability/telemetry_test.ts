@@ -193,7 +193,7 @@ Deno.test("[telemetry] socket connect, join, presence, leave and drop carry thei
       ws.onopen = resolve;
       ws.onerror = reject;
     });
-    await until(() => events.socketConnect.length > 0, 2000, "connect");
+    await until(() => events.socketConnect.length > 0, "connect");
     const connect = events.socketConnect[0];
     assertFields("socketConnect", connect);
     assert.equal(connect.userId, "ann");
@@ -201,25 +201,28 @@ Deno.test("[telemetry] socket connect, join, presence, leave and drop carry thei
     const socketId = connect.socketId;
 
     ws.send(JSON.stringify(["1", "1", "kv:room", "phx_join", {}]));
-    await until(() => events.socketJoin.length > 0, 2000, "join");
+    await until(() => events.socketJoin.length > 0, "join");
     assertFields("socketJoin", events.socketJoin[0]);
     assert.deepEqual(events.socketJoin[0], { socketId, topic: "kv:room" });
-    await until(() => events.presence.some((e) => e.action === "join"), 2000, "presence join");
+    await until(() => events.presence.some((e) => e.action === "join"), "presence join");
     const joined = events.presence.find((e) => e.action === "join");
     assertFields("presence", joined);
     assert.equal(joined!.key, "ann");
     assert.equal(joined!.topic, "kv:room");
 
     ws.send(JSON.stringify(["1", "2", "kv:room", "phx_leave", {}]));
-    await until(() => events.socketLeave.length > 0, 2000, "leave");
+    await until(() => events.socketLeave.length > 0, "leave");
     assert.deepEqual(events.socketLeave[0], { socketId, topic: "kv:room" });
-    await until(() => events.presence.some((e) => e.action === "leave"), 2000, "presence leave");
+    await until(
+      () => events.presence.some((e) => e.action === "leave"),
+      "presence leave",
+    );
     assertFields("presence", events.presence.find((e) => e.action === "leave"));
 
     const closed = new Promise((resolve) => ws.onclose = resolve);
     ws.close(1000, "bye");
     await closed;
-    await until(() => events.socketDrop.length > 0, 2000, "drop");
+    await until(() => events.socketDrop.length > 0, "drop");
     const drop = events.socketDrop[0];
     assertFields("socketDrop", drop);
     assert.equal(drop.socketId, socketId);

@@ -5,9 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { spawnServer, tempKvPath, waitHealthy } from "../_helpers.ts";
-
-const START = new URL("../../start.ts", import.meta.url).pathname;
+import { type StartedServer, startServer, tempKvPath } from "../_helpers.ts";
 
 interface OtlpSpan {
   traceId: string;
@@ -16,13 +14,6 @@ interface OtlpSpan {
   name: string;
   kind: number;
   attributes: { key: string; value: { stringValue?: string; intValue?: string } }[];
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 function attribute(span: OtlpSpan, key: string): string | undefined {
@@ -43,24 +34,21 @@ Deno.test("[otel] a kv PUT's trace has Chorus spans under the HTTP server span",
     return Response.json({});
   });
   const { path, cleanup } = await tempKvPath();
-  const port = freePort();
-  const task = spawnServer([START], {
-    CHORUS_HOST: "127.0.0.1",
-    CHORUS_PORT: String(port),
-    CHORUS_KV: path,
-    CHORUS_AUTH: "off",
-    CHORUS_LOG_LEVEL: "warn",
-    DENO_JOBS: "1",
-    OTEL_DENO: "true",
-    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.addr.port}`,
-    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
-    OTEL_DENO_CONSOLE: "ignore",
-    OTEL_SERVICE_NAME: "chorus-test",
-  });
-  const { child, output } = task;
+  let task: StartedServer | undefined;
   try {
-    await waitHealthy(port);
-    const res = await fetch(`http://127.0.0.1:${port}/api/v1/kv/traced`, {
+    task = await startServer({
+      CHORUS_KV: path,
+      CHORUS_AUTH: "off",
+      CHORUS_LOG_LEVEL: "warn",
+      DENO_JOBS: "1",
+      OTEL_DENO: "true",
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.addr.port}`,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_DENO_CONSOLE: "ignore",
+      OTEL_SERVICE_NAME: "chorus-test",
+    });
+    const { base, child, output } = task;
+    const res = await fetch(`${base}/api/v1/kv/traced`, {
       method: "PUT",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ value: { hello: "otel" } }),
@@ -68,7 +56,7 @@ Deno.test("[otel] a kv PUT's trace has Chorus spans under the HTTP server span",
     assert.equal(res.status, 200, await res.text());
     // Stopping flushes what is batched.
     child.kill("SIGTERM");
-    assert.equal((await child.status).code, 0, (await output).join("\n"));
+    assert.equal((await task.exited(30_000)).code, 0, (await output).join("\n"));
 
     const server = spans.find((s) =>
       s.kind === 2 && attribute(s, "url.path") === "/api/v1/kv/traced"
@@ -91,7 +79,7 @@ Deno.test("[otel] a kv PUT's trace has Chorus spans under the HTTP server span",
     assert.equal(kvCommit.length, 1);
     assert.equal(kvCommit[0].parentSpanId, commit[0].spanId, "the KV commit is the group's child");
   } finally {
-    await task.kill();
+    await task?.kill();
     await receiver.shutdown();
     await cleanup();
   }

@@ -158,14 +158,14 @@ Deno.test("[presence] a view whose log expired past it resyncs: one diff turns t
     });
     await two.realtime.presence!.track("kv:lapse", "bob", {});
     await two.realtime.presence!.untrack("kv:lapse", "alice", alice.meta);
-    await until(() => faulty.counts.delays > 0, 3000, "one's view reading the log");
+    await until(() => faulty.counts.delays > 0, "one's view reading the log");
     let deleted = 0;
     for await (const entry of raw.list({ prefix: presenceLogKey("kv:lapse", 0).slice(0, 2) })) {
       await raw.delete(entry.key);
       deleted++;
     }
     assert.ok(deleted >= 2, "the log had the changes the view had not read");
-    await until(() => Object.keys(view.list()).join() === "bob", 5000, "the resync");
+    await until(() => Object.keys(view.list()).join() === "bob", "the resync");
     faulty.disable();
     await view.catchUp();
     clock.advance(50);
@@ -392,7 +392,6 @@ Deno.test("[ws] the phoenix client's Presence stays correct through many joins, 
       m.presence.list((key: string, p: any) => [key, p.metas.length]).sort();
     await until(
       () => members.every((m) => JSON.stringify(seen(m)) === JSON.stringify(expected())),
-      5000,
       "every client lists every member with the right number of metas",
     );
     for (const m of members) {
@@ -557,12 +556,12 @@ Deno.test("[ws] a big topic: after a reconnect the phoenix client reports no mem
     });
     presence.onSync(() => syncs++);
     await join(channel);
-    await until(() => presence.list().length === 61, 5000, "all 61 listed");
+    await until(() => presence.list().length === 61, "all 61 listed");
     assert.equal(left.length, 0);
     // The connection drops; the client reconnects and rejoins with its old list in hand.
     const before = syncs;
     watcher.conn.close(4000, "dropped"); // not 1000, so the client reconnects
-    await until(() => syncs > before && presence.list().length === 61, 5000, "resynced");
+    await until(() => syncs > before && presence.list().length === 61, "resynced");
     assert.deepEqual(left, [], "nobody reported as left");
   } finally {
     await Promise.all(sockets.filter((s) => s.isConnected()).map(disconnect));
@@ -637,11 +636,11 @@ Deno.test("[ws] the phoenix client on a topic over listMax: exact Presence below
       }
     }
     // The third joiner takes the topic over the bound: it gets a count, the others a count too.
-    await until(() => counts.every((c) => c.at(-1) === 3), 3000, "counts of 3 everywhere");
+    await until(() => counts.every((c) => c.at(-1) === 3), "counts of 3 everywhere");
     assert.equal(presences[2].list().length, 0, "no list was sent to the third joiner");
     await disconnect(sockets.pop());
     // Back to 2 (≤ 80% of 2 is 1, so still counting): a count of 2.
-    await until(() => counts[0].at(-1) === 2 && counts[1].at(-1) === 2, 3000, "counts of 2");
+    await until(() => counts[0].at(-1) === 2 && counts[1].at(-1) === 2, "counts of 2");
   } finally {
     for (const s of sockets) await disconnect(s);
     await served.close();

@@ -35,7 +35,7 @@ Deno.test("[ws] reel:<id> gets reel_update and interaction events in order", asy
       text: "nice",
     });
     await call(app, "POST", "/api/v1/reels/r1/updates", { update_data: { a: 2 } });
-    await until(() => events.length >= 4, 3000, "four events");
+    await until(() => events.length >= 4, "four events");
     assert.deepEqual(events.map(([e, p]) => `${e}:${p.seq ?? p.type}`), [
       "reel_update:1",
       "interaction:like",
@@ -83,8 +83,8 @@ Deno.test("[ws] targeted updates reach only the targets' user:<id> topics", asyn
     });
     assert.equal(r.status, 201);
     await call(srv.chorus.app, "POST", "/api/v1/reels/r2/updates", { update_data: { open: 1 } });
-    await until(() => got.u1.length === 1 && got.u2.length === 1, 3000, "targets got it");
-    await until(() => got.reel.length === 1, 3000, "the public one on the reel");
+    await until(() => got.u1.length === 1 && got.u2.length === 1, "targets got it");
+    await until(() => got.reel.length === 1, "the public one on the reel");
     assert.deepEqual(got.u1[0].update_data, { secret: true });
     assert.deepEqual(got.u1[0].target_users, ["u1", "u2"]);
     assert.equal(got.u3.length, 0);
@@ -103,10 +103,10 @@ Deno.test("[ws] presence on reel:<id> appears on join and disappears when the so
     const ca = a.channel("reel:r3", { status: "online", activity: "watching" });
     const pa = new Presence(ca);
     await join(ca);
-    await until(() => pa.list().length === 1, 3000, "alice sees herself");
+    await until(() => pa.list().length === 1, "alice sees herself");
     const cb = b.channel("reel:r3", { activity: "commenting" });
     await join(cb);
-    await until(() => pa.list().length === 2, 3000, "alice sees bob");
+    await until(() => pa.list().length === 2, "alice sees bob");
     const onReel = await call(srv.chorus.app, "GET", "/api/v1/reels/r3/presence");
     assert.deepEqual(onReel.body.users.map((u: any) => u.user_id), ["alice", "bob"]);
     assert.equal(onReel.body.users[0].activity, "watching");
@@ -121,7 +121,7 @@ Deno.test("[ws] presence on reel:<id> appears on join and disappears when the so
     assert.equal(bob.body.sockets, 1);
 
     await disconnect(b);
-    await until(() => pa.list().length === 1, 3000, "bob's leave diff");
+    await until(() => pa.list().length === 1, "bob's leave diff");
     assert.deepEqual(pa.list((k: string) => k), ["alice"]);
     const after = await call(srv.chorus.app, "GET", "/api/v1/reels/r3/presence");
     assert.deepEqual(after.body.users.map((u: any) => u.user_id), ["alice"]);
@@ -146,7 +146,7 @@ Deno.test("[ws] joining reel:<id> with last_seq replays the retained updates, or
     const reply = await join(ch);
     assert.equal(reply.recovered, true);
     await srv.chorus.reels.publish("r4", { update_data: { i: 6 } });
-    await until(() => seen.length === 3, 3000, "replay then live");
+    await until(() => seen.length === 3, "replay then live");
     assert.deepEqual(seen, [4, 5, 6]);
     // A client whose last_seq is older than the retained log is told so.
     const s2 = connect(srv.url, { user_id: "r2" });
@@ -173,12 +173,12 @@ Deno.test("[ws] format=protobuf: reel_update arrives as a typed Envelope that ro
     ws.send(
       encodeEnvelope({ joinRef: "1", ref: "1", topic: "reel:r5", event: "phx_join", payload: {} }),
     );
-    await until(() => frames.some((f) => f.ref === "1"), 3000, "join reply");
+    await until(() => frames.some((f) => f.ref === "1"), "join reply");
     const r = await call(srv.chorus.app, "POST", "/api/v1/reels/r5/updates", {
       update_data: { caption: "pb", n: [1, 2] },
       priority: "low",
     });
-    await until(() => frames.some((f) => f.event === "reel_update"), 3000, "update");
+    await until(() => frames.some((f) => f.event === "reel_update"), "update");
     const update = frames.find((f) => f.event === "reel_update").payload as ReelUpdateJson;
     assert.equal(update.id, r.body.id);
     assert.equal(update.seq, 1);
@@ -195,7 +195,7 @@ Deno.test("[ws] format=protobuf: reel_update arrives as a typed Envelope that ro
         payload: { id: "", reel_id: "", type: "like", user_id: "", timestamp: 0 },
       }),
     );
-    await until(() => frames.some((f) => f.ref === "2"), 3000, "push reply");
+    await until(() => frames.some((f) => f.ref === "2"), "push reply");
     const reply = frames.find((f) => f.ref === "2").payload;
     assert.equal(reply.status, "ok");
     assert.equal(reply.response.user_id, "pb");

@@ -19,7 +19,7 @@ Deno.test("[ws] join ok, push with reply, change broadcast, leave", async () => 
     assert.equal(put.status, "ok");
     assert.equal(put.response.version, 1);
     await srv.chorus.kv.put("greeting", "from the API");
-    await until(() => changes.length === 2, 3000, "two changes");
+    await until(() => changes.length === 2, "two changes");
     assert.deepEqual(changes.map((c) => [c.op, c.version, c.value]), [
       ["set", 1, { text: "hi" }],
       ["set", 2, "from the API"],
@@ -28,7 +28,7 @@ Deno.test("[ws] join ok, push with reply, change broadcast, leave", async () => 
     assert.deepEqual(unknown, { status: "error", response: { reason: "unknown event" } });
     const left = new Promise((r) => channel.leave().receive("ok", r));
     await left;
-    await until(() => srv.chorus.realtime.stats().topics === 0, 3000, "hub closed");
+    await until(() => srv.chorus.realtime.stats().topics === 0, "hub closed");
   } finally {
     await disconnect(socket);
     await srv.close();
@@ -57,7 +57,7 @@ Deno.test("[ws] heartbeats get replies and the socket stays open", async () => {
     if (m.topic === "phoenix" && m.event === "phx_reply") replies.push(m.payload.status);
   });
   try {
-    await until(() => replies.length >= 3, 3000, "three heartbeat replies");
+    await until(() => replies.length >= 3, "three heartbeat replies");
     assert.ok(replies.every((s) => s === "ok"));
     assert.equal(socket.isConnected(), true);
   } finally {
@@ -94,7 +94,7 @@ Deno.test("[ws] presence_state on join and presence_diff on join and leave, two 
       if (!current.metas.length) left.push(key);
     });
     await join(ca);
-    await until(() => pa.list().length === 1, 3000, "alice sees herself");
+    await until(() => pa.list().length === 1, "alice sees herself");
     const meta = pa.list((_k: string, p: any) => p.metas[0])[0];
     assert.equal(meta.status, "online");
     assert.match(meta.phx_ref, /^[A-Za-z0-9_-]{16}$/);
@@ -103,13 +103,13 @@ Deno.test("[ws] presence_state on join and presence_diff on join and leave, two 
     const cb = b.channel("kv:room", { activity: "typing" });
     const pb = new Presence(cb);
     await join(cb);
-    await until(() => pb.list().length === 2, 3000, "bob's state has both");
-    await until(() => pa.list().length === 2, 3000, "alice got bob's join diff");
+    await until(() => pb.list().length === 2, "bob's state has both");
+    await until(() => pa.list().length === 2, "alice got bob's join diff");
     const keys = pa.list((k: string) => k).sort();
     assert.deepEqual(keys, ["alice", "bob"]);
 
     await new Promise((r) => cb.leave().receive("ok", r));
-    await until(() => left.includes("bob"), 3000, "bob's leave diff");
+    await until(() => left.includes("bob"), "bob's leave diff");
     assert.deepEqual(pa.list((k: string) => k), ["alice"]);
   } finally {
     await disconnect(a);
@@ -131,20 +131,19 @@ Deno.test("[ws] the client reconnects after a 1001 restart and gets a fresh pres
     let syncs = 0;
     presence.onSync(() => syncs++);
     await join(channel);
-    await until(() => syncs >= 1 && presence.list().length === 1, 3000, "first sync");
+    await until(() => syncs >= 1 && presence.list().length === 1, "first sync");
     const firstJoinRef = channel.joinRef();
     await srv.close();
     srv = await serve({ path }, port);
-    await until(() => closes.length >= 1, 3000, "close seen");
+    await until(() => closes.length >= 1, "close seen");
     assert.equal(closes[0], 1001);
     await until(
       () => channel.joinRef() !== firstJoinRef && channel.state === "joined",
-      5000,
       "rejoined",
     );
     const before = syncs;
-    await until(() => syncs > before || presence.list().length === 1, 3000, "fresh presence_state");
-    await until(() => presence.list().length === 1, 3000, "carol listed once");
+    await until(() => syncs > before || presence.list().length === 1, "fresh presence_state");
+    await until(() => presence.list().length === 1, "carol listed once");
     const metas = presence.list((_k: string, p: any) => p.metas)[0];
     assert.equal(metas.length, 1, "the old meta was removed on shutdown");
   } finally {
@@ -169,7 +168,7 @@ Deno.test("[ws] join with last_seq replays retained changes, then live ones; rec
     const reply = await join(channel);
     assert.equal(reply.recovered, true);
     await srv.chorus.kv.put("hist", 4);
-    await until(() => seen.length === 3, 3000, "replay + live");
+    await until(() => seen.length === 3, "replay + live");
     assert.deepEqual(seen, [2, 3, 4]);
 
     // Simulate retention: the log no longer reaches back to version 2.
@@ -210,10 +209,10 @@ Deno.test("[ws] two instances on one KV: same order of kv changes and each other
       ...Array.from({ length: 5 }, (_, i) => pushed(ca, "put", { value: `a${i}` })),
       ...Array.from({ length: 5 }, (_, i) => pushed(cb, "put", { value: `b${i}` })),
     ]);
-    await until(() => seenA.length === 10 && seenB.length === 10, 5000, "ten changes on each");
+    await until(() => seenA.length === 10 && seenB.length === 10, "ten changes on each");
     assert.deepEqual(seenA, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     assert.deepEqual(seenB, seenA);
-    await until(() => pa.list().length === 2 && pb.list().length === 2, 5000, "both present");
+    await until(() => pa.list().length === 2 && pb.list().length === 2, "both present");
   } finally {
     await disconnect(a);
     await disconnect(b);
@@ -233,10 +232,10 @@ Deno.test("[ws] presence of a dead instance vanishes within its TTL", async () =
     const pa = new Presence(ca);
     await join(ca);
     await ghost.realtime.presence!.track("kv:ghosts", "ghost", {});
-    await until(() => pa.list().length === 2, 3000, "ghost appears");
+    await until(() => pa.list().length === 2, "ghost appears");
     await ghost.realtime.close({ untrack: false }); // a crash: nobody removes or refreshes it
     // How soon (the TTL and one sweep) is asserted on the injected clock in presence_test.ts.
-    await until(() => pa.list().length === 1, 3000, "ghost vanishes");
+    await until(() => pa.list().length === 1, "ghost vanishes");
     assert.deepEqual(pa.list((k: string) => k), ["a"]);
   } finally {
     await disconnect(a);
@@ -271,7 +270,6 @@ Deno.test("[ws] subprotocol phoenix is echoed and format=protobuf speaks Envelop
     // Presence frames may arrive in between: wait for both replies by ref.
     await until(
       () => frames.some((f) => f.ref === "1") && frames.some((f) => f.ref === "2"),
-      3000,
       "two replies",
     );
     const join = frames.find((f) => f.ref === "1");
@@ -316,7 +314,7 @@ Deno.test("[ws] context topic: join with version gets the sync result, then delt
     assert.equal(created.status, "ok");
     const updated = await pushed(channel, "update", { title: "b" });
     assert.equal(updated.response.version, created.response.version + 1);
-    await until(() => deltas.length >= 2, 3000, "delta events");
+    await until(() => deltas.length >= 2, "delta events");
     assert.equal(deltas.at(-1).version, updated.response.version);
     const again = socket.channel("context:doc", { version: updated.response.version });
     const synced = await join(again);
@@ -373,7 +371,7 @@ Deno.test("[ws] a join during a burst of writes gets only changes after its repl
     const seen: number[] = [];
     channel.on("change", (c: any) => seen.push(c.version));
     const reply = await join(channel);
-    await until(() => seen.length >= 20, 3000, "live changes");
+    await until(() => seen.length >= 20, "live changes");
     writing = false;
     await writer;
     watcher();

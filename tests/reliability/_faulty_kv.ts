@@ -111,6 +111,11 @@ export class FaultyKv {
     return this.#enabled;
   }
 
+  /** Calls still waiting out an injected delay (tests wait for none before checking results). */
+  get delaying(): number {
+    return this.#pendingDelays.size;
+  }
+
   #applies(keys: Deno.KvKey[]): boolean {
     if (!this.#enabled) return false;
     const filter = this.#plan.keyFilter;

@@ -17,6 +17,7 @@ import assert from "node:assert/strict";
 import { Chorus } from "../../mod.ts";
 import { ERROR_STATUS } from "../../errors.ts";
 import { connect, disconnect, join, serve } from "../realtime/_socket_helpers.ts";
+import { until } from "../_helpers.ts";
 import { FaultyKv } from "./_faulty_kv.ts";
 import { fuzzSeed } from "./_seed.ts";
 
@@ -354,10 +355,17 @@ Deno.test("[faults] commits slower than the request timeout are 504 timeout, and
     });
     assert.ok(timedOut > 0, `${TAG} no commit timed out: ${answers.summary()}`);
     faulty.disable();
-    // Every delayed commit still lands (a 504 says "no answer in time", not "not written").
-    await new Promise((r) => setTimeout(r, 600));
-    const counter = await chorus.kv.get("fz-slow-counter", { consistency: "strong" });
-    assert.equal(counter?.value, ok + timedOut, `${TAG} ${ok} ok + ${timedOut} timed out`);
+    // Every delayed commit still lands (a 504 says "no answer in time", not "not written"): the
+    // last ones once their delay is over and the commits queued behind them have run.
+    await until(() => faulty.delaying === 0, "the delayed commits");
+    const expected = ok + timedOut;
+    const deadline = performance.now() + 10_000;
+    let counter = await chorus.kv.get("fz-slow-counter", { consistency: "strong" });
+    while (counter?.value !== expected && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      counter = await chorus.kv.get("fz-slow-counter", { consistency: "strong" });
+    }
+    assert.equal(counter?.value, expected, `${TAG} ${ok} ok + ${timedOut} timed out`);
     for (const [key, version] of lastAck) {
       const got = await chorus.kv.get(key, { consistency: "strong" });
       assert.ok(got && got.version >= version, `${TAG} ${key}: ${got?.version} < ${version}`);

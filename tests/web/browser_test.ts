@@ -5,6 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { spawnDeno } from "../_helpers.ts";
 
 Deno.test("[web] Chromium end-to-end: console, docs, tickets, CORS (tests/web/_browser_e2e.ts)", async () => {
   const chromium = Deno.env.get("CHORUS_CHROMIUM") ?? "/usr/bin/chromium";
@@ -15,16 +16,16 @@ Deno.test("[web] Chromium end-to-end: console, docs, tickets, CORS (tests/web/_b
       "CHORUS_CHROMIUM; the browser tests never skip",
   );
   const file = new URL("./_browser_e2e.ts", import.meta.url).pathname;
-  const run = new Deno.Command(Deno.execPath(), {
-    args: ["test", "-A", "--no-check", file],
-    stdin: "null",
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  });
-  const { code, stdout, stderr } = await run.output();
-  const text = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
-  if (code !== 0) console.error(text);
-  assert.equal(code, 0, "the Chromium tests failed (their output is above)");
-  assert.match(text, /ok \| 3 passed \| 0 failed/);
+  const run = spawnDeno(["test", "-A", "--no-check", file], { NO_COLOR: "1" });
+  try {
+    // Every browser step has its own timeout; a run that still stalls fails here, and `kill()`
+    // ends it and the Chromium it started, instead of holding up the suite.
+    const { code } = await run.exited(180_000);
+    const text = (await run.output).join("");
+    if (code !== 0) console.error(text);
+    assert.equal(code, 0, "the Chromium tests failed (their output is above)");
+    assert.match(text, /ok \| 3 passed \| 0 failed/);
+  } finally {
+    await run.kill();
+  }
 });
