@@ -14,6 +14,7 @@
  */
 import type { Context } from "hono";
 import { ChorusError } from "../errors.ts";
+import { joinChunks } from "../storage/codec.ts";
 
 /** A guarded body: its limit, the reader {@linkcode readBody} holds, and why it was cut off. */
 interface Guard {
@@ -106,12 +107,5 @@ export async function readBody(c: Context): Promise<Uint8Array> {
   } catch (e) {
     throw guard.failure ?? e;
   }
-  if (chunks.length === 1) return chunks[0];
-  const whole = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    whole.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return whole;
+  return joinChunks(chunks);
 }

@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { serialize } from "node:v8";
 import { ChorusError } from "../errors.ts";
 import type { Store } from "./store.ts";
+import { joinChunks } from "./codec.ts";
 import { type BackupEvent, telemetry } from "../observability/telemetry.ts";
 
 /** The header line of a backup. */
@@ -256,17 +257,6 @@ function slices(source: BackupSource, failed: (e: unknown) => void): ReadableStr
   }, { highWaterMark: 0 });
 }
 
-function concat(parts: Uint8Array[], size: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.byteLength;
-  }
-  return all;
-}
-
 /**
  * Decompresses a backup as a stream and yields its lines (without the newline) one at a time,
  * holding at most one line plus one decompressed chunk. Stops with {@linkcode Malformed} at the
@@ -315,13 +305,13 @@ async function* readLines(
         line++;
         if (size === 0 && end === start) throw new Malformed(`line ${line} is blank`);
         parts.push(data.subarray(start, end));
-        yield { bytes: concat(parts, size + end - start), line };
+        yield { bytes: joinChunks(parts), line };
         parts = [];
         size = 0;
         start = newline + 1;
       }
     }
-    if (size > 0) yield { bytes: concat(parts, size), line: line + 1 };
+    if (size > 0) yield { bytes: joinChunks(parts), line: line + 1 };
   } finally {
     await reader.cancel().catch(() => {});
   }

@@ -193,8 +193,12 @@ export function splitChunks(bytes: Uint8Array): Uint8Array[] {
   return chunks.length ? chunks : [bytes];
 }
 
-/** Joins chunks read back from KV. */
+/**
+ * Joins chunks into one array (a single chunk is returned as it is): values read back from KV,
+ * request bodies, backup lines.
+ */
 export function joinChunks(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
   const size = chunks.reduce((n, c) => n + c.byteLength, 0);
   const out = new Uint8Array(size);
   let at = 0;
