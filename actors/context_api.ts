@@ -6,7 +6,7 @@
  * @module
  */
 import { ChorusError } from "../errors.ts";
-import { assertStorableJson } from "../storage/codec.ts";
+import { frozenJsonCopy } from "../storage/codec.ts";
 import type { Clock } from "../clock.ts";
 import type { Consistency, ResolvedConfig } from "../config.ts";
 import type { Store } from "../storage/store.ts";
@@ -283,8 +283,7 @@ export class ContextsApi {
         `Cannot update context "${id}": a JSON Patch must be an array of operations`,
       );
     }
-    assertStorableJson(patch, "the patch");
-    const owned = structuredClone(patch);
+    const owned = frozenJsonCopy(patch, "the patch");
     // A merge patch is applied copy-on-write with its delta built alongside (cost ∝ the patch);
     // a JSON Patch is applied to a copy and diffed.
     const change = type === "json-patch"
@@ -510,8 +509,7 @@ function ownObject(value: unknown, action: string, id: string): JsonObject {
       `Cannot ${action} context "${id}": the context must be a JSON object`,
     );
   }
-  assertStorableJson(value, "the context");
-  return structuredClone(value);
+  return frozenJsonCopy(value, "the context");
 }
 
 /** A write's share of a batch: its JSON size twice over (a delta carries old and new values). */

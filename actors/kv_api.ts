@@ -17,6 +17,7 @@ import {
   compressionStatsOf,
   type EncodedValue,
   encodeValue,
+  frozenJsonCopy,
 } from "../storage/codec.ts";
 import { KV_HEAD_PREFIX, kvHeadKey, kvLogKey, kvLogPrefix } from "../storage/keys.ts";
 import { writeTogether } from "./write_together.ts";
@@ -278,13 +279,15 @@ export class KvApi {
   async #put(key: string, value: unknown, options: KvPutOptions = {}): Promise<KvWriteResult> {
     validateKey(key);
     if (options.ttl !== undefined) validateTtl(options.ttl);
-    assertStorableJson(value);
-    const owned = options.handOver ? value : structuredClone(value);
+    let owned: unknown;
+    if (options.handOver) {
+      assertStorableJson(value);
+      owned = deepFreezeOwned(value);
+    } else owned = frozenJsonCopy(value);
     const encoded = this.#encode(owned, options.compress);
-    Object.freeze(owned);
     const actor = this.#actor(key);
     const entry = await actor.write(
-      (tx) => actor.putOp(tx, deepFreezeOwned(owned), encoded, options),
+      (tx) => actor.putOp(tx, owned, encoded, options),
       encoded.bytes.byteLength + 256,
     );
     return writeResult(entry);
@@ -373,11 +376,10 @@ export class KvApi {
     const prepared = items.map((item, i) => {
       validateKey(item.key);
       if (item.ttl !== undefined) validateTtl(item.ttl);
-      assertStorableJson(item.value, `item ${i}`);
-      const owned = structuredClone(item.value);
+      const owned = frozenJsonCopy(item.value, `item ${i}`);
       return {
         key: item.key,
-        value: deepFreezeOwned(owned),
+        value: owned,
         encoded: this.#encodeItem(owned, item.compress, i),
         ttl: item.ttl,
       };

@@ -6,6 +6,8 @@
  * formats' diffs skip shared subtrees (`a === b`), so diffing two such versions is cheap too.
  *
  * The results share structure with their inputs: only use them with frozen contexts and deltas.
+ * Every node a change creates is frozen as it is made, so a result is deeply frozen at a cost
+ * proportional to the change, not to the context.
  * @module
  */
 import { ChorusError } from "../errors.ts";
@@ -28,7 +30,8 @@ export interface SharedChange {
 /**
  * Applies an RFC 7386 merge patch to a context, sharing every untouched subtree, and builds the
  * chord delta of what really changed (the same delta `diffChord(context, result)` gives, up to
- * sharing: a nested node that would hold a key `action` becomes one `modified` marker).
+ * sharing: a nested node that would hold a key `action` becomes one `modified` marker). With a
+ * deeply frozen context and patch, the result and the delta are deeply frozen too.
  * @returns the new context (`context` itself when nothing changed) and its delta
  */
 export function mergePatchShared(context: JsonObject, patch: JsonObject): SharedChange {
@@ -47,7 +50,7 @@ function mergeNode(
     if (value === undefined) delete out[key];
     else setOwn(out, key, value);
     delta ??= {};
-    setOwn(delta as JsonObject, key, entry as JsonObject);
+    setOwn(delta as JsonObject, key, Object.freeze(entry) as JsonObject);
   };
   for (const key of Object.keys(patch)) {
     const change = patch[key];
@@ -62,14 +65,15 @@ function mergeNode(
         : sub.delta;
       write(key, sub.value, entry);
     } else {
-      const value = isJsonObject(change) ? mergeNode({}, change).value : change;
+      const value = isJsonObject(change) ? Object.freeze(mergeNode({}, change).value) : change;
       if (current === undefined) write(key, value, { action: "added", value });
       else if (!deepEqual(current, value)) {
         write(key, value, { action: "modified", value, old_value: current });
       }
     }
   }
-  return { value: out ?? target, delta };
+  if (delta) Object.freeze(delta);
+  return { value: out ? Object.freeze(out) : target, delta };
 }
 
 /**

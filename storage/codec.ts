@@ -52,6 +52,84 @@ export function assertStorableJson(value: unknown, what = "value"): void {
   }
 }
 
+/**
+ * A deeply frozen copy of a value as JSON would store it, made in one walk: the checks of
+ * {@linkcode assertStorableJson}, JSON's own rules (`toJSON` is called, `undefined` members are
+ * left out and become `null` in arrays, only own enumerable keys are kept, own `"__proto__"` keys
+ * stay plain properties) and a freeze of every node. What a write keeps in an actor's cache is then
+ * exactly what a reload from KV gives, and callers cannot change it afterwards. Much cheaper than
+ * `structuredClone` plus a separate freeze for the small values most writes carry.
+ * @throws {ChorusError} `invalid_request` for a non-finite number, nesting deeper than
+ * {@linkcode MAX_JSON_DEPTH}, a cycle, or a function, symbol or bigint where a value belongs
+ */
+export function frozenJsonCopy<T>(value: T, what = "value"): T {
+  const copy = copyNode(value, "", 0, what);
+  if (copy === undefined) {
+    throw new ChorusError("invalid_request", `Cannot store ${what}: it is not a JSON value`);
+  }
+  return copy as T;
+}
+
+function copyNode(value: unknown, key: string, depth: number, what: string): unknown {
+  if (
+    value !== null && typeof value === "object" &&
+    typeof (value as { toJSON?: unknown }).toJSON === "function"
+  ) {
+    value = (value as { toJSON: (key: string) => unknown }).toJSON(key);
+  }
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return value;
+    case "number":
+      if (!Number.isFinite(value)) {
+        throw new ChorusError(
+          "invalid_request",
+          `Cannot store ${what}: it holds a number JSON cannot represent (${value})`,
+        );
+      }
+      return value;
+    case "undefined":
+      return undefined;
+    case "object":
+      break;
+    default:
+      throw new ChorusError(
+        "invalid_request",
+        `Cannot store ${what}: it holds a ${typeof value}, which JSON cannot represent`,
+      );
+  }
+  if (value === null) return null;
+  if (depth >= MAX_JSON_DEPTH) {
+    throw new ChorusError(
+      "invalid_request",
+      `Cannot store ${what}: it nests deeper than ${MAX_JSON_DEPTH} levels`,
+      { details: { max_depth: MAX_JSON_DEPTH } },
+    );
+  }
+  if (Array.isArray(value)) {
+    const out = new Array(value.length);
+    for (let i = 0; i < value.length; i++) {
+      out[i] = copyNode(value[i], String(i), depth + 1, what) ?? null;
+    }
+    return Object.freeze(out);
+  }
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(value)) {
+    const v = copyNode((value as Record<string, unknown>)[k], k, depth + 1, what);
+    if (v === undefined) continue;
+    if (k === "__proto__") {
+      Object.defineProperty(out, k, {
+        value: v,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else out[k] = v;
+  }
+  return Object.freeze(out);
+}
+
 /** A value ready to store. */
 export interface EncodedValue {
   /** The stored bytes (compressed or plain JSON text). */

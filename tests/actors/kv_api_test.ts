@@ -75,3 +75,29 @@ Deno.test("[kv] strong reads that queue together share one KV read, each still s
     await cleanup();
   }
 });
+
+Deno.test("[kv] the value a put keeps is what JSON stores: the cache and a reload agree", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const writer = await Chorus.open({ path });
+  const reader = await Chorus.open({ path });
+  try {
+    const value = { when: new Date(0), gone: undefined, list: [undefined, 1] };
+    await writer.kv.put("dated", value);
+    const expected = { when: "1970-01-01T00:00:00.000Z", list: [null, 1] };
+    assert.deepEqual((await writer.kv.get("dated"))?.value, expected);
+    assert.deepEqual((await reader.kv.get("dated", { consistency: "strong" }))?.value, expected);
+    await assert.rejects(
+      () => writer.kv.put("fn", { f: () => 1 }),
+      (e: Error & { code?: string }) => e.code === "invalid_request" && /function/.test(e.message),
+    );
+    await assert.rejects(
+      () => writer.kv.putMany([{ key: "ok", value: 1 }, { key: "nan", value: NaN }]),
+      (e: Error & { code?: string }) => e.code === "invalid_request" && /item 1/.test(e.message),
+    );
+    assert.equal(await writer.kv.get("ok"), null, "a bulk write with a bad item writes nothing");
+  } finally {
+    await writer.close();
+    await reader.close();
+    await cleanup();
+  }
+});
