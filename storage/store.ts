@@ -1,8 +1,10 @@
 /**
  * The only code that talks to Deno KV. It maps read consistency onto KV's options and turns
  * actors' write intents into atomic commits: **group commit** sends every intent that queued while
- * the previous commit was in flight in one atomic operation, within KV's per-commit limits, and
- * still gives each intent its own outcome.
+ * earlier commits were in flight in one atomic operation, within KV's per-commit limits, and still
+ * gives each intent its own outcome. Two commits may be in flight at once, so the work of
+ * preparing the next one overlaps KV's work on the last (closed loops of writers then keep KV busy
+ * instead of taking turns with it).
  * @module
  */
 import { ChorusError } from "../errors.ts";
@@ -83,6 +85,8 @@ export interface StoreOptions {
   limits?: Partial<CommitLimits>;
   /** Time source for latency figures. */
   clock?: Clock;
+  /** Commits sent to KV before the next waits for one of them; default 2. */
+  commitsInFlight?: number;
 }
 
 /**
@@ -107,7 +111,9 @@ export class Store {
   readonly #limits: CommitLimits;
   readonly #clock: Clock;
   #queue: Pending[] = [];
-  #draining = false;
+  /** Commit loops running, each with at most one commit in flight. */
+  #inFlight = 0;
+  readonly #maxInFlight: number;
   /** Single-key reads, grouped into `getMany` while one is in flight (see read_batcher.ts). */
   readonly #strongReads: ReadBatcher;
   readonly #eventualReads: ReadBatcher;
@@ -122,6 +128,7 @@ export class Store {
       bytes: options.limits?.bytes ?? 780 * 1024,
     };
     this.#clock = options.clock ?? systemClock;
+    this.#maxInFlight = Math.max(1, options.commitsInFlight ?? 2);
     const reads = (consistency: "strong" | "eventual") =>
       new ReadBatcher({
         get: (key) => kv.get(key, { consistency }),
@@ -139,7 +146,7 @@ export class Store {
     return this.#limits;
   }
 
-  /** Intents waiting for the commit in flight. */
+  /** Intents waiting for a commit. */
   get queued(): number {
     return this.#queue.length;
   }
@@ -232,7 +239,9 @@ export class Store {
   }
 
   /**
-   * Commits an intent, together with the others queued meanwhile. Resolves `{ok: false}` when
+   * Commits an intent, together with the others queued meanwhile. Intents never share keys (every
+   * key belongs to one actor, and an actor has at most one intent in flight), so commits in flight
+   * together never touch the same key and their order does not matter. Resolves `{ok: false}` when
    * this intent's checks failed (someone else wrote): the caller reloads and retries.
    * @internal Not part of the embedding API; actors and storage/ commit through it.
    */
@@ -242,7 +251,7 @@ export class Store {
     }
     return new Promise((resolve, reject) => {
       this.#queue.push({ intent, resolve, reject });
-      if (!this.#draining) this.#drain();
+      if (this.#inFlight < this.#maxInFlight) this.#drain();
     });
   }
 
@@ -251,21 +260,21 @@ export class Store {
     this.#closed = true;
   }
 
+  /** One commit loop: sends what is queued, then what queued meanwhile, until nothing is left. */
   async #drain(): Promise<void> {
-    this.#draining = true;
+    this.#inFlight++;
     try {
       while (this.#queue.length) {
         const batch = this.#takeBatch();
         await this.#commitBatch(batch);
       }
     } finally {
-      this.#draining = false;
+      this.#inFlight--;
     }
   }
 
   /**
-   * Takes the longest prefix of the queue that fits one commit. Intents never share keys: every
-   * key belongs to one actor, and an actor has at most one intent in flight.
+   * Takes the longest prefix of the queue that fits one commit.
    */
   #takeBatch(): Pending[] {
     const batch: Pending[] = [];

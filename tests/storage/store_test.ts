@@ -13,7 +13,7 @@ Deno.test("Store: a combined commit with one stale check lands the others and re
   const { path, cleanup } = await tempKvPath();
   const kvA = await Deno.openKv(path);
   const kvB = await Deno.openKv(path);
-  const store = new Store(kvA);
+  const store = new Store(kvA, { commitsInFlight: 1 });
   try {
     await kvA.set(["t", "c"], 0);
     const stale = (await kvA.get(["t", "c"])).versionstamp;
@@ -49,6 +49,54 @@ Deno.test("Store: a combined commit with one stale check lands the others and re
     store.close();
     kvA.close();
     kvB.close();
+    await cleanup();
+  }
+});
+
+Deno.test("Store: two commits go out at once; what queues meanwhile goes out together next", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const kv = await Deno.openKv(path);
+  let inFlight = 0, most = 0, commits = 0;
+  // The same handle, with each atomic commit watched: how many are in flight at once.
+  const watched = new Proxy(kv, {
+    get(target, prop) {
+      if (prop !== "atomic") {
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      }
+      return () => {
+        const op = target.atomic();
+        const commit = op.commit.bind(op);
+        op.commit = async () => {
+          commits++;
+          most = Math.max(most, ++inFlight);
+          try {
+            return await commit();
+          } finally {
+            inFlight--;
+          }
+        };
+        return op;
+      };
+    },
+  });
+  const store = new Store(watched);
+  try {
+    const set = (i: number) =>
+      store.commit({
+        checks: [],
+        mutations: [{ type: "set", key: ["t", i], value: i }],
+        bytes: 64,
+      });
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => set(i)));
+    assert.ok(results.every((r) => r.ok));
+    assert.equal(most, 2, "two commits were in flight together, never more");
+    assert.equal(commits, 3, "the first two alone, the eight that queued behind them as one");
+    assert.equal(store.stats.intents, 10);
+    for (let i = 0; i < 10; i++) assert.equal((await kv.get(["t", i])).value, i);
+  } finally {
+    store.close();
+    kv.close();
     await cleanup();
   }
 });
