@@ -73,6 +73,47 @@ export async function closedLoop(
   return { opsPerSec: counted / d.seconds, ops: counted, secs: d.seconds };
 }
 
+/** A closed-loop phase for {@linkcode inTurns}: `loops` loops of `op`. */
+export interface Phase {
+  /** What the phase runs, for the log. */
+  name: string;
+  loops: number;
+  op: (loop: number, i: number) => Promise<unknown>;
+  /** Operations one call counts as (default 1). */
+  opsPerCall?: number;
+}
+
+/**
+ * Measures a subject and its references in turns: each warms up once, then they take `rounds`
+ * turns of `seconds / rounds` each (A, B, A, B …), each turn after a short settle of its own that
+ * is not counted. On a shared machine a disk stall or a busy neighbour then falls on all of them
+ * alike instead of on whichever phase happened to run at that moment, so their ratio is steadier
+ * than with one long phase after another.
+ * @returns one result per phase, its counts summed over its turns
+ */
+export async function inTurns(
+  phases: Phase[],
+  d: Pick<Durations, "warmup" | "seconds">,
+  rounds: number,
+): Promise<LoopResult[]> {
+  const settle = Math.min(0.2, d.warmup);
+  for (const p of phases) await closedLoop(p.loops, { warmup: d.warmup, seconds: 0 }, p.op);
+  const totals = phases.map(() => ({ ops: 0, secs: 0 }));
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, p] of phases.entries()) {
+      const turn = await closedLoop(
+        p.loops,
+        { warmup: settle, seconds: d.seconds / rounds },
+        p.op,
+        p.opsPerCall,
+      );
+      totals[i].ops += turn.ops;
+      totals[i].secs += turn.secs;
+    }
+  }
+  return totals.map((t) => ({ opsPerSec: t.ops / t.secs, ops: t.ops, secs: t.secs }));
+}
+
 /** `12,345` for counts and rates; two decimals under 100. */
 export function fmt(n: number): string {
   return n < 100 ? n.toFixed(2) : Math.round(n).toLocaleString("en-US");

@@ -1,6 +1,7 @@
 /**
  * Embedded kv, closed loops: N async loops, each awaiting its own operation before issuing the
- * next; ops/s are counted over a fixed window after a warm-up. Chorus and the raw references open
+ * next; ops/s are counted over a fixed time after a warm-up, a subject and its references taking
+ * turns (3 turns each with `--quick`, 5 otherwise; see `inTurns`). Chorus and the raw references open
  * separate durable SQLite files in one temp dir (`Deno.makeTempDir`), removed at the end. Rows,
  * each with its reference measured in the same run:
  *
@@ -20,9 +21,19 @@
  * @module
  */
 import { Chorus } from "../../mod.ts";
-import { closedLoop, durations, fmt, type LoopResult, ratio, table } from "./_closed_loop.ts";
+import {
+  durations,
+  fmt,
+  inTurns,
+  type LoopResult,
+  type Phase,
+  ratio,
+  table,
+} from "./_closed_loop.ts";
 
 const d = durations();
+/** Turns each phase is measured in, alternating with its references. */
+const ROUNDS = d.quick ? 3 : 5;
 const HOT = 10_000;
 const value = { user: "u-42", cart: [1, 2, 3], total: 99.5 };
 
@@ -33,46 +44,48 @@ const raw = await Deno.openKv(`${dir}/raw.kv`);
 const log = (what: string, r: LoopResult) =>
   console.error(`  ${what}: ${fmt(r.opsPerSec)} ops/s (${r.ops} in ${r.secs.toFixed(2)} s)`);
 
-async function phase(
-  what: string,
-  loops: number,
-  op: (loop: number, i: number) => Promise<unknown>,
-  opsPerCall = 1,
-): Promise<LoopResult> {
-  const r = await closedLoop(loops, d, op, opsPerCall);
-  log(what, r);
-  return r;
+/** Measures the phases in turns (see `inTurns`) and logs each one's rate. */
+async function measure(phases: Phase[]): Promise<LoopResult[]> {
+  const results = await inTurns(phases, d, ROUNDS);
+  phases.forEach((p, i) => log(p.name, results[i]));
+  return results;
 }
 
 try {
   console.error(
-    `closed loops: warm-up ${d.warmup} s, measuring ${d.seconds} s per phase, ${Deno.build.target}`,
+    `closed loops: warm-up ${d.warmup} s, then ${d.seconds} s per phase measured in ${ROUNDS} ` +
+      `turns alternating with its references, ${Deno.build.target}`,
   );
 
   // ---- put, 64 loops, 64 keys ----
   let n = 0;
   const commits0 = chorus.store.stats.commits;
-  const put64 = await phase(
-    "chorus.kv.put ×64 loops",
-    64,
-    () => chorus.kv.put(`k${n++ % 64}`, value),
-  );
+  const keys64 = Array.from({ length: 64 }, (_, i) => ["k", i]);
+  let m = 0;
+  const [put64, limit, rawSet64] = await measure([
+    { name: "chorus.kv.put ×64 loops", loops: 64, op: () => chorus.kv.put(`k${n++ % 64}`, value) },
+    {
+      name: "raw atomic 64 sets per commit",
+      loops: 1,
+      op: () => {
+        const op = raw.atomic();
+        for (const key of keys64) op.set(key, value);
+        return op.commit();
+      },
+      opsPerCall: 64,
+    },
+    { name: "raw kv.set ×64 loops", loops: 64, op: () => raw.set(["k", m++ % 64], value) },
+  ]);
   const putCommits = chorus.store.stats.commits - commits0;
   const putOps = n; // every put issued in this phase, warm-up included, all completed
-  const keys64 = Array.from({ length: 64 }, (_, i) => ["k", i]);
-  const limit = await phase("raw atomic 64 sets per commit", 1, () => {
-    const op = raw.atomic();
-    for (const key of keys64) op.set(key, value);
-    return op.commit();
-  }, 64);
-  n = 0;
-  const rawSet64 = await phase("raw kv.set ×64 loops", 64, () => raw.set(["k", n++ % 64], value));
 
   // ---- put, one loop ----
   n = 0;
-  const put1 = await phase("chorus.kv.put ×1 loop", 1, () => chorus.kv.put(`k${n++ % 64}`, value));
-  n = 0;
-  const rawSet1 = await phase("raw kv.set ×1 loop", 1, () => raw.set(["k", n++ % 64], value));
+  m = 0;
+  const [put1, rawSet1] = await measure([
+    { name: "chorus.kv.put ×1 loop", loops: 1, op: () => chorus.kv.put(`k${n++ % 64}`, value) },
+    { name: "raw kv.set ×1 loop", loops: 1, op: () => raw.set(["k", m++ % 64], value) },
+  ]);
 
   // ---- get, 64 loops over 10,000 loaded actors ----
   const hot = Array.from({ length: HOT }, (_, i) => `h${i}`);
@@ -83,17 +96,19 @@ try {
     if ((await chorus.kv.get(key))?.value === undefined) throw new Error(`${key} is missing`);
   }
   n = 0;
-  const leader = await phase("chorus.kv.get leader ×64", 64, () => chorus.kv.get(hot[n++ % HOT]));
-  n = 0;
-  const eventual = await phase(
-    "chorus.kv.get eventual ×64",
-    64,
-    () => chorus.kv.get(hot[n++ % HOT], { consistency: "eventual" }),
-  );
+  m = 0;
+  const [leader, eventual] = await measure([
+    { name: "chorus.kv.get leader ×64", loops: 64, op: () => chorus.kv.get(hot[n++ % HOT]) },
+    {
+      name: "chorus.kv.get eventual ×64",
+      loops: 64,
+      op: () => chorus.kv.get(hot[m++ % HOT], { consistency: "eventual" }),
+    },
+  ]);
 
   console.log(
     `\nEmbedded closed loops (\`bench/load/closed_loop.ts\`), warm-up ${d.warmup} s, ` +
-      `${d.seconds} s measured per phase, durable KV files in a temp dir, ${Deno.build.target}\n`,
+      `${d.seconds} s measured per phase in ${ROUNDS} turns alternating with its references, durable KV files in a temp dir, ${Deno.build.target}\n`,
   );
   const ops = (r: LoopResult) => fmt(r.opsPerSec);
   table(
