@@ -125,8 +125,9 @@ export interface KvPutOptions {
   ifExists?: boolean;
   /**
    * The caller hands `value` over (say, it was just parsed from a request and nothing else holds
-   * it): it is deep-frozen in place instead of copied first. Default false: the value is copied,
-   * so the caller may go on changing its own object.
+   * it): it is deep-frozen in place instead of copied first. Default false: the value is copied
+   * as JSON stores it (`toJSON` applied, `undefined` members left out), so the caller may go on
+   * changing its own object and reads return the same value before and after a reload.
    */
   handOver?: boolean;
 }
