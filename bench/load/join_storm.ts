@@ -35,8 +35,11 @@
  *
  * Usage: deno run -A bench/load/join_storm.ts [sizes=1000,2000,5000] [--servers=bare,presence,chorus]
  *   [--quiet=1000] [--settle-max=60000] [--join-timeout=120000] [--open-timeout=60000]
- *   [--writev=chorus|both|none]
- * (`--writev` as in socket_fanout.ts: `chorus` sets `DENO_USE_WRITEV=1` for Chorus and bare +
+ *   [--writev=chorus|both|none] [--rounds=1]
+ * (`--rounds=R` runs every server R times per N, in turns — bare, Chorus, bare, Chorus … — and the
+ * tables give each server's median run, with every round's Chorus / bare ratio listed under them:
+ * on a shared machine a bare storm of 1,000 sockets moves between 50 and 100 ms from run to run;
+ * `--writev` as in socket_fanout.ts: `chorus` sets `DENO_USE_WRITEV=1` for Chorus and bare +
  * presence.)
  *
  * References: `socket_fanout.ts` (same servers, spawn/stop and RSS reading), `bare_ws_server.ts`,
@@ -70,6 +73,7 @@ const JOIN_TIMEOUT_MS = Number(flags.get("join-timeout") ?? 120_000);
 const OPEN_TIMEOUT_MS = Number(flags.get("open-timeout") ?? 60_000);
 const OPEN_CONCURRENCY = 200;
 const WRITEV = flags.get("writev") ?? "chorus";
+const ROUNDS = Math.max(1, Number(flags.get("rounds") ?? 1));
 const TOPIC = "reel:storm";
 const FD_SLACK = 512;
 const runStart = performance.now();
@@ -458,7 +462,7 @@ interface Result extends StormSummary {
 }
 
 async function storm(kind: Kind, n: number, port: number, dir: string): Promise<Result> {
-  const server = await spawn(kind, port, `${dir}/chorus-${n}.kv`);
+  const server = await spawn(kind, port, `${dir}/chorus-${n}-${port}.kv`); // a fresh file per run
   const warm = new Storm(10, "reel:warmup", "warm_");
   const pool = new Storm(n, TOPIC, "storm_");
   try {
@@ -530,20 +534,28 @@ const results: Result[] = [];
 let port = 18411;
 try {
   for (const n of SIZES) {
-    for (const kind of kinds) {
-      const r = await storm(kind, n, port++, dir);
-      results.push(r);
-      console.error(
-        `join_storm: ${fmt(n)} ${kind}: join all ${ms(r.joinMs)}` +
-          `${r.complete ? "" : " (INCOMPLETE)"}, RSS ${fmt(r.perSocketKb, 1)} KB/socket`,
-      );
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const kind of kinds) {
+        const r = await storm(kind, n, port++, dir);
+        results.push(r);
+        console.error(
+          `join_storm: ${fmt(n)} ${kind}: join all ${ms(r.joinMs)}` +
+            `${r.complete ? "" : " (INCOMPLETE)"}, RSS ${fmt(r.perSocketKb, 1)} KB/socket`,
+        );
+      }
     }
   }
 } finally {
   await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
 
-const get = (n: number, kind: Kind) => results.find((r) => r.n === n && r.kind === kind);
+/** Every run of `kind` at `n`, in the order they ran. */
+const runsOf = (n: number, kind: Kind) => results.filter((r) => r.n === n && r.kind === kind);
+/** The median run (by join time) of `kind` at `n`: the one the tables show. */
+const get = (n: number, kind: Kind) => {
+  const runs = runsOf(n, kind).sort((a, b) => a.joinMs - b.joinMs);
+  return runs[Math.floor((runs.length - 1) / 2)];
+};
 const cell = (n: number, f: (r: Result) => string) =>
   kinds.map((k) => {
     const r = get(n, k);
@@ -583,6 +595,16 @@ for (const n of SIZES) {
       `${cell(n, (r) => fmt(r.perSocketKb, 1))} | ` +
       `${cell(n, (r) => fmt(r.seeList + r.seeStats))} |`,
   );
+}
+if (ROUNDS > 1) {
+  console.log(
+    `\nMedian of ${ROUNDS} runs per server, run in turns. Chorus / bare, round by round:`,
+  );
+  for (const n of SIZES) {
+    const bare = runsOf(n, "bare"), chorus = runsOf(n, "Chorus");
+    const each = chorus.map((c, i) => bare[i] ? ratio(c, bare[i]) : "–").join(", ");
+    console.log(`- ${fmt(n)}: ${each}`);
+  }
 }
 console.log(
   `\nFrames, KB, RSS and viewers are given as ${order}. A viewer sees the count when the last ` +
