@@ -1,10 +1,14 @@
 /**
  * Embedded kv benchmarks, each group with its reference measured in the same run:
  * - get: `chorus.kv.get` per consistency mode vs a raw `Deno.Kv.get` and a plain `Map.get`;
- * - put (concurrency 1 and 64): `chorus.kv.put` vs raw single-key `kv.set` on the same KV file.
+ * - put (concurrency 1 and 64): `chorus.kv.put` vs raw single-key `kv.set` on the same KV file;
+ * - value copy: the copy every write keeps (`frozenJsonCopy`: JSON's rules, frozen as made) vs
+ *   `structuredClone` plus a deep freeze, which writes did before, for a small value, ~200 KB of
+ *   small objects and one 300 KB string.
  * Run: deno task bench (or deno bench -A bench/kv_bench.ts)
  */
 import { Chorus } from "../mod.ts";
+import { deepFreeze, frozenJsonCopy } from "../storage/codec.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "chorus-bench-" });
 const chorus = await Chorus.open({ path: `${dir}/chorus.kv` });
@@ -59,3 +63,22 @@ globalThis.addEventListener("unload", () => {
   raw.close();
   chorus.close().finally(() => Deno.removeSync(dir, { recursive: true }));
 });
+
+const copies = {
+  "small value": value,
+  "3,000 small objects (~200 KB)": {
+    items: Array.from({ length: 3000 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ["a"] })),
+  },
+  "one 300 KB string": { text: "x".repeat(300_000) },
+};
+for (const [what, v] of Object.entries(copies)) {
+  Deno.bench(`structuredClone + deepFreeze: ${what}`, {
+    group: `copy ${what}`,
+    baseline: true,
+  }, () => {
+    deepFreeze(structuredClone(v));
+  });
+  Deno.bench(`frozenJsonCopy: ${what}`, { group: `copy ${what}` }, () => {
+    frozenJsonCopy(v);
+  });
+}
