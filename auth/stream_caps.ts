@@ -17,17 +17,19 @@ export class StreamCaps {
     this.#max = max > 0 ? max : Infinity;
   }
 
-  /** Streams open now for `address`. */
+  /** Streams open now for `address` (0 when there is no cap: nothing is counted then). */
   openFor(address: string): number {
     return this.#open.get(address) ?? 0;
   }
 
   /**
    * Takes one stream for `address`; returns the function that gives it back (call it once, when
-   * the stream ends).
+   * the stream ends). Without a cap nothing is counted and the function is a shared no-op, so an
+   * uncapped stream holds nothing for it.
    * @throws {ChorusError} `rate_limited` (429) when the address already holds the cap
    */
   acquire(address: string): () => void {
+    if (this.#max === Infinity) return nothing;
     const open = this.#open.get(address) ?? 0;
     if (open >= this.#max) {
       throw new ChorusError(
@@ -47,3 +49,6 @@ export class StreamCaps {
     };
   }
 }
+
+/** What giving back an uncounted stream does. */
+function nothing(): void {}

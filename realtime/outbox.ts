@@ -78,7 +78,8 @@ export class Outbox {
   #clock: OutboxClock;
   #onSlow: () => void;
   #onBacklog: (() => void) | undefined;
-  #queue = new Fifo<Entry>();
+  /** Frames waiting; the shared empty queue until a frame has to wait (most sockets never do). */
+  #queue: Fifo<Entry> = NOTHING_WAITS as Fifo<Entry>;
   #queuedBytes = 0;
   /** Upper bound of the sink's `bufferedAmount`: the last value read plus the bytes sent since. */
   #estimate = Infinity;
@@ -168,6 +169,7 @@ export class Outbox {
       return false;
     }
     const backlog = this.#queue.size === 0;
+    if (this.#queue === NOTHING_WAITS) this.#queue = new Fifo();
     this.#queue.push({ data, size });
     this.#queuedBytes += size;
     this.#check(buffered);
@@ -214,6 +216,7 @@ export class Outbox {
       this.#sent++;
       this.#estimate = buffered += entry.size;
     }
+    if (queue.size === 0) this.#queue = NOTHING_WAITS as Fifo<Entry>;
     return buffered;
   }
 
@@ -235,7 +238,7 @@ export class Outbox {
   }
 
   #clear(): void {
-    this.#queue = new Fifo();
+    this.#queue = NOTHING_WAITS as Fifo<Entry>;
     this.#queuedBytes = 0;
   }
 }
@@ -271,6 +274,9 @@ class Fifo<T> {
     return item;
   }
 }
+
+/** The empty queue every outbox starts with and returns to when cleared; never pushed to. */
+const NOTHING_WAITS = new Fifo<never>();
 
 let lastText = "";
 let lastTextBytes = 0;

@@ -85,6 +85,11 @@ export interface SessionDeps {
   outbox: Omit<OutboxOptions, "clock" | "onSlow">;
   /** Called once when the session ends. */
   onEnd?: (session: SocketSession) => void;
+  /**
+   * Called when the transport reports that it closed ({@linkcode SocketSession.handleEvent}), with
+   * its close code and reason, even when the server had already ended the session.
+   */
+  onTransportClose?: (session: SocketSession, code: number, reason: string) => void;
 }
 
 interface Channel {
@@ -106,6 +111,8 @@ export class SocketSession implements Subscriber {
   readonly info: SocketInfo;
   /** `json` (Phoenix V2) or `protobuf` (Envelope frames). */
   readonly format: WireFormat;
+  /** When the session started (clock ms), for how long a socket stayed. */
+  readonly openedAt: number;
   /** When the last frame arrived (clock ms); the server closes sockets idle too long. */
   lastIncoming: number;
   readonly #deps: SessionDeps;
@@ -113,8 +120,11 @@ export class SocketSession implements Subscriber {
   readonly #sink: SessionSink;
   readonly #outbox: Outbox;
   readonly #channels = new Map<string, Channel>();
-  readonly #chains = new Map<string, Promise<void>>();
-  readonly #pending = new Set<Promise<unknown>>();
+  // Made on first use: an idle socket has no frame in progress and nothing to wait for, and a
+  // live event holds thousands of idle sockets.
+  #chains: Map<string, Promise<void>> | undefined;
+  #pending: Set<Promise<unknown>> | undefined;
+  readonly #release: (() => void) | undefined;
   #flushTimer?: TimerId;
   #ended = false;
   #revoked = false;
@@ -124,14 +134,23 @@ export class SocketSession implements Subscriber {
    * @param sink the transport this session is the single writer of
    * @param info identity and params
    * @param format the wire format chosen at connect
+   * @param deps what the server shares with all its sessions
+   * @param release called once when the session ends (e.g. to give back a per-address slot)
    */
-  constructor(sink: SessionSink, info: SocketInfo, format: WireFormat, deps: SessionDeps) {
+  constructor(
+    sink: SessionSink,
+    info: SocketInfo,
+    format: WireFormat,
+    deps: SessionDeps,
+    release?: () => void,
+  ) {
     this.#sink = sink;
     this.info = info;
     this.format = format;
     this.#deps = deps;
     this.#counters = deps.counters;
-    this.lastIncoming = deps.clock.now();
+    this.#release = release;
+    this.openedAt = this.lastIncoming = deps.clock.now();
     this.#outbox = new Outbox(sink, {
       ...deps.outbox,
       clock: deps.clock,
@@ -179,6 +198,20 @@ export class SocketSession implements Subscriber {
   }
 
   /**
+   * The transport's events, for a session registered as its listener
+   * (`socket.addEventListener("message", session)`, and `"close"`): one listener object per
+   * socket instead of a handler closure per event. A message is {@linkcode receive}d; a close
+   * ends the session and is reported to the server.
+   */
+  handleEvent(event: Event): void {
+    if (event.type === "message") return this.receive((event as MessageEvent).data);
+    if (event.type !== "close") return;
+    void this.end();
+    const { code, reason } = event as CloseEvent;
+    this.#deps.onTransportClose?.(this, code, reason);
+  }
+
+  /**
    * Handles one incoming WebSocket message. Never throws. A frame that cannot be parsed at all
    * (not JSON, not a 5-element array, a bad binary layout or Envelope) closes the socket with 1007,
    * one over the size limit with 1009. A parsed frame with a field of the wrong type (a payload
@@ -223,13 +256,16 @@ export class SocketSession implements Subscriber {
 
   /** Runs `work` after every earlier frame of `topic` (the per-topic chain). */
   #enqueue(topic: string, event: string, work: () => void | Promise<void>): void {
-    const previous = this.#chains.get(topic) ?? Promise.resolve();
+    const chains = this.#chains ??= new Map<string, Promise<void>>();
+    const previous = chains.get(topic) ?? Promise.resolve();
     const next = previous.then(work).catch((error) => {
       log.error("socket frame failed", { error, topic, event });
     });
-    this.#chains.set(topic, next);
+    chains.set(topic, next);
     next.then(() => {
-      if (this.#chains.get(topic) === next) this.#chains.delete(topic);
+      if (chains.get(topic) !== next) return;
+      chains.delete(topic);
+      if (chains.size === 0 && this.#chains === chains) this.#chains = undefined;
     });
   }
 
@@ -268,6 +304,7 @@ export class SocketSession implements Subscriber {
       this.#outbox.close();
       if (this.#flushTimer !== undefined) this.#deps.clock.clearTimeout(this.#flushTimer);
       for (const channel of [...this.#channels.values()]) this.#teardown(channel);
+      this.#release?.();
       this.#deps.onEnd?.(this);
     }
     return this.settled();
@@ -275,8 +312,8 @@ export class SocketSession implements Subscriber {
 
   /** Resolves when the session's background work (joins, presence writes) has finished. */
   async settled(): Promise<void> {
-    while (this.#pending.size || this.#chains.size) {
-      await Promise.allSettled([...this.#pending, ...this.#chains.values()]);
+    while (this.#pending?.size || this.#chains?.size) {
+      await Promise.allSettled([...this.#pending ?? [], ...this.#chains?.values() ?? []]);
     }
   }
 
@@ -416,11 +453,14 @@ export class SocketSession implements Subscriber {
       return this.#reply(frame, "error", { reason: "too many channels joined" });
     }
     const payload = frame.payload instanceof ArrayBuffer ? {} : frame.payload;
+    // Every field in the literal: adding one later gives each channel a second property store.
     const channel: Channel = {
       topic,
       joinRef: frame.joinRef ?? frame.ref,
       context: { topic, name: match.name, payload, socket: this.info },
       match,
+      hub: undefined,
+      presence: undefined,
       left: false,
     };
     this.#channels.set(topic, channel);
@@ -495,8 +535,9 @@ export class SocketSession implements Subscriber {
       const p = presence.untrack(channel.topic, key, meta).catch((error) => {
         log.warn("presence untrack failed", { error, topic: channel.topic });
       });
-      this.#pending.add(p);
-      p.finally(() => this.#pending.delete(p));
+      const pending = this.#pending ??= new Set<Promise<unknown>>();
+      pending.add(p);
+      p.finally(() => pending.delete(p));
     }
   }
 }
