@@ -57,7 +57,8 @@ export class CpuProfile {
 
   /**
    * Stops sampling and disconnects.
-   * @returns Markdown tables: top `top` functions and files by self time (% of busy samples)
+   * @returns the main thread's idle share, then Markdown tables: top `top` functions and files
+   *   by self time (% of busy samples)
    */
   async stop(top = 15): Promise<string> {
     const { profile } = await this.#call("Profiler.stop") as { profile: { nodes: ProfileNode[] } };
@@ -65,8 +66,10 @@ export class CpuProfile {
     const byFn = new Map<string, number>();
     const byFile = new Map<string, number>();
     let total = 0;
+    let idle = 0;
     for (const node of profile.nodes) {
       const hits = node.hitCount ?? 0;
+      if (node.callFrame.functionName === "(idle)") idle += hits;
       if (!hits || node.callFrame.functionName === "(idle)" || inspectorOnly(node)) continue;
       total += hits;
       const { functionName, url, lineNumber } = node.callFrame;
@@ -81,7 +84,10 @@ export class CpuProfile {
         [...map].sort((a, b) => b[1] - a[1]).slice(0, top)
           .map(([k, v]) => `| \`${k.trim()}\` | ${(100 * v / total).toFixed(1)} |`),
       ).join("\n");
-    return `${table("function", byFn)}\n\n${table("file", byFile)}`;
+    const idleShare = `Main thread idle (waiting on I/O or other threads): ${
+      (100 * idle / (idle + total)).toFixed(1)
+    }% of samples.`;
+    return `${idleShare}\n\n${table("function", byFn)}\n\n${table("file", byFile)}`;
   }
 }
 

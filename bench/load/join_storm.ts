@@ -35,12 +35,13 @@
  *
  * Usage: deno run -A bench/load/join_storm.ts [sizes=1000,2000,5000] [--servers=bare,presence,chorus]
  *   [--quiet=1000] [--settle-max=60000] [--join-timeout=120000] [--open-timeout=60000]
- *   [--writev=chorus|both|none] [--rounds=1]
+ *   [--writev=chorus|both|none] [--rounds=1] [--profile]
  * (`--rounds=R` runs every server R times per N, in turns — bare, Chorus, bare, Chorus … — and the
  * tables give each server's median run, with every round's Chorus / bare ratio listed under them:
  * on a shared machine a bare storm of 1,000 sockets moves between 50 and 100 ms from run to run;
  * `--writev` as in socket_fanout.ts: `chorus` sets `DENO_USE_WRITEV=1` for Chorus and bare +
- * presence.)
+ * presence; `--profile` samples Chorus's CPU through its inspector from the joins until the last
+ * reply and prints the top self-time functions, slowing that run.)
  *
  * References: `socket_fanout.ts` (same servers, spawn/stop and RSS reading), `bare_ws_server.ts`,
  * `chorus_ws_server.ts`, `_ws_pool.ts`; docs/socket.md "Presence"; phoenix.js `Presence`
@@ -48,6 +49,7 @@
  * @module
  */
 import { sleep, until } from "./_ws_pool.ts";
+import { CpuProfile } from "./_cpu_profile.ts";
 import {
   cpuSeconds,
   gcServer,
@@ -74,6 +76,9 @@ const OPEN_TIMEOUT_MS = Number(flags.get("open-timeout") ?? 60_000);
 const OPEN_CONCURRENCY = 200;
 const WRITEV = flags.get("writev") ?? "chorus";
 const ROUNDS = Math.max(1, Number(flags.get("rounds") ?? 1));
+/** Sample Chorus's CPU (through its inspector) from the joins until the last reply; prints it. */
+const PROFILE = flags.has("profile");
+const INSPECT = "127.0.0.1:9341";
 const TOPIC = "reel:storm";
 const FD_SLACK = 512;
 const runStart = performance.now();
@@ -146,7 +151,8 @@ async function spawn(kind: Kind, port: number, kvPath: string): Promise<Server> 
     ? { kind: "chorus", kvPath, presence: true }
     : { kind: "bare", presence: kind !== "bare" };
   const writev = WRITEV === "both" || (WRITEV === "chorus" && kind !== "bare");
-  return { kind, ...await spawnWsServer(what, port, { writev, tries: 300 }) };
+  const inspect = kind === "Chorus" && PROFILE ? [`--inspect=${INSPECT}`] : [];
+  return { kind, ...await spawnWsServer(what, port, { writev, inspect, tries: 300 }) };
 }
 
 const stop = stopServer;
@@ -478,8 +484,14 @@ async function storm(kind: Kind, n: number, port: number, dir: string): Promise<
     await sleep(200);
     const openKb = rssKb(server.pid);
     const cpu0 = [cpuSeconds(server.pid), cpuSeconds("self")];
+    const profile = kind === "Chorus" && PROFILE ? await CpuProfile.start(INSPECT) : undefined;
     const complete = await pool.joinAll(JOIN_TIMEOUT_MS);
     const joinMs = pool.replies ? pool.lastReplyAt - pool.joinSentAt : NaN;
+    if (profile) {
+      console.log(
+        `\n#### Chorus CPU, ${fmt(n)} joins until the last reply\n\n${await profile.stop(25)}\n`,
+      );
+    }
     const settled = await pool.settle(QUIET_MS, SETTLE_MAX_MS);
     const cpu1 = [cpuSeconds(server.pid), cpuSeconds("self")];
     await gc(server);
