@@ -233,10 +233,13 @@ export class RealtimeServer {
     const offered = (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((s) =>
       s.trim()
     );
-    const { socket, response } = Deno.upgradeWebSocket(
-      request,
-      offered.includes("phoenix") ? { protocol: "phoenix" } : {},
-    );
+    // The idle sweep is the liveness check: Deno's own ping (`idleTimeout`) would re-arm a timer
+    // on every incoming frame of every socket. Kept only when the sweep is off.
+    const upgradeOptions: Deno.UpgradeWebSocketOptions = Number.isFinite(this.#idleMs)
+      ? { idleTimeout: 0 }
+      : {};
+    if (offered.includes("phoenix")) upgradeOptions.protocol = "phoenix";
+    const { socket, response } = Deno.upgradeWebSocket(request, upgradeOptions);
     socket.binaryType = "arraybuffer";
     const session = this.attach(socket, params, {
       format,
