@@ -27,6 +27,7 @@ import type { Members } from "./storage/members.ts";
 import { socketRoutes } from "./routes/socket.ts";
 import type { RealtimeServer } from "./realtime/server.ts";
 import { isJsonMediaType, readJsonBody, validationHook } from "./routes/_common.ts";
+import { RememberingRouter } from "./routes/_router.ts";
 import { cors } from "hono/cors";
 import { setSecurityHeaders } from "./auth/security_headers.ts";
 import { requestIdOf } from "./observability/request_id.ts";
@@ -174,7 +175,7 @@ export function errorResponse(error: unknown, c: Context): Response {
 
 /** Creates the app for the given dependencies. */
 export function createApp(deps: AppDeps): OpenAPIHono {
-  const app = new OpenAPIHono({ defaultHook: validationHook });
+  const app = new OpenAPIHono({ defaultHook: validationHook, router: new RememberingRouter() });
   app.use("*", edgeMiddleware(deps.metrics));
   if (deps.config.corsOrigins.length) {
     app.use(

@@ -11,6 +11,7 @@ interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount?: number;
+  children?: number[];
 }
 
 /** A running profile; {@linkcode CpuProfile.stop} returns the summary. */
@@ -58,13 +59,25 @@ export class CpuProfile {
   /**
    * Stops sampling and disconnects.
    * @returns the main thread's idle share, then Markdown tables: top `top` functions and files
-   *   by self time (% of busy samples)
+   *   by self time, and functions by inclusive time (% of busy samples)
    */
   async stop(top = 15): Promise<string> {
     const { profile } = await this.#call("Profiler.stop") as { profile: { nodes: ProfileNode[] } };
     this.#ws.close();
     const byFn = new Map<string, number>();
     const byFile = new Map<string, number>();
+    const inclusive = new Map<string, number>();
+    const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+    const parent = new Map<number, number>();
+    for (const node of profile.nodes) for (const c of node.children ?? []) parent.set(c, node.id);
+    const fnName = (node: ProfileNode) => {
+      const { functionName, url, lineNumber } = node.callFrame;
+      const file = url.replace(/^.*\/(main|node_modules|npm)\//, "").replace(/^file:\/\//, "");
+      return {
+        fn: `${functionName || "(anonymous)"} ${file ? `${file}:${lineNumber + 1}` : ""}`,
+        file,
+      };
+    };
     let total = 0;
     let idle = 0;
     for (const node of profile.nodes) {
@@ -72,13 +85,20 @@ export class CpuProfile {
       if (node.callFrame.functionName === "(idle)") idle += hits;
       if (!hits || node.callFrame.functionName === "(idle)" || inspectorOnly(node)) continue;
       total += hits;
-      const { functionName, url, lineNumber } = node.callFrame;
-      const file = url.replace(/^.*\/(main|node_modules|npm)\//, "").replace(/^file:\/\//, "");
-      const fn = `${functionName || "(anonymous)"} ${file ? `${file}:${lineNumber + 1}` : ""}`;
+      const { fn, file } = fnName(node);
       byFn.set(fn, (byFn.get(fn) ?? 0) + hits);
-      const where = file || `(${functionName})`;
+      const where = file || `(${node.callFrame.functionName})`;
       byFile.set(where, (byFile.get(where) ?? 0) + hits);
+      // Inclusive: every distinct function on the sample's stack.
+      const seen = new Set<string>();
+      for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
+        const name = fnName(nodes.get(id)!).fn;
+        if (seen.has(name)) continue;
+        seen.add(name);
+        inclusive.set(name, (inclusive.get(name) ?? 0) + hits);
+      }
     }
+    inclusive.delete("(root) ");
     const table = (title: string, map: Map<string, number>) =>
       [`| ${title} | self % |`, "| --- | ---: |"].concat(
         [...map].sort((a, b) => b[1] - a[1]).slice(0, top)
@@ -87,7 +107,9 @@ export class CpuProfile {
     const idleShare = `Main thread idle (waiting on I/O or other threads): ${
       (100 * idle / (idle + total)).toFixed(1)
     }% of samples.`;
-    return `${idleShare}\n\n${table("function", byFn)}\n\n${table("file", byFile)}`;
+    return `${idleShare}\n\n${table("function", byFn)}\n\n${table("file", byFile)}\n\n${
+      table("function, with what it calls (inclusive)", inclusive).replace("self %", "total %")
+    }`;
   }
 }
 
