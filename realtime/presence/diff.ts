@@ -6,7 +6,13 @@
  * @module
  */
 import { utf8Bytes } from "../outbox.ts";
-import type { PresenceDiff, PresenceMap, PresenceMeta, PresenceState } from "./meta.ts";
+import {
+  metaByRef,
+  type PresenceDiff,
+  type PresenceMap,
+  type PresenceMeta,
+  type PresenceState,
+} from "./meta.ts";
 
 /** A meta that joined or left within the window, as it was when it was touched. */
 export interface Touched {
@@ -37,7 +43,7 @@ export function mergeDiff(touched: Iterable<Touched>, state: PresenceState): Mer
   const joins = new Map<string, PresenceMeta[]>();
   const leaves = new Map<string, PresenceMeta[]>();
   for (const { key, meta } of touched) {
-    const now = state.get(key)?.get(meta.phx_ref);
+    const now = metaByRef(state.get(key), meta.phx_ref);
     const side = now ? joins : leaves;
     let metas = side.get(key);
     if (!metas) side.set(key, metas = []);

@@ -8,7 +8,7 @@ import { encodeEnvelope } from "../../proto/codec.ts";
 import { push } from "../phoenix.ts";
 import { utf8Bytes } from "../outbox.ts";
 import type { WireFormat } from "../wire_format.ts";
-import type { PresenceMap, PresenceMeta, PresenceState } from "./meta.ts";
+import { metaList, type PresenceMap, type PresenceMeta, type PresenceState } from "./meta.ts";
 import { splitState } from "./diff.ts";
 
 /**
@@ -131,7 +131,7 @@ export class StateFrames {
   #fragment(key: string): string {
     let part = this.#fragments.get(key);
     if (part === undefined) {
-      part = stateFragment(key, [...(this.#state.get(key)?.values() ?? [])]);
+      part = stateFragment(key, metaList(this.#state.get(key)));
       this.#fragments.set(key, part);
     }
     return part;
@@ -148,7 +148,7 @@ export class StateFrames {
   /** A null-prototype `{key: {metas}}` of some keys (so `__proto__` is an ordinary key). */
   #subset(keys: Iterable<string>): PresenceMap {
     const out = Object.create(null) as PresenceMap;
-    for (const key of keys) out[key] = { metas: [...(this.#state.get(key)?.values() ?? [])] };
+    for (const key of keys) out[key] = { metas: metaList(this.#state.get(key)) };
     return out;
   }
 

@@ -27,10 +27,67 @@ export interface PresenceDiff {
 }
 
 /**
- * A topic's presence as a view holds it: metas by `phx_ref`, by key, in arrival order. Maps rather
+ * One key's metas in a {@linkcode PresenceState}: the meta itself while it is the key's only one
+ * (the usual case, one socket per user: no map per member of a live audience), else its metas by
+ * `phx_ref` in arrival order. Read it with {@linkcode metaByRef} and {@linkcode metaList}.
+ */
+export type KeyMetas = PresenceMeta | ReadonlyMap<string, PresenceMeta>;
+
+/**
+ * A topic's presence as a view holds it: each key's metas, keys in arrival order. A Map rather
  * than a {@linkcode PresenceMap} so a key such as `__proto__` or `42` keeps its place and meaning.
  */
-export type PresenceState = ReadonlyMap<string, ReadonlyMap<string, PresenceMeta>>;
+export type PresenceState = ReadonlyMap<string, KeyMetas>;
+
+/** The meta of a key with this `phx_ref`, if the key holds it. */
+export function metaByRef(metas: KeyMetas | undefined, ref: string): PresenceMeta | undefined {
+  if (metas === undefined) return undefined;
+  if (metas instanceof Map) return metas.get(ref);
+  const one = metas as PresenceMeta;
+  return one.phx_ref === ref ? one : undefined;
+}
+
+/** A key's metas as a new array, in arrival order (none for an absent key). */
+export function metaList(metas: KeyMetas | undefined): PresenceMeta[] {
+  if (metas === undefined) return [];
+  return metas instanceof Map ? [...metas.values()] : [metas as PresenceMeta];
+}
+
+/** Adds (or replaces, by `phx_ref`) one meta of `key` in a view's state. */
+export function addMeta(state: Map<string, KeyMetas>, key: string, meta: PresenceMeta): void {
+  const current = state.get(key);
+  if (current instanceof Map) {
+    (current as Map<string, PresenceMeta>).set(meta.phx_ref, meta);
+    return;
+  }
+  const one = current as PresenceMeta | undefined;
+  if (one === undefined || one.phx_ref === meta.phx_ref) state.set(key, meta);
+  else state.set(key, new Map([[one.phx_ref, one], [meta.phx_ref, meta]]));
+}
+
+/**
+ * Removes the meta of `key` with this `phx_ref` from a view's state (the key goes with its last
+ * meta); returns the meta it held, if any.
+ */
+export function removeMeta(
+  state: Map<string, KeyMetas>,
+  key: string,
+  ref: string,
+): PresenceMeta | undefined {
+  const current = state.get(key);
+  const held = metaByRef(current, ref);
+  if (held === undefined) return undefined;
+  if (current instanceof Map) {
+    const metas = current as Map<string, PresenceMeta>;
+    metas.delete(ref);
+    // Back to the meta itself once it is the only one (the key keeps its place).
+    if (metas.size === 1) state.set(key, metas.values().next().value!);
+    else if (metas.size === 0) state.delete(key);
+  } else {
+    state.delete(key);
+  }
+  return held;
+}
 
 const MAX_META_STRING = 256;
 

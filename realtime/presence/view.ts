@@ -15,7 +15,16 @@ import { ownId, type PresenceContext, type StoredPresence } from "./_context.ts"
 import { mergeDiff, splitDiff, type Touched } from "./diff.ts";
 import { countFrame, StateFrames } from "./frames.ts";
 import { appendToLog } from "./log_writer.ts";
-import type { PresenceDiff, PresenceMap, PresenceMeta } from "./meta.ts";
+import {
+  addMeta,
+  type KeyMetas,
+  metaByRef,
+  metaList,
+  type PresenceDiff,
+  type PresenceMap,
+  type PresenceMeta,
+  removeMeta,
+} from "./meta.ts";
 
 /** Options of {@linkcode PresenceView}. */
 export interface PresenceViewOptions {
@@ -28,7 +37,7 @@ export class PresenceView {
   readonly #ctx: PresenceContext;
   readonly #topic: string;
   readonly #publish: (m: TopicMessage) => void;
-  readonly #state = new Map<string, Map<string, PresenceMeta>>();
+  readonly #state = new Map<string, KeyMetas>();
   /** Bumped on every change of `#state`. */
   #version = 0;
   readonly #frames: StateFrames;
@@ -242,23 +251,18 @@ export class PresenceView {
 
   #apply(diff: PresenceDiff): void {
     for (const [key, { metas }] of Object.entries(diff.joins)) {
-      let current = this.#state.get(key);
-      if (!current) this.#state.set(key, current = new Map());
       for (const meta of metas) {
-        current.set(meta.phx_ref, meta);
-        this.#touch(key, meta);
+        // This instance's own metas are held once: the tracker's object, not the log's copy.
+        const held = this.#ctx.own.get(ownId(this.#topic, meta.phx_ref))?.meta ?? meta;
+        addMeta(this.#state, key, held);
+        this.#touch(key, held);
       }
     }
     for (const [key, { metas }] of Object.entries(diff.leaves)) {
-      const current = this.#state.get(key);
-      if (!current) continue;
       for (const meta of metas) {
-        const held = current.get(meta.phx_ref);
-        if (!held) continue;
-        current.delete(meta.phx_ref);
-        this.#touch(key, held);
+        const held = removeMeta(this.#state, key, meta.phx_ref);
+        if (held) this.#touch(key, held);
       }
-      if (current.size === 0) this.#state.delete(key);
     }
   }
 
@@ -266,25 +270,23 @@ export class PresenceView {
   async #resync(end: number): Promise<void> {
     const { store, clock } = this.#ctx;
     const now = clock.now();
-    const fresh = new Map<string, Map<string, PresenceMeta>>();
+    const fresh = new Map<string, KeyMetas>();
     for await (const entry of store.list<StoredPresence>({ prefix: presencePrefix(this.#topic) })) {
       const { key, meta, exp } = entry.value;
       if (exp <= now) continue;
-      let metas = fresh.get(key);
-      if (!metas) fresh.set(key, metas = new Map());
-      metas.set(meta.phx_ref, meta);
+      addMeta(fresh, key, this.#ctx.own.get(ownId(this.#topic, meta.phx_ref))?.meta ?? meta);
     }
     if (this.#stopped) return;
     const initial = !this.#loaded;
     const changed: [string, PresenceMeta][] = [];
     for (const [key, metas] of fresh) {
-      for (const [ref, meta] of metas) {
-        if (!this.#state.get(key)?.has(ref)) changed.push([key, meta]);
+      for (const meta of metaList(metas)) {
+        if (!metaByRef(this.#state.get(key), meta.phx_ref)) changed.push([key, meta]);
       }
     }
     for (const [key, metas] of this.#state) {
-      for (const [ref, meta] of metas) {
-        if (!fresh.get(key)?.has(ref)) changed.push([key, meta]);
+      for (const meta of metaList(metas)) {
+        if (!metaByRef(fresh.get(key), meta.phx_ref)) changed.push([key, meta]);
       }
     }
     this.#state.clear();
