@@ -193,6 +193,7 @@ export class Chorus {
       ...realtime,
       authenticate: realtime.authenticate ?? socketAuthenticator(this.tokens, config.auth, limits),
       presenceListMax: realtime.presenceListMax ?? config.presenceListMax,
+      presenceStatsMs: realtime.presenceStatsMs ?? config.presenceStatsMs,
       streamCaps: realtime.streamCaps ?? streams,
     };
     this.realtime = new ObservedRealtimeServer(

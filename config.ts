@@ -53,6 +53,11 @@ export interface ResolvedConfig {
    */
   presenceListMax: number;
   /**
+   * Above that, the least time between two `presence_stats` broadcasts of a topic
+   * (`CHORUS_PRESENCE_STATS_INTERVAL`, default 500 ms; 0: every diff window where the count moved).
+   */
+  presenceStatsMs: number;
+  /**
    * SSE watch streams and sockets one client address may hold open at once on an instance
    * (`CHORUS_MAX_STREAMS_PER_CLIENT`, default 256; 0: no cap). Over it: 429.
    */
@@ -279,6 +284,7 @@ export function loadConfig(
       (n, t) => parseInteger(n, t, 1, 1_000_000),
       200,
     ),
+    presenceStatsMs: opt("CHORUS_PRESENCE_STATS_INTERVAL", parseDuration, 500),
     kvMaxChecks: opt(
       "CHORUS_KV_MAX_CHECKS",
       (n, t) => parseInteger(n, t, 1, 100),

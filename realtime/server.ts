@@ -46,6 +46,11 @@ export interface RealtimeOptions {
    * (`PresenceOptions.listMax`). Default 200.
    */
   presenceListMax?: number;
+  /**
+   * Above `presenceListMax`, the least time between two `presence_stats` broadcasts of a topic
+   * (`PresenceOptions.statsMs`). Default 500 ms.
+   */
+  presenceStatsMs?: number;
   /** Interval of `system_stats`. Default 5 s. */
   systemIntervalMs?: number;
   /** Largest incoming frame in bytes (bigger: close 1009). Default 1 MiB. */
@@ -150,6 +155,7 @@ export class RealtimeServer {
       diffMaxBytes: options.presenceDiffMaxBytes,
       stateMaxBytes: options.presenceStateMaxBytes,
       listMax: options.presenceListMax,
+      statsMs: options.presenceStatsMs,
     });
     const presence = this.presence;
     this.#fanout = new Fanout(async (hub, match) => {

@@ -33,6 +33,8 @@ Deno.test("loadConfig resolves defaults", () => {
   assert.equal(c.deltaTtlMs, 86_400_000);
   assert.equal(c.contextTtlMs, 6 * 3_600_000);
   assert.equal(c.contextAutoDelete, false);
+  assert.equal(c.presenceListMax, 200);
+  assert.equal(c.presenceStatsMs, 500);
   assert.equal(c.auth, true, "auth is on unless under deno task dev");
   assert.equal(loadConfig({}, { dev: true }).auth, false);
   assert.equal(loadConfig({}, { deploy: true }).kvPath, undefined);
@@ -47,7 +49,9 @@ Deno.test("loadConfig parses durations, sizes and lists", () => {
     CHORUS_CORS_ORIGINS: "https://a.example.com, http://localhost:5173",
     CHORUS_RATE_LIMIT: "50",
     CHORUS_AUTH: "off",
+    CHORUS_PRESENCE_STATS_INTERVAL: "2s",
   });
+  assert.equal(c.presenceStatsMs, 2000);
   assert.equal(c.deltaTtlMs, 90 * 60_000);
   assert.equal(c.contextTtlMs, 3_600_000);
   assert.equal(c.maxBody, 2 * 1024 * 1024);

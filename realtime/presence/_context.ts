@@ -96,6 +96,8 @@ export interface PresenceContext {
   readonly stateMaxBytes: number;
   /** Members above which the topic sends counts instead of lists (`PresenceOptions.listMax`). */
   readonly listMax: number;
+  /** Least time between two `presence_stats` broadcasts (`PresenceOptions.statsMs`). */
+  readonly statsMs: number;
   /**
    * The metas this instance tracks, by {@linkcode ownId}. Written by the tracker only; a view's
    * sweep reads it so it never removes a meta this instance is still refreshing.

@@ -62,10 +62,20 @@ export interface PresenceOptions {
    * resume, exact for the phoenix client's `Presence`. Default 200; `Infinity`: always lists.
    */
   listMax?: number;
+  /**
+   * Above `listMax`, the least time between two `presence_stats` broadcasts of a topic (each goes
+   * to every member: at a live event, a count 20 times a second to thousands of sockets is most of
+   * the server's work while they join). A joiner still gets the current count at once. Default
+   * 500 ms; 0: at the end of every diff window where the count moved.
+   */
+  statsMs?: number;
 }
 
 /** Members above which a topic sends counts instead of lists (see `PresenceOptions.listMax`). */
 export const DEFAULT_LIST_MAX = 200;
+
+/** Least time between two `presence_stats` broadcasts (see `PresenceOptions.statsMs`). */
+export const DEFAULT_STATS_MS = 500;
 
 /**
  * This instance's presence: tracks its sockets' metas in KV, keeps them refreshed, and keeps one
@@ -95,6 +105,7 @@ export class PresenceTracker {
       diffMaxBytes: Math.max(256, options.diffMaxBytes ?? 4096),
       stateMaxBytes: Math.max(256, options.stateMaxBytes ?? Infinity),
       listMax: Math.max(1, options.listMax ?? DEFAULT_LIST_MAX),
+      statsMs: Math.max(0, options.statsMs ?? DEFAULT_STATS_MS),
       own: new Map(),
       writers: new Map(),
       views: new Set(),

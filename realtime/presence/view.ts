@@ -6,7 +6,7 @@
  * died), so they vanish everywhere within the TTL.
  * @module
  */
-import type { TimerId } from "../../clock.ts";
+import { monotonic, type TimerId } from "../../clock.ts";
 import { log } from "../../log.ts";
 import { presenceLogKey, presencePrefix, presenceSeqKey } from "../../storage/keys.ts";
 import type { TopicMessage } from "../topics.ts";
@@ -55,6 +55,9 @@ export class PresenceView {
   #counting = false;
   /** The count last broadcast in counting mode (-1: none yet). */
   #sentCount = -1;
+  /** When the last count went out (monotonic ms), and the timer of the next one. */
+  #countSentAt = -Infinity;
+  #countTimer?: TimerId;
 
   /**
    * A view of `topic` sharing the tracker's context (made by `PresenceTracker.view`, which also
@@ -151,6 +154,8 @@ export class PresenceView {
     if (this.#sweepTimer !== undefined) clock.clearTimeout(this.#sweepTimer);
     if (this.#diffTimer !== undefined) clock.clearTimeout(this.#diffTimer);
     this.#diffTimer = undefined;
+    if (this.#countTimer !== undefined) clock.clearTimeout(this.#countTimer);
+    this.#countTimer = undefined;
     this.#touched.clear();
     this.#ctx.views.delete(this);
   }
@@ -167,7 +172,7 @@ export class PresenceView {
     if (this.#updateMode() || this.#counting) {
       // Counting (or just switched): the changes are in the count or the new presence_state.
       this.#touched.clear();
-      this.#publishCount();
+      this.#scheduleCount();
       return;
     }
     const merged = mergeDiff(this.#touched.values(), this.#state);
@@ -198,10 +203,23 @@ export class PresenceView {
     return false;
   }
 
+  /** Broadcasts the count now, or when `statsMs` has passed since the last one. */
+  #scheduleCount(): void {
+    if (this.#countTimer !== undefined || this.#stopped) return;
+    const clock = this.#ctx.clock;
+    const wait = this.#countSentAt + this.#ctx.statsMs - monotonic(clock);
+    if (wait <= 0) return this.#publishCount();
+    this.#countTimer = clock.setTimeout(() => {
+      this.#countTimer = undefined;
+      this.#publishCount();
+    }, wait);
+  }
+
   /** Broadcasts `presence_stats` when counting and the count moved since the last one. */
   #publishCount(): void {
-    if (!this.#counting || this.#state.size === this.#sentCount) return;
+    if (this.#stopped || !this.#counting || this.#state.size === this.#sentCount) return;
     this.#sentCount = this.#state.size;
+    this.#countSentAt = monotonic(this.#ctx.clock);
     this.#publish({ event: "presence_stats", payload: { count: this.#sentCount } });
   }
 

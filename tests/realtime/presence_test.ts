@@ -569,7 +569,7 @@ Deno.test("[ws] a big topic: after a reconnect the phoenix client reports no mem
   }
 });
 
-Deno.test("[presence] above listMax a topic sends counts: joiners get presence_stats, changes one count per window; back under 80% everyone gets the list", async () => {
+Deno.test("[presence] above listMax a topic sends counts: joiners get presence_stats, changes at most one count per statsMs; back under 80% everyone gets the list", async () => {
   const { chorus, clock, tracker, view, published } = await open({ presenceListMax: 5 });
   try {
     const metas = [];
@@ -591,19 +591,39 @@ Deno.test("[presence] above listMax a topic sends counts: joiners get presence_s
     const binary = decodeEnvelope(view.stateFrames("7", "protobuf")[0] as Uint8Array);
     assert.deepEqual([binary.event, binary.payload], ["presence_stats", { count: 8 }]);
 
-    // One leave: one count at the end of the window, nothing per change.
+    // One leave: nothing per change, and no count before 500 ms (statsMs) after the last one;
+    // then one count, whatever moved in between (a leave and a join: 8 → 7 → 8 → 7).
     published.length = 0;
     await tracker.untrack("kv:room", "u7", metas[7]);
     await view.catchUp();
     assert.equal(published.length, 0);
     clock.advance(50);
+    assert.equal(published.length, 0, "the last count went out 50 ms ago");
+    const back = (await tracker.track("kv:room", "u7")).meta;
+    await view.catchUp();
+    clock.advance(50);
+    await tracker.untrack("kv:room", "u7", back);
+    await view.catchUp();
+    clock.advance(50);
+    assert.equal(published.length, 0);
+    assert.match(String(view.stateFrames("8", "json")[0]), /"count":7/, "a joiner gets it at once");
+    clock.advance(350);
     assert.deepEqual(published.map((m) => [m.event, m.payload]), [
       ["presence_stats", { count: 7 }],
+    ]);
+    // A change long after the last count goes out at the end of its window.
+    published.length = 0;
+    clock.advance(1000);
+    await tracker.untrack("kv:room", "u6", metas[6]);
+    await view.catchUp();
+    clock.advance(50);
+    assert.deepEqual(published.map((m) => [m.event, m.payload]), [
+      ["presence_stats", { count: 6 }],
     ]);
 
     // Down to 4 (80% of 5): the whole list goes to everyone, then diffs resume.
     published.length = 0;
-    for (let i = 4; i < 7; i++) await tracker.untrack("kv:room", `u${i}`, metas[i]);
+    for (let i = 4; i < 6; i++) await tracker.untrack("kv:room", `u${i}`, metas[i]);
     await view.catchUp();
     clock.advance(50);
     assert.deepEqual(published.map((m) => m.event), ["presence_state"]);
