@@ -1,7 +1,9 @@
 /**
  * HTTP GET over a hot set of 10,000 keys, closed loop: wrk with 64 connections (each sends its
- * next request when the previous answer arrives) cycling over `/api/v1/kv/h0`…`h9999`, a warm-up
- * run, then a measured run. Subject: Chorus served by `deno serve` on `main.ts` in its own process
+ * next request when the previous answer arrives) cycling over `/api/v1/kv/h0`…`h9999`: a warm-up
+ * run of each row, then the measured time split into turns taken in order (bare, leader,
+ * eventual, bare, …) so that a stall of the shared machine falls on every row; rates are over all
+ * turns, and the turn-by-turn ratios are printed under the table. Subject: Chorus served by `deno serve` on `main.ts` in its own process
  * (`CHORUS_AUTH=off`, a durable KV file in a temp dir). Reference, same run and same client: the
  * bare Hono app of `bare_hono.ts` (same route shape, answering from a `Map`). Also measured:
  * Chorus with `?consistency=eventual` (against the same bare figure). Every key is written with a
@@ -11,16 +13,20 @@
  * Prints one Markdown table of requests/s, the ratio Chorus / bare Hono, and p99 latencies.
  *
  * Run: `deno run -A bench/load/http_hot_set.ts [--quick] [--warmup=<s>] [--seconds=<s>]
- * [--connections=64]` (also `BENCH_WARMUP`, `BENCH_SECONDS`; defaults 5 s + 10 s per run,
- * `--quick` 2 s + 3 s, about 25 s in all). Needs wrk (`apt-get install -y wrk`). Part of
+ * [--connections=64] [--turns=N]` (also `BENCH_WARMUP`, `BENCH_SECONDS`; defaults 5 s warm-up +
+ * 10 s in 5 turns per row, `--quick` 2 s + 3 s in 3 turns, about 25 s in all). Needs wrk (`apt-get install -y wrk`). Part of
  * `deno task bench:quick`. `--profile` adds a CPU profile of Chorus during each measured Chorus
- * run (top self-time functions, on stderr; the attached inspector lowers the figures).
+ * turn (top functions, on stderr; the attached inspector lowers the figures).
  * @module
  */
 import { durations, fmt, ratio, table } from "./_closed_loop.ts";
 import { CpuProfile } from "./_cpu_profile.ts";
 
 const d = durations();
+/** Measured turns per row: 3 with `--quick`, else 5 (`--turns=N` to choose). */
+const TURNS = Number(
+  Deno.args.find((a) => a.startsWith("--turns="))?.slice(8) ?? (d.quick ? 3 : 5),
+);
 const connections = Number(
   Deno.args.find((a) => a.startsWith("--connections="))?.slice(14) ?? 64,
 );
@@ -153,6 +159,9 @@ end
 
 interface WrkResult {
   rps: number;
+  /** Requests answered and the run's length in seconds, to sum turns. */
+  requests: number;
+  secs: number;
   p99: string;
   non2xx: number;
 }
@@ -162,24 +171,49 @@ async function wrk(url: string, script: string, seconds: number): Promise<WrkRes
   const out = await new Deno.Command("wrk", { args, stdout: "piped", stderr: "piped" }).output();
   const text = new TextDecoder().decode(out.stdout);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? 0);
+  const done = /(\d+) requests in ([\d.]+)(m?s)/.exec(text);
+  const requests = Number(done?.[1] ?? 0);
+  const secs = Number(done?.[2] ?? 0) / (done?.[3] === "ms" ? 1000 : 1);
   const p99 = /99%\s+([\d.]+\w+)/.exec(text)?.[1] ?? "?";
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(text)?.[1] ?? 0);
   if (!out.success || rps === 0) {
     throw new Error(`wrk failed on ${url}:\n${text}${new TextDecoder().decode(out.stderr)}`);
   }
-  return { rps, p99, non2xx };
+  return { rps, requests, secs, p99, non2xx };
 }
 
-/** A warm-up run, then the measured run. */
-async function measure(s: Server, script: string, profiled = false): Promise<WrkResult> {
-  const base = `http://127.0.0.1:${s.port}`;
-  if (d.warmup > 0) await wrk(base, script, d.warmup);
+/** One measured row: a server and the script it is driven with. */
+interface Row {
+  name: string;
+  server: Server;
+  script: string;
+  turns: WrkResult[];
+}
+
+/** One measured turn of a row (after its warm-up), profiled with `--profile` for Chorus. */
+async function turn(row: Row, seconds: number): Promise<void> {
+  const base = `http://127.0.0.1:${row.server.port}`;
+  const profiled = profile && row.server.name === "Chorus";
   const cpu = profiled ? await CpuProfile.start(INSPECT) : undefined;
-  const r = await wrk(base, script, d.seconds);
-  if (cpu) console.error(`\nCPU profile of ${s.name} (${script}):\n${await cpu.stop(20)}\n`);
-  if (r.non2xx > 0) throw new Error(`${s.name}: ${r.non2xx} answers were not 2xx`);
-  console.error(`  ${s.name}: ${fmt(r.rps)} req/s, p99 ${r.p99}`);
-  return r;
+  const r = await wrk(base, row.script, seconds);
+  if (cpu) console.error(`\nCPU profile of ${row.name}:\n${await cpu.stop(20)}\n`);
+  if (r.non2xx > 0) throw new Error(`${row.name}: ${r.non2xx} answers were not 2xx`);
+  console.error(`  ${row.name}: ${fmt(r.rps)} req/s, p99 ${r.p99}`);
+  row.turns.push(r);
+}
+
+/** Requests/s over all of a row's turns. */
+function rate(row: Row): number {
+  const requests = row.turns.reduce((n, t) => n + t.requests, 0);
+  const secs = row.turns.reduce((n, t) => n + t.secs, 0);
+  return requests / secs;
+}
+
+/** The worst p99 of a row's turns. */
+function worstP99(row: Row): string {
+  const ms = (t: string) =>
+    Number.parseFloat(t) * (/us$/.test(t) ? 0.001 : /ms$/.test(t) ? 1 : 1000);
+  return row.turns.map((t) => t.p99).sort((a, b) => ms(b) - ms(a))[0];
 }
 
 const dir = await Deno.makeTempDir({ prefix: "chorus-http-hot-" });
@@ -213,20 +247,42 @@ try {
   await Promise.all(servers.map(ready));
   for (const s of servers) await preload(s);
   console.error(
-    `wrk -t2 -c${connections}, ${HOT} keys, warm-up ${d.warmup} s + ${d.seconds} s measured`,
+    `wrk -t2 -c${connections}, ${HOT} keys, warm-up ${d.warmup} s each, then ${TURNS} turns ` +
+      `of ${d.seconds / TURNS} s each in order`,
   );
-  const bareGet = await measure(bare, leaderScript);
-  const leader = await measure(chorus, leaderScript, profile);
-  const eventual = await measure(chorus, eventualScript, profile);
+  const rows: Row[] = [
+    { name: "bare Hono", server: bare, script: leaderScript, turns: [] },
+    { name: "Chorus leader", server: chorus, script: leaderScript, turns: [] },
+    { name: "Chorus eventual", server: chorus, script: eventualScript, turns: [] },
+  ];
+  for (const row of rows) {
+    if (d.warmup > 0) await wrk(`http://127.0.0.1:${row.server.port}`, row.script, d.warmup);
+  }
+  // In turns (bare, leader, eventual, bare …): a stall of the shared machine falls on all three.
+  for (let t = 0; t < TURNS; t++) for (const row of rows) await turn(row, d.seconds / TURNS);
+  const [bareRow, leaderRow, eventualRow] = rows;
+  const bareGet = { rps: rate(bareRow), p99: worstP99(bareRow) };
+  const leader = { rps: rate(leaderRow), p99: worstP99(leaderRow) };
+  const eventual = { rps: rate(eventualRow), p99: worstP99(eventualRow) };
+  const perTurn = (row: Row) =>
+    row.turns.map((r, i) => ratio(r.rps, bareRow.turns[i].rps)).join(", ");
 
   console.log(
     `\nHTTP GET over ${HOT.toLocaleString("en-US")} hot keys (\`bench/load/http_hot_set.ts\`), ` +
-      `wrk -t2 -c${connections} closed loop, warm-up ${d.warmup} s + ${d.seconds} s measured, ` +
+      `wrk -t2 -c${connections} closed loop, warm-up ${d.warmup} s each, then ${d.seconds} s ` +
+      `measured in ${TURNS} turns (bare, leader, eventual, …), ` +
       `Chorus under \`deno serve main.ts\` (one process), servers on 127.0.0.1, ` +
       `${Deno.build.target}\n`,
   );
   table(
-    ["row", "Chorus req/s", "bare Hono req/s (same run)", "ratio", "Chorus p99", "bare p99"],
+    [
+      "row",
+      "Chorus req/s",
+      "bare Hono req/s (same run)",
+      "ratio",
+      "Chorus p99 (worst turn)",
+      "bare p99 (worst turn)",
+    ],
     [
       [
         "GET /api/v1/kv/:key (leader)",
@@ -246,6 +302,9 @@ try {
       ],
     ],
     [1, 2, 3, 4, 5],
+  );
+  console.log(
+    `\nRatios turn by turn: leader ${perTurn(leaderRow)}; eventual ${perTurn(eventualRow)}.`,
   );
 } finally {
   await Promise.all(servers.map(stop));
