@@ -233,3 +233,33 @@ Deno.test("[telemetry] socket connect, join, presence, leave and drop carry thei
     await server.shutdown();
   }
 });
+
+Deno.test("[telemetry] a socket the server closes is published as a drop too, once, with its code", async () => {
+  const { events, stop } = record();
+  const chorus = await Chorus.open({ path: ":memory:" });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, chorus.fetch);
+  try {
+    const ws = new WebSocket(
+      `ws://127.0.0.1:${server.addr.port}/socket/websocket?vsn=2.0.0&user_id=bob`,
+    );
+    const closed = new Promise<CloseEvent>((resolve) => ws.onclose = resolve);
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = reject;
+    });
+    await until(() => chorus.realtime.sessions().length === 1, "the session");
+    const [session] = chorus.realtime.sessions();
+    session.close(1013, "slow consumer");
+    assert.equal((await closed).code, 1013);
+    await until(() => events.socketDrop.length > 0, "drop");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(events.socketDrop.length, 1);
+    assert.equal(events.socketDrop[0].socketId, session.info.id);
+    assert.equal(events.socketDrop[0].code, 1013);
+    assert.equal(chorus.realtime.stats().sockets, 0, "the session ended with the close");
+  } finally {
+    stop();
+    await chorus.close();
+    await server.shutdown();
+  }
+});
