@@ -12,6 +12,7 @@ import { ChorusError } from "../errors.ts";
 import type { KvApi } from "../actors/kv_api.ts";
 import { MAX_BULK_ITEMS, MAX_LIST_LIMIT, MAX_TTL_SECONDS, validateKey } from "../actors/kv_api.ts";
 import { principalOf, requirePrefix } from "../auth/middleware.ts";
+import { jsonHeaders } from "../auth/security_headers.ts";
 import {
   ConsistencyQuery,
   errorResponses,
@@ -334,26 +335,34 @@ export function kvRoutes(deps: KvRoutesDeps): OpenAPIHono {
       ifExists: ifMatch === "*",
       ifNoneMatch: noMatchAll(c.req.header("if-none-match")),
     });
-    c.header("ETag", etag(result.version));
-    return c.json(result, 200);
+    return new Response(JSON.stringify(result), {
+      headers: jsonHeaders({ etag: etag(result.version) }),
+    });
   });
 
   app.openAPIRegistry.registerPath(getRoute);
   const getQuery = getRoute.request.query;
+  // A read parses a query only when the URL has one. Both routes make their answer once, with
+  // every header it carries, rather than through Hono's context and the headers set afterwards.
   app.get("/kv/:key", async (c) => {
-    const parsed = getQuery.safeParse(c.req.query());
-    if (!parsed.success) validationHook({ ...parsed, target: "query" } as never, c as never);
+    let query: z.infer<typeof getQuery> = {};
+    if (c.req.url.includes("?")) {
+      const parsed = getQuery.safeParse(c.req.query());
+      if (!parsed.success) validationHook({ ...parsed, target: "query" } as never, c as never);
+      query = parsed.data!;
+    }
     const key = validateKey(c.req.param("key"));
-    const { consistency, with_ttl } = parsed.data!;
-    const found = await kv.get(key, { consistency });
+    const found = await kv.get(key, { consistency: query.consistency });
     if (!found) throw new ChorusError("not_found", `Cannot get "${key}": no such key`);
     const inm = c.req.header("if-none-match");
     if (inm && inm.split(",").some((t) => parseIfMatch(t) === found.version)) {
       return c.body(null, 304, { ETag: etag(found.version) });
     }
     const body: z.infer<typeof ValueResult> = { key, value: found.value, version: found.version };
-    if (with_ttl === "true") body.ttl = found.ttl;
-    return c.json(body, 200, { ETag: etag(found.version) });
+    if (query.with_ttl === "true") body.ttl = found.ttl;
+    return new Response(JSON.stringify(body), {
+      headers: jsonHeaders({ etag: etag(found.version) }),
+    });
   });
 
   app.openapi(deleteRoute, async (c) => {

@@ -24,6 +24,28 @@ Deno.test("[http] PUT then GET /api/v1/kv/:key round-trips with ETag", async () 
   }
 });
 
+Deno.test("[http] a read's answer carries its type, ETag and security header once, and the request id", async () => {
+  const { chorus } = await openTest();
+  try {
+    await call(chorus.app, "PUT", `${KV}/h`, { value: 1 });
+    const res = await chorus.app.request(`${KV}/h`, { headers: { "x-request-id": "read-1" } });
+    assert.equal(res.status, 200);
+    const names = [...res.headers.keys()].sort();
+    assert.deepEqual(names, [
+      "content-type",
+      "etag",
+      "x-content-type-options",
+      "x-request-id",
+    ]);
+    assert.equal(res.headers.get("content-type"), "application/json");
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+    assert.equal(res.headers.get("x-request-id"), "read-1");
+    assert.deepEqual(await res.json(), { key: "h", value: 1, version: 1 });
+  } finally {
+    await chorus.close();
+  }
+});
+
 Deno.test("[http] every JSON value type is stored as given", async () => {
   const { chorus } = await openTest();
   try {
