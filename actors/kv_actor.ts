@@ -197,14 +197,14 @@ export class KvActor extends Actor<KvTx, KvChange> {
     mutations.push({ type: "set", key: kvHeadKey(key), value: rec, expireIn });
     // The change log exists for watchers; unwatched keys skip it (half the writes per change).
     const logging = this.subscriberCount > 0 || (rec.w ?? 0) > tx.now;
-    for (const change of logging ? tx.changes : []) {
+    for (const page of logging ? logPages(tx.changes) : []) {
       mutations.push({
         type: "set",
-        key: kvLogKey(key, change.version),
-        value: change,
+        key: kvLogKey(key, page.last.version),
+        value: page.changes.length === 1 ? page.last : page.changes,
         expireIn: this.ctx.config.kvLogTtlMs,
       });
-      bytes += 128;
+      bytes += page.bytes;
     }
     tx.record = rec;
     return { checks: [this.headCheck()], mutations, bytes };
@@ -220,12 +220,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
     const before = await this.#emitted.reloading(() => this.reload());
     const now = this.#state.record?.v ?? 0;
     if (now <= before) return [];
-    const changes: KvChange[] = [];
-    const iter = this.ctx.store.list<KvChange>({
-      start: kvLogKey(this.id, before + 1),
-      end: [...kvLogPrefix(this.id), now + 1],
-    });
-    for await (const entry of iter) changes.push(entry.value);
+    const changes = await readKvLog(this.ctx.store, this.id, before, now);
     const first = changes[0]?.version;
     if (first !== before + 1 || changes.at(-1)?.version !== now) {
       // Part of the log has expired: tell watchers the current state instead of a gap.
@@ -448,9 +443,75 @@ function changeOf(
   at: number,
 ): KvChange {
   const change: KvChange = { key, op, version, expires_at: expiresAt, at };
-  if (rawSize <= LOG_VALUE_BYTES) change.value = value;
-  else change.value_omitted = true;
+  if (rawSize <= LOG_VALUE_BYTES) {
+    change.value = value;
+    loggedValueBytes.set(change, rawSize);
+  } else change.value_omitted = true;
   return change;
+}
+
+/**
+ * Most estimated bytes of changes in one log page. A KV value holds 64 KiB; a change carries its
+ * value up to {@linkcode LOG_VALUE_BYTES} of JSON, whose V8-serialized form can be up to about
+ * twice as large (an array of small decimals), so a page always fits.
+ */
+const LOG_PAGE_BYTES = 24 * 1024;
+/** What a change costs a page beyond its value (key, op, version, times). */
+const LOG_CHANGE_BYTES = 256;
+/** The JSON size of the value each logged change carries (absent: it carries none). */
+const loggedValueBytes = new WeakMap<KvChange, number>();
+
+/** A run of one batch's changes stored as one log entry, keyed by its last version. */
+interface LogPage {
+  changes: KvChange[];
+  last: KvChange;
+  bytes: number;
+}
+
+/**
+ * A batch's changes as log pages: consecutive changes share an entry up to
+ * {@linkcode LOG_PAGE_BYTES}, so a burst of writes to a watched key costs one log mutation per page
+ * instead of one per change. An entry is keyed by its last version and holds that change alone
+ * (the layout of a single change) or the array of the page's changes, oldest first.
+ */
+function logPages(changes: KvChange[]): LogPage[] {
+  const pages: LogPage[] = [];
+  let page: LogPage | undefined;
+  for (const change of changes) {
+    const size = LOG_CHANGE_BYTES + (loggedValueBytes.get(change) ?? 0);
+    if (!page || page.bytes + size > LOG_PAGE_BYTES) {
+      page = { changes: [], last: change, bytes: 0 };
+      pages.push(page);
+    }
+    page.changes.push(change);
+    page.last = change;
+    page.bytes += size;
+  }
+  return pages;
+}
+
+/**
+ * The logged changes of `key` with versions in `(after, through]`, oldest first: entries are read
+ * from the first one keyed at or above `after + 1` (a page is keyed by its last version, so it may
+ * start earlier) and flattened. Versions that are not logged are simply missing; callers check.
+ */
+export async function readKvLog(
+  store: Store,
+  key: string,
+  after: number,
+  through: number,
+): Promise<KvChange[]> {
+  const changes: KvChange[] = [];
+  const iter = store.list<KvChange | KvChange[]>({
+    start: kvLogKey(key, after + 1),
+    end: [...kvLogPrefix(key), through + 1],
+  });
+  for await (const entry of iter) {
+    for (const change of Array.isArray(entry.value) ? entry.value : [entry.value]) {
+      if (change.version > after && change.version <= through) changes.push(change);
+    }
+  }
+  return changes;
 }
 
 /** A head record with its decoded value, as read from KV. */

@@ -19,7 +19,7 @@ import {
   encodeValue,
   frozenJsonCopy,
 } from "../storage/codec.ts";
-import { KV_HEAD_PREFIX, kvHeadKey, kvLogKey, kvLogPrefix } from "../storage/keys.ts";
+import { KV_HEAD_PREFIX, kvHeadKey } from "../storage/keys.ts";
 import { writeTogether } from "./write_together.ts";
 import {
   isLive,
@@ -29,6 +29,7 @@ import {
   type KvRecord,
   type KvTx,
   loadKvRecord,
+  readKvLog,
 } from "./kv_actor.ts";
 import type { Clock } from "../clock.ts";
 
@@ -673,13 +674,8 @@ export class KvApi {
     validateKey(key);
     const actor = this.#actor(key);
     const current = await actor.readStrong(() => actor.version());
-    const changes: KvChange[] = [];
-    if (since >= current) return changes;
-    const iter = this.#deps.store.list<KvChange>({
-      start: kvLogKey(key, since + 1),
-      end: [...kvLogPrefix(key), current + 1],
-    });
-    for await (const entry of iter) changes.push(entry.value);
+    if (since >= current) return [];
+    const changes = await readKvLog(this.#deps.store, key, since, current);
     const complete = changes[0]?.version === since + 1 && changes.at(-1)?.version === current;
     return complete ? changes : null;
   }
