@@ -445,21 +445,30 @@ function changeOf(
   const change: KvChange = { key, op, version, expires_at: expiresAt, at };
   if (rawSize <= LOG_VALUE_BYTES) {
     change.value = value;
-    loggedValueBytes.set(change, rawSize);
+    loggedCost.set(change, logCost(key, rawSize));
   } else change.value_omitted = true;
   return change;
 }
 
 /**
- * Most estimated bytes of changes in one log page. A KV value holds 64 KiB; a change carries its
- * value up to {@linkcode LOG_VALUE_BYTES} of JSON, whose V8-serialized form can be up to about
- * twice as large (an array of small decimals), so a page always fits.
+ * Most bytes one log page may hold by {@linkcode logCost}'s worst-case estimate: a KV value holds
+ * 64 KiB, so a page always fits.
  */
-const LOG_PAGE_BYTES = 24 * 1024;
-/** What a change costs a page beyond its value (key, op, version, times). */
-const LOG_CHANGE_BYTES = 256;
-/** The JSON size of the value each logged change carries (absent: it carries none). */
-const loggedValueBytes = new WeakMap<KvChange, number>();
+const LOG_PAGE_BYTES = 60 * 1024;
+
+/**
+ * The most a logged change of `key` whose value has `rawSize` bytes of JSON can take in KV: its
+ * fields and key, and its value when it carries one (up to {@linkcode LOG_VALUE_BYTES}), counted
+ * three times, because V8's stored form of a value can be three times its JSON (a frozen array
+ * of small decimals is stored element by element with its index). Writes are weighed with it too,
+ * so a batch of writes to a watched key stays within KV's commit limit.
+ */
+export function logCost(key: string, rawSize: number): number {
+  return 256 + 2 * key.length + (rawSize <= LOG_VALUE_BYTES ? 3 * rawSize : 0);
+}
+
+/** The {@linkcode logCost} of each change that carries a value. */
+const loggedCost = new WeakMap<KvChange, number>();
 
 /** A run of one batch's changes stored as one log entry, keyed by its last version. */
 interface LogPage {
@@ -478,7 +487,7 @@ function logPages(changes: KvChange[]): LogPage[] {
   const pages: LogPage[] = [];
   let page: LogPage | undefined;
   for (const change of changes) {
-    const size = LOG_CHANGE_BYTES + (loggedValueBytes.get(change) ?? 0);
+    const size = loggedCost.get(change) ?? logCost(change.key, Infinity);
     if (!page || page.bytes + size > LOG_PAGE_BYTES) {
       page = { changes: [], last: change, bytes: 0 };
       pages.push(page);

@@ -29,6 +29,7 @@ import {
   type KvRecord,
   type KvTx,
   loadKvRecord,
+  logCost,
   readKvLog,
 } from "./kv_actor.ts";
 import type { Clock } from "../clock.ts";
@@ -290,7 +291,7 @@ export class KvApi {
     const actor = this.#actor(key);
     const entry = await actor.write(
       (tx) => actor.putOp(tx, owned, encoded, options),
-      encoded.bytes.byteLength + 256,
+      encoded.bytes.byteLength + logCost(key, encoded.rawSize),
     );
     return writeResult(entry);
   }

@@ -73,3 +73,23 @@ Deno.test("[kv] log pages of the largest logged values stay within KV's value li
     await chorus.close();
   }
 });
+
+Deno.test("[kv] a burst of large, well-compressed writes to a watched key all land, and are all logged", async () => {
+  const { chorus } = await openTest();
+  try {
+    const stop = await chorus.kv.watch("large", () => {});
+    // Each value compresses to a few dozen bytes but is logged whole: the log, not the value,
+    // decides how many writes one commit can carry.
+    const value = "x".repeat(8000);
+    const results = await Promise.allSettled(
+      Array.from({ length: 300 }, () => chorus.kv.put("large", value)),
+    );
+    assert.deepEqual(results.filter((r) => r.status === "rejected"), []);
+    const all = await replay(chorus, "large", 0);
+    assert.deepEqual(all.map((c) => c.version), Array.from({ length: 300 }, (_, i) => i + 1));
+    assert.ok(all.every((c) => c.value === value));
+    stop();
+  } finally {
+    await chorus.close();
+  }
+});

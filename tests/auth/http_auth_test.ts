@@ -251,10 +251,28 @@ Deno.test("[http] CORS preflight: allowed origin answered, refused origin gets n
       headers: { origin: "https://evil.example.com", "access-control-request-method": "PUT" },
     });
     assert.equal(refused.headers.get("access-control-allow-origin"), null);
+    const missing = await chorus.app.request("/api/v1/kv/a", {
+      headers: { origin: "https://app.example.com" },
+    });
+    assert.equal(missing.status, 404);
+    assert.equal(missing.headers.get("access-control-allow-origin"), "https://app.example.com");
+    assert.equal(missing.headers.get("x-content-type-options"), "nosniff");
+    await missing.body?.cancel();
+    // The kv read and write answers are made whole by their routes: the grant is still added.
+    const put = await chorus.app.request("/api/v1/kv/a", {
+      method: "PUT",
+      headers: { origin: "https://app.example.com", "content-type": "application/json" },
+      body: JSON.stringify({ value: 1 }),
+    });
+    assert.equal(put.headers.get("access-control-allow-origin"), "https://app.example.com");
+    assert.equal(put.headers.get("etag"), '"1"');
+    await put.body?.cancel();
     const get = await chorus.app.request("/api/v1/kv/a", {
       headers: { origin: "https://app.example.com" },
     });
+    assert.equal(get.status, 200);
     assert.equal(get.headers.get("access-control-allow-origin"), "https://app.example.com");
+    assert.match(get.headers.get("access-control-expose-headers") ?? "", /ETag/);
     assert.equal(get.headers.get("x-content-type-options"), "nosniff");
     const docs = await chorus.app.request("/api/docs");
     assert.equal(docs.headers.get("x-frame-options"), "DENY");
