@@ -43,6 +43,8 @@ export const MAX_LIST_LIMIT = 1000;
 /** Longest TTL accepted: ten years, in seconds. */
 export const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
 const MAX_KEY_BYTES = 1024;
+/** Longest JSON of a safe integer (`-9007199254740991`): what an incr's change can carry. */
+const MAX_INTEGER_JSON = 17;
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const encoder = new TextEncoder();
@@ -310,7 +312,7 @@ export class KvApi {
   async #delete(key: string, options: { ifMatch?: number } = {}): Promise<{ deleted: true }> {
     validateKey(key);
     const actor = this.#actor(key);
-    await actor.write((tx) => actor.deleteOp(tx, options));
+    await actor.write((tx) => actor.deleteOp(tx, options), logCost(key, Infinity));
     return { deleted: true };
   }
 
@@ -360,7 +362,10 @@ export class KvApi {
     }
     if (options.ttl !== undefined) validateTtl(options.ttl);
     const actor = this.#actor(key);
-    const r = await actor.write((tx) => actor.incrOp(tx, by, options.ttl, (n) => this.#encode(n)));
+    const r = await actor.write(
+      (tx) => actor.incrOp(tx, by, options.ttl, (n) => this.#encode(n)),
+      logCost(key, MAX_INTEGER_JSON),
+    );
     return { key, value: r.value, version: r.version };
   }
 

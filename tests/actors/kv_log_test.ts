@@ -93,3 +93,27 @@ Deno.test("[kv] a burst of large, well-compressed writes to a watched key all la
     await chorus.close();
   }
 });
+
+Deno.test("[kv] thousands of concurrent writes to a watched key all land, even with the longest key", async () => {
+  const { chorus } = await openTest();
+  try {
+    // One batch of writes once took one log entry per change, over KV's 1,000 mutations per commit.
+    for (const key of ["n", "k".repeat(1000)]) {
+      const stop = await chorus.kv.watch(key, () => {});
+      const incr = await Promise.allSettled(
+        Array.from({ length: 2000 }, () => chorus.kv.incr(key)),
+      );
+      assert.deepEqual(incr.filter((r) => r.status === "rejected"), [], `incr ${key.length}`);
+      assert.equal((await chorus.kv.get(key))?.value, 2000);
+      const puts = await Promise.allSettled(
+        Array.from({ length: 2000 }, (_, i) => chorus.kv.put(key, i)),
+      );
+      assert.deepEqual(puts.filter((r) => r.status === "rejected"), [], `put ${key.length}`);
+      const all = await replay(chorus, key, 0);
+      assert.deepEqual(all.map((c) => c.version), Array.from({ length: 4000 }, (_, i) => i + 1));
+      stop();
+    }
+  } finally {
+    await chorus.close();
+  }
+});
