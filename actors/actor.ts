@@ -43,6 +43,14 @@ export const LEADER_FRESH_MS = 5;
 
 /** How many times a write batch is re-applied after a versionstamp conflict. */
 export const MAX_WRITE_ATTEMPTS = 12;
+/** Most weight of writes one batch (one commit) takes: see {@linkcode Actor.write}. */
+export const BATCH_WEIGHT = 512 * 1024;
+/**
+ * The weight a write adds for each KV mutation of its own (a like's mark, a log entry), so a full
+ * batch makes at most about 700: KV takes 1,000 per commit, and the batch also writes its head and
+ * may delete up to a few hundred entries it trimmed. A batch over KV's limit is refused as a whole.
+ */
+export const MUTATION_WEIGHT = Math.ceil(BATCH_WEIGHT / 700);
 
 type Message<Tx> =
   | {
@@ -124,7 +132,7 @@ export abstract class Actor<Tx, Event = unknown> {
       batchable: (m) => m.type === "write" || m.type === "read",
       group: (m) => m.type,
       weight: (m) => (m.type === "write" ? m.weight : 1),
-      maxWeight: 512 * 1024,
+      maxWeight: BATCH_WEIGHT,
     });
   }
 
@@ -252,7 +260,8 @@ export abstract class Actor<Tx, Event = unknown> {
   /**
    * Applies `op` to a working copy in the next write batch and commits it with the batch.
    * `op` must throw before it changes the working copy, so a failed op leaves no trace.
-   * @param weight the op's share of a batch (bytes written, roughly)
+   * @param weight the op's share of a batch: bytes written, roughly, plus
+   *   {@linkcode MUTATION_WEIGHT} for each mutation the op adds beyond the batch's own head
    * @throws {ChorusError} `conflict` when contention outlasts {@linkcode MAX_WRITE_ATTEMPTS}
    */
   write<R>(op: (tx: Tx) => R, weight = 256): Promise<R> {

@@ -24,6 +24,7 @@ import {
 import type { InteractionJson, Priority, ReelStateJson, ReelUpdateJson } from "./reel_types.ts";
 import { type JointOp, writeTogether } from "./write_together.ts";
 import type { Registry } from "./registry.ts";
+import { MUTATION_WEIGHT } from "./actor.ts";
 import {
   type CountedType,
   LikeUnknown,
@@ -256,7 +257,10 @@ export class ReelsApi {
     const otherReel = channel?.kind === "reel" && channel.id !== id ? channel.id : null;
     let stored: ReelUpdateJson | undefined;
     if (targets.length === 0 && otherReel === null) {
-      stored = await actor.write((tx) => actor.publishOp(tx, owned), 256 + owned.weight);
+      stored = await actor.write(
+        (tx) => actor.publishOp(tx, owned),
+        256 + owned.weight + MUTATION_WEIGHT,
+      );
     } else {
       const users = targets.map((u) => this.#deps.registry.get<UserActor>("user", u));
       // One atomic commit: the reel's log, the channel reel's log and every target's feed. Reel
@@ -363,7 +367,8 @@ export class ReelsApi {
       try {
         const outcome = await actor.write(
           (tx) => actor.interactOp(tx, type as CountedType, user, text),
-          256 + (text?.length ?? 0) * 3,
+          // Its log entry, and a like's mark or a comment's entry.
+          256 + (text?.length ?? 0) * 3 + MUTATION_WEIGHT * (type === "share" ? 1 : 2),
         );
         const state = await actor.read(() => actor.state(this.#pending.get(id) ?? 0));
         return { ...outcome.interaction, counted: outcome.counted, state };

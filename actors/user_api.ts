@@ -17,6 +17,7 @@ import type { Store } from "../storage/store.ts";
 import { presencePrefix, reelViewerPrefix } from "../storage/keys.ts";
 import type { PresenceUpdateJson } from "./user_types.ts";
 import type { Registry } from "./registry.ts";
+import { MUTATION_WEIGHT } from "./actor.ts";
 import { idText, validateId } from "./reel_api.ts";
 import type {
   PresenceInput,
@@ -122,7 +123,11 @@ export class UsersApi {
     const actor = this.#actor(id);
     const owned = validatePresence(id, input);
     const ttl = options.fromSocket ? null : this.ttlMs;
-    return await actor.write((tx) => actor.setPresenceOp(tx, owned, ttl));
+    // Its entry in the user's feed is one mutation of its own.
+    return await actor.write(
+      (tx) => actor.setPresenceOp(tx, owned, ttl),
+      256 + (owned.activity?.length ?? 0) * 3 + MUTATION_WEIGHT,
+    );
   }
 
   /**
