@@ -272,3 +272,30 @@ Deno.test("Another process on the same KV file: leader reads stop trusting watch
     await cleanup();
   }
 });
+
+Deno.test("Two instances: bursts of 1,000 incr from each on one watched key all land, and both watchers see all 2,000 in order", async () => {
+  const { a, b, close } = await twoInstances();
+  try {
+    const seenA: number[] = [];
+    const seenB: number[] = [];
+    const stopA = await a.kv.watch("burst", (c) => seenA.push(c.version));
+    const stopB = await b.kv.watch("burst", (c) => seenB.push(c.version));
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 1000 }, () => a.kv.incr("burst")),
+      ...Array.from({ length: 1000 }, () => b.kv.incr("burst")),
+    ]);
+    assert.deepEqual(results.filter((r) => r.status === "rejected"), []);
+    const values = results.map((r) => (r as PromiseFulfilledResult<{ value: number }>).value.value);
+    assert.deepEqual(values.sort((x, y) => x - y), Array.from({ length: 2000 }, (_, i) => i + 1));
+    for (let i = 0; i < 1000 && (seenA.length < 2000 || seenB.length < 2000); i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const expected = Array.from({ length: 2000 }, (_, i) => i + 1);
+    assert.deepEqual(seenA, expected);
+    assert.deepEqual(seenB, expected);
+    stopA();
+    stopB();
+  } finally {
+    await close();
+  }
+});
