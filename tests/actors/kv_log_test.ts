@@ -17,21 +17,29 @@ async function logged(kv: Deno.Kv, key: string) {
 }
 
 /** Every change a watcher replays from `since` (it returns once the replay is in). */
-async function replay(
-  chorus: Awaited<ReturnType<typeof openTest>>["chorus"],
-  key: string,
-  since: number,
-) {
+async function replay(chorus: Instance, key: string, since: number) {
   const seen: KvChange[] = [];
   const stop = await chorus.kv.watch(key, (c) => seen.push(c), { since });
   stop();
   return seen;
 }
 
-Deno.test("[kv] a burst of writes to a watched key is logged in pages, and replays give each change once, in order", async () => {
+type Instance = Awaited<ReturnType<typeof openTest>>["chorus"];
+
+/** Runs `fn` on a fresh instance in which `keys` are watched, so their changes are logged. */
+async function withWatched(keys: string[], fn: (chorus: Instance) => Promise<void>) {
   const { chorus } = await openTest();
   try {
-    const stop = await chorus.kv.watch("burst", () => {});
+    const stops = await Promise.all(keys.map((key) => chorus.kv.watch(key, () => {})));
+    await fn(chorus);
+    for (const stop of stops) stop();
+  } finally {
+    await chorus.close();
+  }
+}
+
+Deno.test("[kv] a burst of writes to a watched key is logged in pages, and replays give each change once, in order", async () => {
+  await withWatched(["burst"], async (chorus) => {
     await Promise.all(Array.from({ length: 40 }, (_, i) => chorus.kv.put("burst", { i })));
     const { entries, versions } = await logged(chorus.store.kv, "burst");
     assert.deepEqual(versions, Array.from({ length: 40 }, (_, i) => i + 1));
@@ -45,16 +53,11 @@ Deno.test("[kv] a burst of writes to a watched key is logged in pages, and repla
     // From the middle of a page: only what came after.
     const tail = await replay(chorus, "burst", 17);
     assert.deepEqual(tail.map((c) => c.version), versions.slice(17));
-    stop();
-  } finally {
-    await chorus.close();
-  }
+  });
 });
 
 Deno.test("[kv] log pages of the largest logged values stay within KV's value limit", async () => {
-  const { chorus } = await openTest();
-  try {
-    const stop = await chorus.kv.watch("big", () => {});
+  await withWatched(["big"], async (chorus) => {
     // Just under the 8 KiB a change carries, in the shape V8 serializes largest (small decimals).
     const value = Array.from({ length: 2040 }, () => 0.5);
     assert.ok(JSON.stringify(value).length <= 8 * 1024);
@@ -68,16 +71,11 @@ Deno.test("[kv] log pages of the largest logged values stay within KV's value li
     const all = await replay(chorus, "big", 0);
     assert.equal(all.length, 30);
     assert.ok(all.every((c) => Array.isArray(c.value) && (c.value as number[]).length === 2040));
-    stop();
-  } finally {
-    await chorus.close();
-  }
+  });
 });
 
 Deno.test("[kv] a burst of large, well-compressed writes to a watched key all land, and are all logged", async () => {
-  const { chorus } = await openTest();
-  try {
-    const stop = await chorus.kv.watch("large", () => {});
+  await withWatched(["large"], async (chorus) => {
     // Each value compresses to a few dozen bytes but is logged whole: the log, not the value,
     // decides how many writes one commit can carry.
     const value = "x".repeat(8000);
@@ -88,18 +86,14 @@ Deno.test("[kv] a burst of large, well-compressed writes to a watched key all la
     const all = await replay(chorus, "large", 0);
     assert.deepEqual(all.map((c) => c.version), Array.from({ length: 300 }, (_, i) => i + 1));
     assert.ok(all.every((c) => c.value === value));
-    stop();
-  } finally {
-    await chorus.close();
-  }
+  });
 });
 
 Deno.test("[kv] thousands of concurrent writes to a watched key all land, even with the longest key", async () => {
-  const { chorus } = await openTest();
-  try {
-    // One batch of writes once took one log entry per change, over KV's 1,000 mutations per commit.
-    for (const key of ["n", "k".repeat(1000)]) {
-      const stop = await chorus.kv.watch(key, () => {});
+  // One batch of writes once took one log entry per change, over KV's 1,000 mutations per commit.
+  const keys = ["n", "k".repeat(1000)];
+  await withWatched(keys, async (chorus) => {
+    for (const key of keys) {
       const incr = await Promise.allSettled(
         Array.from({ length: 2000 }, () => chorus.kv.incr(key)),
       );
@@ -111,9 +105,6 @@ Deno.test("[kv] thousands of concurrent writes to a watched key all land, even w
       assert.deepEqual(puts.filter((r) => r.status === "rejected"), [], `put ${key.length}`);
       const all = await replay(chorus, key, 0);
       assert.deepEqual(all.map((c) => c.version), Array.from({ length: 4000 }, (_, i) => i + 1));
-      stop();
     }
-  } finally {
-    await chorus.close();
-  }
+  });
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Chorus } from "../../mod.ts";
-import { tempKvPath } from "../_helpers.ts";
+import { tempKvPath, until } from "../_helpers.ts";
 import { ManualClock } from "../../clock.ts";
 import { HEARTBEAT_MS } from "../../storage/members.ts";
 import { LEADER_FRESH_MS } from "../../actors/actor.ts";
@@ -16,6 +16,27 @@ async function twoInstances() {
       await a.close();
       await b.close();
       await cleanup();
+    },
+  };
+}
+
+/**
+ * Watches `key` on both instances; `inOrder(n)` waits for `n` changes on each, checks that each saw
+ * exactly versions 1…n in order, and stops watching.
+ */
+async function watchOnBoth(a: Chorus, b: Chorus, key: string) {
+  const seen: [number[], number[]] = [[], []];
+  const stops = [
+    await a.kv.watch(key, (c) => seen[0].push(c.version)),
+    await b.kv.watch(key, (c) => seen[1].push(c.version)),
+  ];
+  return {
+    async inOrder(n: number): Promise<void> {
+      await until(() => seen.every((s) => s.length >= n), `${n} changes seen on both`);
+      for (const stop of stops) stop();
+      const expected = Array.from({ length: n }, (_, i) => i + 1);
+      assert.deepEqual(seen[0], expected, "instance a");
+      assert.deepEqual(seen[1], expected, "instance b");
     },
   };
 }
@@ -89,21 +110,11 @@ Deno.test("Two instances: a write on one is seen by the other's leader cache via
 Deno.test("Two instances: watchers on both see every change in the same order", async () => {
   const { a, b, close } = await twoInstances();
   try {
-    const seenA: number[] = [];
-    const seenB: number[] = [];
-    const stopA = await a.kv.watch("w", (c) => seenA.push(c.version));
-    const stopB = await b.kv.watch("w", (c) => seenB.push(c.version));
+    const watching = await watchOnBoth(a, b, "w");
     const writes = [];
     for (let i = 0; i < 30; i++) writes.push((i % 2 ? a : b).kv.put("w", i));
     await Promise.all(writes);
-    for (let i = 0; i < 400 && (seenA.length < 30 || seenB.length < 30); i++) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    const expected = Array.from({ length: 30 }, (_, i) => i + 1);
-    assert.deepEqual(seenA, expected);
-    assert.deepEqual(seenB, expected);
-    stopA();
-    stopB();
+    await watching.inOrder(30);
   } finally {
     await close();
   }
@@ -276,10 +287,7 @@ Deno.test("Another process on the same KV file: leader reads stop trusting watch
 Deno.test("Two instances: bursts of 1,000 incr from each on one watched key all land, and both watchers see all 2,000 in order", async () => {
   const { a, b, close } = await twoInstances();
   try {
-    const seenA: number[] = [];
-    const seenB: number[] = [];
-    const stopA = await a.kv.watch("burst", (c) => seenA.push(c.version));
-    const stopB = await b.kv.watch("burst", (c) => seenB.push(c.version));
+    const watching = await watchOnBoth(a, b, "burst");
     const results = await Promise.allSettled([
       ...Array.from({ length: 1000 }, () => a.kv.incr("burst")),
       ...Array.from({ length: 1000 }, () => b.kv.incr("burst")),
@@ -287,14 +295,7 @@ Deno.test("Two instances: bursts of 1,000 incr from each on one watched key all 
     assert.deepEqual(results.filter((r) => r.status === "rejected"), []);
     const values = results.map((r) => (r as PromiseFulfilledResult<{ value: number }>).value.value);
     assert.deepEqual(values.sort((x, y) => x - y), Array.from({ length: 2000 }, (_, i) => i + 1));
-    for (let i = 0; i < 1000 && (seenA.length < 2000 || seenB.length < 2000); i++) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    const expected = Array.from({ length: 2000 }, (_, i) => i + 1);
-    assert.deepEqual(seenA, expected);
-    assert.deepEqual(seenB, expected);
-    stopA();
-    stopB();
+    await watching.inOrder(2000);
   } finally {
     await close();
   }
