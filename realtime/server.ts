@@ -51,6 +51,12 @@ export interface RealtimeOptions {
    * (`PresenceOptions.statsMs`). Default 500 ms.
    */
   presenceStatsMs?: number;
+  /**
+   * Most `presence_stats` frames a second one topic sends from this instance: bigger topics send
+   * their count less often than `presenceStatsMs` (`PresenceOptions.statsFramesPerSecond`).
+   * Default 10,000.
+   */
+  presenceStatsFramesPerSecond?: number;
   /** Interval of `system_stats`. Default 5 s. */
   systemIntervalMs?: number;
   /** Largest incoming frame in bytes (bigger: close 1009). Default 1 MiB. */
@@ -156,6 +162,7 @@ export class RealtimeServer {
       stateMaxBytes: options.presenceStateMaxBytes,
       listMax: options.presenceListMax,
       statsMs: options.presenceStatsMs,
+      statsFramesPerSecond: options.presenceStatsFramesPerSecond,
     });
     const presence = this.presence;
     this.#fanout = new Fanout(async (hub, match) => {

@@ -98,6 +98,8 @@ export interface PresenceContext {
   readonly listMax: number;
   /** Least time between two `presence_stats` broadcasts (`PresenceOptions.statsMs`). */
   readonly statsMs: number;
+  /** Most `presence_stats` frames a second per topic (`PresenceOptions.statsFramesPerSecond`). */
+  readonly statsFramesPerSecond: number;
   /**
    * The metas this instance tracks, by {@linkcode ownId}. Written by the tracker only; a view's
    * sweep reads it so it never removes a meta this instance is still refreshing.

@@ -69,6 +69,13 @@ export interface PresenceOptions {
    * 500 ms; 0: at the end of every diff window where the count moved.
    */
   statsMs?: number;
+  /**
+   * Most `presence_stats` frames a second one topic sends from this instance: a topic with more
+   * members than this many per `statsMs` sends its count less often (20,000 members at the default
+   * 10,000: one count every 2 s), so the counts of a very large audience stay a bounded share of
+   * the instance's work. Default 10,000.
+   */
+  statsFramesPerSecond?: number;
 }
 
 /** Members above which a topic sends counts instead of lists (see `PresenceOptions.listMax`). */
@@ -76,6 +83,9 @@ export const DEFAULT_LIST_MAX = 200;
 
 /** Least time between two `presence_stats` broadcasts (see `PresenceOptions.statsMs`). */
 export const DEFAULT_STATS_MS = 500;
+
+/** Most `presence_stats` frames a second per topic (see `PresenceOptions.statsFramesPerSecond`). */
+export const DEFAULT_STATS_FRAMES_PER_SECOND = 10_000;
 
 /**
  * This instance's presence: tracks its sockets' metas in KV, keeps them refreshed, and keeps one
@@ -106,6 +116,10 @@ export class PresenceTracker {
       stateMaxBytes: Math.max(256, options.stateMaxBytes ?? Infinity),
       listMax: Math.max(1, options.listMax ?? DEFAULT_LIST_MAX),
       statsMs: Math.max(0, options.statsMs ?? DEFAULT_STATS_MS),
+      statsFramesPerSecond: Math.max(
+        1,
+        options.statsFramesPerSecond ?? DEFAULT_STATS_FRAMES_PER_SECOND,
+      ),
       own: new Map(),
       writers: new Map(),
       views: new Set(),

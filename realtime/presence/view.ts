@@ -203,11 +203,17 @@ export class PresenceView {
     return false;
   }
 
-  /** Broadcasts the count now, or when `statsMs` has passed since the last one. */
+  /**
+   * Broadcasts the count now, or once the interval has passed since the last one: `statsMs`, or
+   * longer for a topic so big that a count to every member each `statsMs` would go over
+   * `statsFramesPerSecond`.
+   */
   #scheduleCount(): void {
     if (this.#countTimer !== undefined || this.#stopped) return;
     const clock = this.#ctx.clock;
-    const wait = this.#countSentAt + this.#ctx.statsMs - monotonic(clock);
+    const { statsMs, statsFramesPerSecond } = this.#ctx;
+    const interval = Math.max(statsMs, (this.#state.size * 1000) / statsFramesPerSecond);
+    const wait = this.#countSentAt + interval - monotonic(clock);
     if (wait <= 0) return this.#publishCount();
     this.#countTimer = clock.setTimeout(() => {
       this.#countTimer = undefined;

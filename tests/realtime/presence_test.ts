@@ -666,3 +666,33 @@ Deno.test("[ws] the phoenix client on a topic over listMax: exact Presence below
     await served.close();
   }
 });
+
+Deno.test("[presence] a topic too big for one count per statsMs within the frame budget sends its count less often", async () => {
+  // 10 count frames a second at most: 8 members get one count every 800 ms, not every 500 ms.
+  const { chorus, clock, tracker, view, published } = await open({
+    presenceListMax: 5,
+    presenceStatsFramesPerSecond: 10,
+  });
+  try {
+    const metas = [];
+    for (let i = 0; i < 8; i++) metas.push((await tracker.track("kv:room", `u${i}`)).meta);
+    await view.catchUp();
+    clock.advance(50);
+    assert.deepEqual(published.map((m) => [m.event, m.payload]), [
+      ["presence_stats", { count: 8 }],
+    ]);
+    published.length = 0;
+    await tracker.untrack("kv:room", "u7", metas[7]);
+    await view.catchUp();
+    clock.advance(50); // the diff window ends
+    clock.advance(450); // 550 ms after the last count: past statsMs (500 ms)
+    assert.equal(published.length, 0, "not yet: 7 members × 1,000 / 10 = 700 ms");
+    clock.advance(200); // 750: 700 ms after the last count
+    assert.deepEqual(published.map((m) => [m.event, m.payload]), [
+      ["presence_stats", { count: 7 }],
+    ]);
+    assert.match(String(view.stateFrames("9", "json")[0]), /"count":7/, "a joiner gets it at once");
+  } finally {
+    await chorus.close();
+  }
+});
