@@ -123,6 +123,8 @@ Deno.test("[telemetry] kv, commit, actor, cleanup, backup and status events carr
     const start = events.actorStart.find((e) => e.kind === "kv" && e.id === "a");
     assertFields("actorStart", start);
 
+    // Evictable once its mailbox has finished the read's batch and the idle time has passed.
+    await chorus.registry.peek("kv", "a")?.drained();
     clock.advance(1500);
     chorus.registry.sweep();
     assertFields("actorEvict", events.actorEvict.find((e) => e.kind === "kv" && e.id === "a"));
