@@ -6,9 +6,10 @@
  * reels (updates, likes, views, reads), user presence, short-lived SSE watches, and `phoenix`
  * sockets on kv/context/reel topics that are regularly dropped and reconnected.
  *
- * Every 10 s it samples the server: RSS (`/proc/<pid>/status`), open file descriptors
- * (`/proc/<pid>/fd`), live actors and sockets/topics (`GET /api/v1/system/stats`), open KV watch
- * streams, and the errors and latency of the interval. At the end it prints the curve as a
+ * Every 10 s it samples the server, right after a full garbage collection (the server runs with
+ * `--expose-gc`; `GET /soak/gc`), so memory figures are what it retains: RSS
+ * (`/proc/<pid>/status`), open file descriptors (`/proc/<pid>/fd`), live actors and sockets/topics
+ * (`GET /api/v1/system/stats`), open KV watch streams, and the errors and latency of the interval. At the end it prints the curve as a
  * Markdown table and a verdict: flat after warm-up (RSS, fds, actors, watch streams) and zero
  * errors. It stops by itself (the server by PID: SIGTERM, then SIGKILL).
  *
@@ -92,8 +93,15 @@ async function startServer(): Promise<typeof handler> {
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
   return async (request, info) => {
-    if (new URL(request.url).pathname === "/soak/stats") {
+    const path = new URL(request.url).pathname;
+    if (path === "/soak/stats") {
       return Response.json({ watch_streams: watchStreams.open, watch_opened: watchStreams.opened });
+    }
+    if (path === "/soak/gc") {
+      // A full collection before each sample, so RSS and heap are what the server retains rather
+      // than wherever V8's collection cycle happens to be (its heap runs up to ~2× before one).
+      (globalThis as { gc?: () => void }).gc?.();
+      return new Response(null, { status: 204 });
     }
     return await chorus.fetch(request, info);
   };
@@ -174,7 +182,16 @@ async function drive(): Promise<number> {
       `warm-up ${warmupMs / 1000} s, server on 127.0.0.1:${port}, KV in ${dir}`,
   );
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["serve", "-A", "--host", "127.0.0.1", "--port", String(port), import.meta.filename!],
+    args: [
+      "serve",
+      "-A",
+      "--v8-flags=--expose-gc",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      import.meta.filename!,
+    ],
     cwd: root,
     env: {
       CHORUS_SOAK_ROLE: "server",
@@ -495,6 +512,7 @@ async function drive(): Promise<number> {
 
     const samples: Sample[] = [];
     const sampleOnce = async (): Promise<Sample> => {
+      await (await fetch(`${base}/soak/gc`)).body?.cancel();
       const status = await Deno.readTextFile(`/proc/${pid}/status`);
       const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
       let fds = 0;
