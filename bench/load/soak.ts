@@ -484,8 +484,9 @@ async function drive(): Promise<number> {
         ]
       ) {
         const channel = socket.channel(topic, {});
-        channel.onMessage = (event: string, payload: unknown) => {
-          if (!event.startsWith("phx_")) received++;
+        channel.onMessage = (event: string | null, payload: unknown) => {
+          // A push that timed out is triggered with a null event.
+          if (event !== null && !event.startsWith("phx_")) received++;
           return payload;
         };
         channel.join()
