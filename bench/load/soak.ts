@@ -9,9 +9,10 @@
  * Every 10 s it samples the server, right after a full garbage collection (the server runs with
  * `--expose-gc`; `GET /soak/gc`), so memory figures are what it retains: RSS
  * (`/proc/<pid>/status`), open file descriptors (`/proc/<pid>/fd`), live actors and sockets/topics
- * (`GET /api/v1/system/stats`), open KV watch streams, and the errors and latency of the interval. At the end it prints the curve as a
- * Markdown table and a verdict: flat after warm-up (RSS, fds, actors, watch streams) and zero
- * errors. It stops by itself (the server by PID: SIGTERM, then SIGKILL).
+ * (`GET /api/v1/system/stats`), open KV watch streams, the errors and latency of the interval, and
+ * the operations still waiting more than 10 s past their end (named, so a stuck actor or route
+ * shows itself). At the end it prints the curve as a Markdown table and a verdict: flat after
+ * warm-up (RSS, fds, actors, watch streams), zero errors and nothing hanging. It stops by itself (the server by PID: SIGTERM, then SIGKILL).
  *
  * Open KV watch streams are not in any Chorus endpoint, so the server is this same file run by
  * `deno serve` (`CHORUS_SOAK_ROLE=server`): it opens Chorus as `main.ts` does (configuration from
@@ -146,6 +147,8 @@ interface Sample {
   topics: number;
   heap: number;
   inflight: number;
+  /** Operations more than 10 s past their due end, by name. */
+  hanging: Map<string, number>;
   received: number;
 }
 
@@ -291,10 +294,24 @@ async function drive(): Promise<number> {
 
     let ops = 0, intervalOps = 0, inflight = 0;
     let latencies: number[] = [];
+    // Every operation in flight (answer and body), with when it should have ended, so a sample
+    // can name the ones that hang.
+    const pending = new Map<number, { name: string; due: number }>();
+    let pendingId = 0;
+    const hanging = (lateMs: number): Map<string, number> => {
+      const now = performance.now();
+      const byName = new Map<string, number>();
+      for (const { name, due } of pending.values()) {
+        if (now - due > lateMs) byName.set(name, (byName.get(name) ?? 0) + 1);
+      }
+      return byName;
+    };
     const ok = (status: number, allowed: number[]) => status < 300 || allowed.includes(status);
     const run = async (name: string, fn: () => Promise<Response>, allowed: number[] = []) => {
       inflight++;
       const started = performance.now();
+      const id = pendingId++;
+      pending.set(id, { name, due: started });
       try {
         const res = await fn();
         const text = await res.text();
@@ -302,6 +319,7 @@ async function drive(): Promise<number> {
       } catch (e) {
         if (!stopping) errors.add(`${name} threw`, String(e));
       } finally {
+        pending.delete(id);
         inflight--;
         ops++;
         intervalOps++;
@@ -313,6 +331,8 @@ async function drive(): Promise<number> {
     const sse = async () => {
       const abort = new AbortController();
       inflight++;
+      const id = pendingId++;
+      pending.set(id, { name: "sse", due: performance.now() });
       try {
         const res = await fetch(`${base}/api/v1/kv/hot-${Math.floor(random() * HOT_KEYS)}/watch`, {
           signal: abort.signal,
@@ -323,7 +343,14 @@ async function drive(): Promise<number> {
         }
         const reader = res.body!.getReader();
         const until = performance.now() + 1000 + random() * 3000;
-        const timer = setTimeout(() => abort.abort(), until - performance.now());
+        pending.set(id, { name: "sse", due: until });
+        // Deno's fetch stops ending a body read on abort after a few minutes of this load (a
+        // bare `Deno.serve` SSE route does the same, from ~200 s): the read then waits forever
+        // and its connection stays open. Cancelling the reader ends it either way.
+        const timer = setTimeout(() => {
+          abort.abort();
+          reader.cancel().catch(() => {});
+        }, until - performance.now());
         try {
           while (true) {
             const { done } = await reader.read();
@@ -339,6 +366,7 @@ async function drive(): Promise<number> {
           errors.add("sse threw", String(e));
         }
       } finally {
+        pending.delete(id);
         inflight--;
         ops++;
         intervalOps++;
@@ -538,6 +566,7 @@ async function drive(): Promise<number> {
         topics: stats.topics ?? 0,
         heap: stats.memory?.heap_used ?? 0,
         inflight,
+        hanging: hanging(10_000),
         received,
       };
       intervalOps = 0;
@@ -552,7 +581,8 @@ async function drive(): Promise<number> {
       samples.push(s);
       console.error(
         `  t=${s.t}s ops=${s.ops} errors=${s.errors} rss=${mb(s.rss)} MB fds=${s.fds} ` +
-          `actors=${s.actors} watch=${s.watch} sockets=${s.sockets} inflight=${s.inflight}`,
+          `actors=${s.actors} watch=${s.watch} sockets=${s.sockets} inflight=${s.inflight}` +
+          (s.hanging.size ? ` hanging: ${describe(s.hanging)}` : ""),
       );
       // Churn: a quarter of the sockets reconnect (their channels, presence and watches go and
       // come back).
@@ -594,6 +624,17 @@ async function drive(): Promise<number> {
     }
   }
   return code;
+}
+
+/** Counts by name, largest first: `3× kv get, 1× sse`. */
+function describe(counts: Map<string, number>): string {
+  return [...counts].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${n}× ${name}`).join(", ");
+}
+
+function total(counts: Map<string, number>): number {
+  let n = 0;
+  for (const v of counts.values()) n += v;
+  return n;
 }
 
 function mb(bytes: number): string {
@@ -704,6 +745,14 @@ function report(
     flat("live actors", (s) => s.actors, (a) => Math.max(20, a * 0.1));
     flat("watch streams", (s) => s.watch, (a) => Math.max(4, a * 0.1));
     const inflight = Math.max(...warm.map((s) => s.inflight));
+    const worst = warm.reduce((a, s) => total(s.hanging) > total(a.hanging) ? s : a);
+    verdicts.push([
+      "nothing hangs",
+      total(worst.hanging) === 0,
+      total(worst.hanging) === 0
+        ? "no operation more than 10 s past its end at any sample"
+        : `at ${worst.t} s: ${describe(worst.hanging)} more than 10 s past their end`,
+    ]);
     verdicts.push([
       "keeping up",
       inflight < run.rate,
