@@ -9,6 +9,7 @@ import { log } from "../log.ts";
 import type { Intent, Mutation, Store } from "../storage/store.ts";
 import { type BlobRef, dropBlob, layoutBlob, readBlob } from "../storage/chunked.ts";
 import { kvChunkKey, kvHeadKey, kvLogKey, kvLogPrefix } from "../storage/keys.ts";
+import { decodeKvHead, encodeKvHead, type KvRecord } from "../storage/kv_head.ts";
 import {
   compressionOptions,
   deepFreeze,
@@ -27,31 +28,8 @@ export const WATCH_MARK_MS = 60_000;
 /** Values up to this many JSON bytes are copied into change-log entries and events. */
 export const LOG_VALUE_BYTES = 8 * 1024;
 
-/** The head record stored at `["kv", key]`. */
-export interface KvRecord {
-  /** Version: +1 on every put, incr, delete and expiry. */
-  v: number;
-  /** Expiry (ms since epoch) or null. */
-  e: number | null;
-  /** True when the key is deleted or expired (a tombstone keeping the version). */
-  x?: true;
-  /** Encoding of the stored bytes. */
-  enc?: Encoding;
-  /** Inline bytes when the value fits one entry. */
-  d?: Uint8Array;
-  /** Number of chunks when the value is chunked. */
-  n?: number;
-  /** Version whose chunk keys hold the value. */
-  cv?: number;
-  /** Size of the value's JSON text. */
-  sz?: number;
-  /**
-   * Until when (ms since epoch) some instance has watchers of this key. Changes are written to
-   * the change log only while it lies ahead (or this instance has subscribers); being in the
-   * head, which every write checks, it reaches every writer without costing them anything.
-   */
-  w?: number;
-}
+/** The head record stored at `["kv", key]` (its stored layout: storage/kv_head.ts). */
+export type { KvRecord };
 
 /** A change of a key, as sent to watchers (SSE, sockets, in-process listeners). */
 export interface KvChange {
@@ -194,7 +172,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
     if (valueReplaced && oldChunks && oldChunks.cv !== rec.cv) {
       mutations.push(...dropBlob(oldChunks as BlobRef, (i) => kvChunkKey(key, oldChunks.cv!, i)));
     }
-    mutations.push({ type: "set", key: kvHeadKey(key), value: rec, expireIn });
+    mutations.push({ type: "set", key: kvHeadKey(key), value: encodeKvHead(rec), expireIn });
     // The change log exists for watchers; unwatched keys skip it (half the writes per change).
     const logging = this.subscriberCount > 0 || (rec.w ?? 0) > tx.now;
     for (const page of logging ? logPages(tx.changes) : []) {
@@ -540,8 +518,8 @@ export async function loadKvRecord(
   consistency: "strong" | "eventual",
 ): Promise<LoadedKv> {
   for (let attempt = 0; attempt < 5; attempt++) {
-    const head = await store.get<KvRecord>(kvHeadKey(key), consistency);
-    const record = head.value;
+    const head = await store.get(kvHeadKey(key), consistency);
+    const record = head.value === null ? null : decodeKvHead(head.value);
     if (!record) return { record: null, value: undefined, versionstamp: head.versionstamp };
     if (record.x) return { record, value: undefined, versionstamp: head.versionstamp };
     if (!record.d && !record.n) return { record, value: null, versionstamp: head.versionstamp };

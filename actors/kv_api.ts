@@ -20,13 +20,13 @@ import {
   frozenJsonCopy,
 } from "../storage/codec.ts";
 import { KV_HEAD_PREFIX, kvHeadKey } from "../storage/keys.ts";
+import { decodeKvHead } from "../storage/kv_head.ts";
 import { writeTogether } from "./write_together.ts";
 import {
   isLive,
   type KvActor,
   type KvChange,
   type KvEntry,
-  type KvRecord,
   type KvTx,
   loadKvRecord,
   logCost,
@@ -530,7 +530,7 @@ export class KvApi {
     let more = true;
     while (more && items.length < limit) {
       const want = limit - items.length;
-      const iter = this.#deps.store.list<KvRecord>(selector, { limit: want, cursor, consistency });
+      const iter = this.#deps.store.list(selector, { limit: want, cursor, consistency });
       let seen = 0;
       try {
         for await (const entry of iter) {
@@ -648,12 +648,12 @@ export class KvApi {
   }
 
   async #listItem(
-    entry: Deno.KvEntry<KvRecord>,
+    entry: Deno.KvEntry<unknown>,
     now: number,
     values: boolean,
     consistency: "strong" | "eventual",
   ): Promise<KvListPage["items"][number] | undefined> {
-    const rec = entry.value;
+    const rec = decodeKvHead(entry.value);
     if (!isLive(rec, now)) return undefined;
     const key = entry.key[1] as string;
     if (!values) return { key, version: rec.v, ttl: this.#ttlOf(rec.e) };

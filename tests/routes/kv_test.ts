@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { call, openTest } from "../_helpers.ts";
+import { decodeKvHead } from "../../storage/kv_head.ts";
 
 const KV = "/api/v1/kv";
 
@@ -383,8 +384,7 @@ Deno.test("[http] compression round trip per config and per request", async () =
       (await call(chorus.app, "PUT", `${KV}/z3`, { value: "tiny", compress: true })).status,
       200,
     );
-    const head = async (k: string) =>
-      (await chorus.store.get<{ enc: string }>(["kv", k])).value!.enc;
+    const head = async (k: string) => decodeKvHead((await chorus.store.get(["kv", k])).value).enc;
     assert.equal(await head("z1"), "gzip");
     assert.equal(await head("z2"), "json");
     assert.equal(await head("z3"), "gzip");
@@ -403,7 +403,7 @@ Deno.test("[http] compression can be turned off or switched to deflate", async (
     const { chorus } = await openTest({ config: { compression } });
     try {
       await call(chorus.app, "PUT", `${KV}/z`, { value: "abc".repeat(1000) });
-      const enc = (await chorus.store.get<{ enc: string }>(["kv", "z"])).value!.enc;
+      const enc = decodeKvHead((await chorus.store.get(["kv", "z"])).value).enc;
       assert.equal(enc, compression === "off" ? "json" : "deflate");
       assert.equal((await call(chorus.app, "GET", `${KV}/z`)).body.value, "abc".repeat(1000));
     } finally {
@@ -418,8 +418,8 @@ Deno.test("[http] a 300 KiB value round-trips through chunks; 600 KiB is 413", a
     const value = Array.from({ length: 300 }, (_, i) => `${i}:${"x".repeat(1014)}`);
     const put = await call(chorus.app, "PUT", `${KV}/large`, { value });
     assert.equal(put.status, 200);
-    const rec = (await chorus.store.get<{ n: number }>(["kv", "large"])).value!;
-    assert.ok(rec.n >= 5, "stored in chunks");
+    const rec = decodeKvHead((await chorus.store.get(["kv", "large"])).value);
+    assert.ok(rec.n! >= 5, "stored in chunks");
     await chorus.registry.close();
     assert.deepEqual((await call(chorus.app, "GET", `${KV}/large`)).body.value, value);
     // Overwrite with a small value: old chunks are removed in the same commit.
