@@ -69,6 +69,21 @@ const NUMBERS: readonly [keyof KvRecord, Field][] = [
 
 const HEADER = 3;
 
+/**
+ * Scratch for writing a float64 as bytes. The head is written byte by byte from here rather than
+ * through a `DataView` of its buffer: a small `Uint8Array` lives in V8's heap until its `.buffer`
+ * is asked for, and moving it out then costs more than the rest of the encoding.
+ */
+const scratch = new Float64Array(1);
+const scratchBytes = new Uint8Array(scratch.buffer);
+/** Whether float64s are stored little-endian here (the layout is little-endian). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function putFloat64(out: Uint8Array, at: number, n: number): void {
+  scratch[0] = n;
+  for (let i = 0; i < 8; i++) out[at + i] = scratchBytes[LITTLE_ENDIAN ? i : 7 - i];
+}
+
 /** The bytes stored for a head record. */
 export function encodeKvHead(record: KvRecord): Uint8Array {
   let flags = 0;
@@ -87,12 +102,11 @@ export function encodeKvHead(record: KvRecord): Uint8Array {
   out[0] = KV_HEAD_FORMAT;
   out[1] = flags;
   out[2] = record.enc === undefined ? 0 : ENCODINGS.indexOf(record.enc);
-  const view = new DataView(out.buffer);
-  view.setFloat64(HEADER, record.v, true);
+  putFloat64(out, HEADER, record.v);
   let at = HEADER + 8;
   for (const [name, bit] of NUMBERS) {
     if (flags & bit) {
-      view.setFloat64(at, record[name] as number, true);
+      putFloat64(out, at, record[name] as number);
       at += 8;
     }
   }
