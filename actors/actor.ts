@@ -186,13 +186,22 @@ export abstract class Actor<Tx, Event = unknown> {
   }
 
   /**
+   * Whether a `leader` read may be answered from the cached state right now, with nothing queued
+   * before it: what {@linkcode read} checks first. A caller that gets true reads the state itself
+   * and saves the callback and promise `read` would make; it counts as a use.
+   */
+  servesNow(): boolean {
+    const now = this.ctx.clock.now();
+    this.lastUsed = now;
+    return this.#status === "started" && this.#mailbox.idle && this.#current(now);
+  }
+
+  /**
    * Runs `fn` against the cached state after every message queued before it (`leader`).
    * Served synchronously when the mailbox is idle, which keeps cached reads cheap.
    */
   read<R>(fn: () => R): Promise<R> {
-    const now = this.ctx.clock.now();
-    this.lastUsed = now;
-    if (this.#status === "started" && this.#mailbox.idle && this.#current(now)) {
+    if (this.servesNow()) {
       try {
         return Promise.resolve(fn());
       } catch (e) {

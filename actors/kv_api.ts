@@ -252,6 +252,9 @@ export class KvApi {
         return this.#getEventual(key);
       }
       const actor = this.#actor(key);
+      if (mode !== "strong" && actor.servesNow()) {
+        return Promise.resolve(this.#value(actor.current()));
+      }
       const read = () => this.#value(actor.current());
       return mode === "strong" ? actor.readStrong(read) : actor.read(read);
     } catch (e) {
