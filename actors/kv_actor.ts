@@ -15,7 +15,6 @@ import {
   deepFreeze,
   type EncodedValue,
   encodeValue,
-  type Encoding,
 } from "../storage/codec.ts";
 import { Actor, type ActorContext } from "./actor.ts";
 import { EmittedVersion } from "./emitted_version.ts";
