@@ -1,55 +1,154 @@
 /**
- * The app's router: Hono's trie router, with its answers remembered per method and path.
+ * The app's router: Hono's trie router, with its answers remembered per method and path, and
+ * per path shape for paths that end in a parameter.
  *
  * Hono's faster RegExp router cannot hold Chorus's routes (`POST /kv/bulk/touch` beside
  * `POST /kv/:key/touch`, and the same for `incr`), and the trie router walks every level of
  * the path, its wildcard middleware included, on every request: about a fifth of the CPU of a
- * kv `GET` served from memory. Routes do not change once the app serves, and clients ask for
- * the same paths again and again (a hot key, a polled context), so an answer is kept and
- * reused: a map lookup instead of a walk. The memory is bounded: at most
- * {@linkcode REMEMBERED_PATHS} answers, the oldest forgotten first, and only for paths of at
- * most {@linkcode REMEMBERED_PATH_LENGTH} characters, so unique long paths cannot grow it.
+ * kv `GET` served from memory. Routes do not change once the app serves, so answers are kept:
+ *
+ * - **By path.** Clients ask for the same paths again and again (a hot key, a polled context):
+ *   a map lookup instead of a walk. At most {@linkcode REMEMBERED_PATHS} answers, for paths of
+ *   at most {@linkcode REMEMBERED_PATH_LENGTH} characters. When full, a new answer takes the
+ *   place of one chosen at random: forgetting the oldest would fail exactly the clients that
+ *   cycle over more paths than fit (a poller walking 20,000 keys), since the oldest answer is
+ *   always the one needed next.
+ * - **By shape.** A path whose last segment is not a word of any route (`/api/v1/kv/cart:42`,
+ *   where `kv` and `api` are words of routes and `cart:42` is not) gets the answer of any other
+ *   path with the same beginning and a last segment that is not a word of a route either: no
+ *   route can tell two such segments apart. So the first walk for `/api/v1/kv/<key>` serves
+ *   every other key, with the parameters bound to the last segment set to the new one. At most
+ *   {@linkcode REMEMBERED_SHAPES} beginnings are kept. Routes with constrained or optional
+ *   parameters (`:id{[0-9]+}`, `:id?`) could tell segments apart: with any of them, no shape is
+ *   kept.
+ *
  * A remembered answer is shared by the requests that get it; Hono only reads it.
  * @module
  */
-import type { Result, Router } from "hono/router";
+import type { Params, Result, Router } from "hono/router";
 import { TrieRouter } from "hono/router/trie-router";
 
 /** How many method-and-path answers are kept (each a few hundred bytes). */
 export const REMEMBERED_PATHS = 10_000;
 /** Longer paths are matched every time rather than kept. */
 export const REMEMBERED_PATH_LENGTH = 256;
+/** How many path beginnings (per method) keep the answer of their shape. */
+export const REMEMBERED_SHAPES = 1_000;
+
+/** The answer for one path beginning, and where the last segment goes in it. */
+interface Shape<T> {
+  /** The walked answer it was taken from. */
+  answer: [T, Params][];
+  /** `[handler index, parameter name]` of every parameter bound to the last segment. */
+  binds: [number, string][];
+}
 
 /** Hono's trie router with a bounded memory of its answers (see the module doc). */
 export class RememberingRouter<T> implements Router<T> {
   /** Shown by Hono in errors and inspection. */
   readonly name = "RememberingRouter";
   readonly #router = new TrieRouter<T>();
-  readonly #answers = new Map<string, Result<T>>();
+  /** Answers by method, then path (no method-and-path string is built per request). */
+  readonly #answers = new Map<string, Map<string, Result<T>>>();
+  /** Every remembered answer's place, so a random one can make room. */
+  #slots: [Map<string, Result<T>>, string][] = [];
+  /** Shapes by method, then path beginning (up to and with its last `/`). */
+  readonly #shapes = new Map<string, Map<string, Shape<T>>>();
+  /** Every literal segment of every route: a last segment among them may be routed apart. */
+  readonly #words = new Set<string>();
+  /** False once a route could tell two non-literal segments apart. */
+  #shapesSafe = true;
+  /** Answers found by walking the trie. */
+  walks = 0;
 
   /** Answers kept now. */
   get remembered(): number {
-    return this.#answers.size;
+    return this.#slots.length;
   }
 
   /** Adds a route; forgets every answer (a new route may change any of them). */
   add(method: string, path: string, handler: T): void {
     this.#answers.clear();
+    this.#slots = [];
+    this.#shapes.clear();
+    for (const segment of path.split("/")) {
+      if (segment.startsWith(":")) {
+        if (/[{}?]/.test(segment)) this.#shapesSafe = false;
+      } else if (segment !== "*") {
+        if (/[:*{}?]/.test(segment)) this.#shapesSafe = false;
+        this.#words.add(segment);
+      }
+    }
     this.#router.add(method, path, handler);
   }
 
   /** The handlers and params for `method` and `path`, remembered when the path is short. */
   match(method: string, path: string): Result<T> {
-    if (path.length > REMEMBERED_PATH_LENGTH) return this.#router.match(method, path);
-    const key = `${method} ${path}`;
-    let answer = this.#answers.get(key);
+    if (path.length > REMEMBERED_PATH_LENGTH) return this.#walk(method, path);
+    let answers = this.#answers.get(method);
+    if (answers === undefined) {
+      answers = new Map();
+      this.#answers.set(method, answers);
+    }
+    let answer = answers.get(path);
     if (answer === undefined) {
-      answer = this.#router.match(method, path);
-      if (this.#answers.size >= REMEMBERED_PATHS) {
-        this.#answers.delete(this.#answers.keys().next().value!);
-      }
-      this.#answers.set(key, answer);
+      answer = this.#byShape(method, path) ?? this.#walk(method, path);
+      this.#remember(answers, path, answer);
     }
     return answer;
+  }
+
+  #walk(method: string, path: string): Result<T> {
+    this.walks++;
+    return this.#router.match(method, path);
+  }
+
+  /** The answer of `path`'s shape, walking once per shape; undefined when it has none. */
+  #byShape(method: string, path: string): Result<T> | undefined {
+    if (!this.#shapesSafe) return undefined;
+    const cut = path.lastIndexOf("/") + 1;
+    const last = path.slice(cut);
+    if (last === "" || this.#words.has(last)) return undefined;
+    const start = path.slice(0, cut);
+    let shapes = this.#shapes.get(method);
+    if (shapes === undefined) {
+      shapes = new Map();
+      this.#shapes.set(method, shapes);
+    }
+    const shape = shapes.get(start);
+    if (shape === undefined) {
+      const walked = this.#walk(method, path);
+      // A segment of the beginning equal to the last one would look bound to it: not kept.
+      if (shapes.size < REMEMBERED_SHAPES && !start.split("/").includes(last)) {
+        const answer = walked[0] as [T, Params][];
+        const binds: [number, string][] = [];
+        answer.forEach(([, params], i) => {
+          for (const name in params) if (params[name] === last) binds.push([i, name]);
+        });
+        shapes.set(start, { answer, binds });
+      }
+      return walked;
+    }
+    if (shape.binds.length === 0) return [shape.answer];
+    const answer = shape.answer.slice();
+    for (const [i, name] of shape.binds) {
+      const [handler, params] = answer[i];
+      // The trie router's params have no prototype; so do these.
+      const bound: Params = Object.assign(Object.create(null), params);
+      bound[name] = last;
+      answer[i] = [handler, bound];
+    }
+    return [answer];
+  }
+
+  #remember(answers: Map<string, Result<T>>, path: string, answer: Result<T>): void {
+    if (this.#slots.length < REMEMBERED_PATHS) this.#slots.push([answers, path]);
+    else {
+      const i = Math.floor(Math.random() * this.#slots.length);
+      const [holder, forgotten] = this.#slots[i];
+      holder.delete(forgotten);
+      this.#slots[i] = [answers, path];
+    }
+    answers.set(path, answer);
   }
 }

@@ -5,6 +5,7 @@ import {
   REMEMBERED_PATHS,
   RememberingRouter,
 } from "../../routes/_router.ts";
+import { mulberry32 } from "../../prng.ts";
 
 /** The same routes, middleware included, in both routers: the shapes Chorus registers. */
 function routers() {
@@ -52,7 +53,7 @@ Deno.test("[router] answers as Hono's trie router does, the first time and when 
   assert.equal(remembering.remembered, asked.length);
 });
 
-Deno.test("[router] keeps a bounded number of answers, forgetting the oldest, and never long paths", () => {
+Deno.test("[router] keeps a bounded number of answers, making room at random, and never long paths", () => {
   const { plain, remembering } = routers();
   for (let i = 0; i < REMEMBERED_PATHS + 50; i++) remembering.match("GET", `/api/v1/kv/k${i}`);
   assert.equal(remembering.remembered, REMEMBERED_PATHS);
@@ -75,4 +76,115 @@ Deno.test("[router] a route added later is found: adding forgets what was rememb
   assert.equal(remembering.remembered, 0);
   assert.deepEqual(remembering.match("GET", "/api/v1/late"), plain.match("GET", "/api/v1/late"));
   assert.ok(remembering.match("GET", "/api/v1/late")[0].some(([h]) => h === "late"));
+});
+
+Deno.test("[router] a client cycling over more keys than fit walks the trie once per shape, not per request", () => {
+  const { plain, remembering } = routers();
+  const keys = REMEMBERED_PATHS + 1000;
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < keys; i++) remembering.match("GET", `/api/v1/kv/k${i}`);
+  }
+  // One walk for the shape /api/v1/kv/<key>; evicting the oldest answer instead would have
+  // walked on every one of the 33,000 requests.
+  assert.equal(remembering.walks, 1);
+  assert.equal(remembering.remembered, REMEMBERED_PATHS);
+  for (const i of [0, 777, keys - 1]) {
+    const path = `/api/v1/kv/k${i}`;
+    assert.deepEqual(remembering.match("GET", path), plain.match("GET", path));
+  }
+});
+
+Deno.test("[router] answers as Hono's trie router does for every kind of path, across shapes and evictions", () => {
+  const routes: [string, string, string][] = [
+    ["ALL", "*", "edge"],
+    ["ALL", "/api/v1/*", "auth"],
+    ["GET", "/api/v1/kv", "list"],
+    ["GET", "/api/v1/kv/:key", "get"],
+    ["PUT", "/api/v1/kv/:key", "put"],
+    ["DELETE", "/api/v1/kv/:key", "delete"],
+    ["POST", "/api/v1/kv/bulk", "bulk"],
+    ["POST", "/api/v1/kv/bulk/touch", "bulk touch"],
+    ["POST", "/api/v1/kv/:key/touch", "touch"],
+    ["POST", "/api/v1/kv/:key/incr", "incr"],
+    ["GET", "/api/v1/kv/:key/ttl", "ttl"],
+    ["GET", "/api/v1/contexts/:id", "context"],
+    ["GET", "/api/v1/contexts/:id/sync", "sync"],
+    ["GET", "/api/v1/reels/:id", "reel"],
+    ["GET", "/api/v1/reels/:id/updates", "updates"],
+    ["GET", "/api/v1/reels/:id/comments/:cid", "comment"],
+    ["GET", "/api/v1/users/:id/presence", "presence"],
+    ["GET", "/docs/*", "docs"],
+  ];
+  const plain = new TrieRouter<string>();
+  const remembering = new RememberingRouter<string>();
+  for (const [method, path, handler] of routes) {
+    plain.add(method, path, handler);
+    remembering.add(method, path, handler);
+  }
+  const random = mulberry32(0x7e57);
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)];
+  // Last segments that are words of routes, that equal a middle segment, and plain ones.
+  const segments = [
+    "bulk",
+    "touch",
+    "incr",
+    "ttl",
+    "sync",
+    "kv",
+    "api",
+    "v1",
+    "updates",
+    "presence",
+    "docs",
+    "",
+    "a b",
+    "k:1",
+    "x.json",
+  ];
+  const segment = () => random() < 0.5 ? pick(segments) : `s${Math.floor(random() * 30_000)}`;
+  const shapes = [
+    () => `/api/v1/kv/${segment()}`,
+    () => `/api/v1/kv/${segment()}/${pick(["touch", "incr", "ttl", segment()])}`,
+    () => `/api/v1/contexts/${segment()}/${pick(["sync", segment()])}`,
+    () => `/api/v1/reels/${segment()}`,
+    () => `/api/v1/reels/${segment()}/${pick(["updates", segment()])}`,
+    () => {
+      const id = segment();
+      return `/api/v1/reels/${id}/comments/${random() < 0.5 ? id : segment()}`;
+    },
+    () => `/api/v1/users/${segment()}/presence`,
+    () => `/api/v1/${segment()}/${segment()}`,
+    () => `/docs/${segment()}`,
+    () => `/${segment()}`,
+    () => `/api/v1/kv/v1`,
+    () => `/api/v1/reels/r1/r1`,
+  ];
+  for (let i = 0; i < 3 * REMEMBERED_PATHS; i++) {
+    const method = pick(["GET", "PUT", "POST", "DELETE"]);
+    const path = pick(shapes)();
+    assert.deepEqual(
+      remembering.match(method, path),
+      plain.match(method, path),
+      `${method} ${path}`,
+    );
+  }
+  assert.ok(remembering.remembered <= REMEMBERED_PATHS);
+});
+
+Deno.test("[router] with a constrained parameter, no answer is taken from another path's shape", () => {
+  const plain = new TrieRouter<string>();
+  const remembering = new RememberingRouter<string>();
+  for (
+    const [method, path, handler] of [
+      ["GET", "/items/:id{[0-9]+}", "number"],
+      ["GET", "/items/:name", "name"],
+    ]
+  ) {
+    plain.add(method, path, handler);
+    remembering.add(method, path, handler);
+  }
+  for (const path of ["/items/12", "/items/ab", "/items/34", "/items/cd"]) {
+    assert.deepEqual(remembering.match("GET", path), plain.match("GET", path), path);
+  }
+  assert.equal(remembering.walks, 4);
 });
