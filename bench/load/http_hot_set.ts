@@ -1,19 +1,20 @@
 /**
- * HTTP GET over a hot set of 10,000 keys, closed loop: wrk with 64 connections (each sends its
- * next request when the previous answer arrives) cycling over `/api/v1/kv/h0`…`h9999`: a warm-up
+ * HTTP GET over a hot set of 10,000 keys (`--keys=N` for another size), closed loop: wrk with 64
+ * connections (each sends its next request when the previous answer arrives) cycling over
+ * `/api/v1/kv/h0`…`h9999`: a warm-up
  * run of each row, then the measured time split into turns taken in order (bare, leader,
  * eventual, bare, …) so that a stall of the shared machine falls on every row; rates are over all
  * turns, and the turn-by-turn ratios are printed under the table. Subject: Chorus served by `deno serve` on `main.ts` in its own process
  * (`CHORUS_AUTH=off`, a durable KV file in a temp dir). Reference, same run and same client: the
  * bare Hono app of `bare_hono.ts` (same route shape, answering from a `Map`). Also measured:
  * Chorus with `?consistency=eventual` (against the same bare figure). Every key is written with a
- * PUT and read once with a GET on both servers before measuring, so Chorus has all 10,000 actors
+ * PUT and read once with a GET on both servers before measuring, so Chorus has every key's actor
  * loaded. wrk, both servers and this script share the machine's cores.
  *
  * Prints one Markdown table of requests/s, the ratio Chorus / bare Hono, and p99 latencies.
  *
  * Run: `deno run -A bench/load/http_hot_set.ts [--quick] [--warmup=<s>] [--seconds=<s>]
- * [--connections=64] [--turns=N]` (also `BENCH_WARMUP`, `BENCH_SECONDS`; defaults 5 s warm-up +
+ * [--connections=64] [--turns=N] [--keys=10000]` (also `BENCH_WARMUP`, `BENCH_SECONDS`; defaults 5 s warm-up +
  * 10 s in 5 turns per row, `--quick` 2 s + 3 s in 3 turns, about 25 s in all). Needs wrk (`apt-get install -y wrk`). Part of
  * `deno task bench:quick`. `--profile` adds a CPU profile of Chorus during each measured Chorus
  * turn (top functions, on stderr; the attached inspector lowers the figures).
@@ -30,7 +31,9 @@ const TURNS = Number(
 const connections = Number(
   Deno.args.find((a) => a.startsWith("--connections="))?.slice(14) ?? 64,
 );
-const HOT = 10_000;
+/** Keys in the hot set (`--keys=N`); 10,000 by default, the router's memory of paths is as large. */
+const HOT = Number(Deno.args.find((a) => a.startsWith("--keys="))?.slice(7) ?? 10_000);
+if (!Number.isSafeInteger(HOT) || HOT < 1) throw new Error("--keys must be a positive integer");
 /** With `--profile`, Chorus runs under `--inspect` and each measured Chorus run is profiled. */
 const profile = Deno.args.includes("--profile");
 const INSPECT = "127.0.0.1:9239";
