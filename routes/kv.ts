@@ -13,6 +13,7 @@ import type { KvApi } from "../actors/kv_api.ts";
 import { MAX_BULK_ITEMS, MAX_LIST_LIMIT, MAX_TTL_SECONDS, validateKey } from "../actors/kv_api.ts";
 import { principalOf, requirePrefix } from "../auth/middleware.ts";
 import { jsonHeaders } from "../auth/security_headers.ts";
+import { jsonText } from "../storage/codec.ts";
 import {
   ConsistencyQuery,
   errorResponses,
@@ -358,11 +359,12 @@ export function kvRoutes(deps: KvRoutesDeps): OpenAPIHono {
     if (inm && inm.split(",").some((t) => parseIfMatch(t) === found.version)) {
       return c.body(null, 304, { ETag: etag(found.version) });
     }
-    const body: z.infer<typeof ValueResult> = { key, value: found.value, version: found.version };
-    if (query.with_ttl === "true") body.ttl = found.ttl;
-    return new Response(JSON.stringify(body), {
-      headers: jsonHeaders({ etag: etag(found.version) }),
-    });
+    // What JSON.stringify({key, value, version[, ttl]}) gives, with the value's text kept
+    // per version (jsonText): a hot key's value is not stringified on every read.
+    const value = found.value === undefined ? "" : `,"value":${jsonText(found.value)}`;
+    const ttl = query.with_ttl === "true" ? `,"ttl":${JSON.stringify(found.ttl)}` : "";
+    const body = `{"key":${JSON.stringify(key)}${value},"version":${found.version}${ttl}}`;
+    return new Response(body, { headers: jsonHeaders({ etag: etag(found.version) }) });
   });
 
   app.openapi(deleteRoute, async (c) => {

@@ -252,6 +252,26 @@ export function encodeValue(
   return { bytes, encoding, rawSize: raw.byteLength };
 }
 
+/** JSON text of frozen values, by identity (see {@linkcode jsonText}). */
+const texts = new WeakMap<object, string>();
+
+/**
+ * `JSON.stringify(value)`, kept for a frozen object or array: the values actors hold are deeply
+ * frozen and shared by every read until the next write, so a hot key's value is turned into text
+ * once per version rather than once per read. Anything else is stringified each time.
+ */
+export function jsonText(value: unknown): string {
+  if (value === null || typeof value !== "object" || !Object.isFrozen(value)) {
+    return JSON.stringify(value);
+  }
+  let text = texts.get(value);
+  if (text === undefined) {
+    text = JSON.stringify(value);
+    texts.set(value, text);
+  }
+  return text;
+}
+
 /** Decodes stored bytes back to the JSON value. */
 export function decodeValue(bytes: Uint8Array, encoding: Encoding): unknown {
   const plain = encoding === "gzip"

@@ -600,3 +600,41 @@ Deno.test("[http] a JSON body with invalid UTF-8 is 400 invalid_request, not sto
     await chorus.close();
   }
 });
+
+Deno.test("[http] a read's body is the JSON of key, value and version, for every kind of value and after each write", async () => {
+  const { chorus, clock } = await openTest();
+  try {
+    const values: unknown[] = [
+      { user: "u-42", cart: [1, 2, 3], total: 99.5 },
+      { nested: { deep: [{ a: null }, "é😀", 'quote " and \\ backslash'] }, "key with space": 1 },
+      ["a", 1, true, null, { b: [] }],
+      "plain \u2028 text",
+      0,
+      -1.5e-7,
+      false,
+      null,
+    ];
+    for (const [i, value] of values.entries()) {
+      const key = `body-${i} é`;
+      for (let version = 1; version <= 2; version++) {
+        const written = version === 1 ? value : { replaced: value };
+        const put = await call(chorus.app, "PUT", `${KV}/${encodeURIComponent(key)}`, {
+          value: written,
+          ttl: 60,
+        });
+        assert.equal(put.body.version, version);
+        for (const query of ["", "?with_ttl=true", "?consistency=eventual"]) {
+          const res = await chorus.app.request(`${KV}/${encodeURIComponent(key)}${query}`);
+          const expected: Record<string, unknown> = { key, value: written, version };
+          if (query === "?with_ttl=true") expected.ttl = 60;
+          assert.equal(await res.text(), JSON.stringify(expected), `${key} ${query}`);
+        }
+      }
+    }
+    clock.advance(30_000);
+    const res = await chorus.app.request(`${KV}/${encodeURIComponent("body-0 é")}?with_ttl=true`);
+    assert.equal((await res.json()).ttl, 30);
+  } finally {
+    await chorus.close();
+  }
+});
