@@ -9,10 +9,11 @@
  *
  * - **By path.** Clients ask for the same paths again and again (a hot key, a polled context):
  *   a map lookup instead of a walk. At most {@linkcode REMEMBERED_PATHS} answers, for paths of
- *   at most {@linkcode REMEMBERED_PATH_LENGTH} characters. When full, a new answer takes the
+ *   at most {@linkcode REMEMBERED_PATH_LENGTH} characters. When full, a walked answer takes the
  *   place of one chosen at random: forgetting the oldest would fail exactly the clients that
  *   cycle over more paths than fit (a poller walking 20,000 keys), since the oldest answer is
- *   always the one needed next.
+ *   always the one needed next. An answer made from its shape (below) is kept only while there
+ *   is room: making it again costs less than making room for it.
  * - **By shape.** A path whose last segment is not a word of any route (`/api/v1/kv/cart:42`,
  *   where `kv` and `api` are words of routes and `cart:42` is not) gets the answer of any other
  *   path with the same beginning and a last segment that is not a word of a route either: no
@@ -92,8 +93,14 @@ export class RememberingRouter<T> implements Router<T> {
     }
     let answer = answers.get(path);
     if (answer === undefined) {
-      answer = this.#byShape(method, path) ?? this.#walk(method, path);
-      this.#remember(answers, path, answer);
+      answer = this.#byShape(method, path);
+      if (answer === undefined) {
+        answer = this.#walk(method, path);
+        this.#remember(answers, path, answer);
+      } else if (this.#slots.length < REMEMBERED_PATHS) {
+        // An answer from its shape is cheap to make again: it never makes another one room.
+        this.#remember(answers, path, answer);
+      }
     }
     return answer;
   }
