@@ -86,11 +86,7 @@ export class RememberingRouter<T> implements Router<T> {
   /** The handlers and params for `method` and `path`, remembered when the path is short. */
   match(method: string, path: string): Result<T> {
     if (path.length > REMEMBERED_PATH_LENGTH) return this.#walk(method, path);
-    let answers = this.#answers.get(method);
-    if (answers === undefined) {
-      answers = new Map();
-      this.#answers.set(method, answers);
-    }
+    const answers = ofMethod(this.#answers, method);
     let answer = answers.get(path);
     if (answer === undefined) {
       answer = this.#byShape(method, path);
@@ -117,11 +113,7 @@ export class RememberingRouter<T> implements Router<T> {
     const last = path.slice(cut);
     if (last === "" || this.#words.has(last)) return undefined;
     const start = path.slice(0, cut);
-    let shapes = this.#shapes.get(method);
-    if (shapes === undefined) {
-      shapes = new Map();
-      this.#shapes.set(method, shapes);
-    }
+    const shapes = ofMethod(this.#shapes, method);
     const shape = shapes.get(start);
     if (shape === undefined) {
       const walked = this.#walk(method, path);
@@ -158,4 +150,14 @@ export class RememberingRouter<T> implements Router<T> {
     }
     answers.set(path, answer);
   }
+}
+
+/** The map of one method in `byMethod`, made on first use. */
+function ofMethod<V>(byMethod: Map<string, Map<string, V>>, method: string): Map<string, V> {
+  let map = byMethod.get(method);
+  if (map === undefined) {
+    map = new Map();
+    byMethod.set(method, map);
+  }
+  return map;
 }
