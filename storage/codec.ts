@@ -258,7 +258,9 @@ const texts = new WeakMap<object, string>();
 /**
  * `JSON.stringify(value)`, kept for a frozen object or array: the values actors hold are deeply
  * frozen and shared by every read until the next write, so a hot key's value is turned into text
- * once per version rather than once per read. Anything else is stringified each time.
+ * once per version rather than once per read. Anything not frozen is stringified each time. Only
+ * the top level's freeze is checked: pass values frozen all the way down (as {@linkcode deepFreeze}
+ * and {@linkcode frozenJsonCopy} leave them), or a change deeper in would not show.
  */
 export function jsonText(value: unknown): string {
   if (value === null || typeof value !== "object" || !Object.isFrozen(value)) {
