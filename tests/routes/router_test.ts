@@ -7,11 +7,20 @@ import {
 } from "../../routes/_router.ts";
 import { mulberry32 } from "../../prng.ts";
 
-/** The same routes, middleware included, in both routers: the shapes Chorus registers. */
-function routers() {
+/** `routes` added to Hono's trie router and to the remembering one, to compare their answers. */
+function routersWith(routes: [string, string, string][]) {
   const plain = new TrieRouter<string>();
   const remembering = new RememberingRouter<string>();
-  const routes: [string, string, string][] = [
+  for (const [method, path, handler] of routes) {
+    plain.add(method, path, handler);
+    remembering.add(method, path, handler);
+  }
+  return { plain, remembering };
+}
+
+/** The same routes, middleware included, in both routers: the shapes Chorus registers. */
+function routers() {
+  return routersWith([
     ["ALL", "*", "edge"],
     ["ALL", "/api/v1/*", "auth"],
     ["POST", "/api/*", "body"],
@@ -21,12 +30,7 @@ function routers() {
     ["POST", "/api/v1/kv/bulk/touch", "bulk touch"],
     ["POST", "/api/v1/kv/:key/touch", "touch"],
     ["GET", "/api/v1/contexts/:id/sync", "sync"],
-  ];
-  for (const [method, path, handler] of routes) {
-    plain.add(method, path, handler);
-    remembering.add(method, path, handler);
-  }
-  return { plain, remembering };
+  ]);
 }
 
 const asked: [string, string][] = [
@@ -95,7 +99,7 @@ Deno.test("[router] a client cycling over more keys than fit walks the trie once
 });
 
 Deno.test("[router] answers as Hono's trie router does for every kind of path, across shapes and evictions", () => {
-  const routes: [string, string, string][] = [
+  const { plain, remembering } = routersWith([
     ["ALL", "*", "edge"],
     ["ALL", "/api/v1/*", "auth"],
     ["GET", "/api/v1/kv", "list"],
@@ -114,13 +118,7 @@ Deno.test("[router] answers as Hono's trie router does for every kind of path, a
     ["GET", "/api/v1/reels/:id/comments/:cid", "comment"],
     ["GET", "/api/v1/users/:id/presence", "presence"],
     ["GET", "/docs/*", "docs"],
-  ];
-  const plain = new TrieRouter<string>();
-  const remembering = new RememberingRouter<string>();
-  for (const [method, path, handler] of routes) {
-    plain.add(method, path, handler);
-    remembering.add(method, path, handler);
-  }
+  ]);
   const random = mulberry32(0x7e57);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)];
   // Last segments that are words of routes, that equal a middle segment, and plain ones.
@@ -172,17 +170,10 @@ Deno.test("[router] answers as Hono's trie router does for every kind of path, a
 });
 
 Deno.test("[router] with a constrained parameter, no answer is taken from another path's shape", () => {
-  const plain = new TrieRouter<string>();
-  const remembering = new RememberingRouter<string>();
-  for (
-    const [method, path, handler] of [
-      ["GET", "/items/:id{[0-9]+}", "number"],
-      ["GET", "/items/:name", "name"],
-    ]
-  ) {
-    plain.add(method, path, handler);
-    remembering.add(method, path, handler);
-  }
+  const { plain, remembering } = routersWith([
+    ["GET", "/items/:id{[0-9]+}", "number"],
+    ["GET", "/items/:name", "name"],
+  ]);
   for (const path of ["/items/12", "/items/ab", "/items/34", "/items/cd"]) {
     assert.deepEqual(remembering.match("GET", path), plain.match("GET", path), path);
   }
