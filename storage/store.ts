@@ -17,7 +17,7 @@ import {
   telemetry,
 } from "../observability/telemetry.ts";
 import { failSpan, inSpan, SPAN_NAMES, tracer } from "../observability/tracing.ts";
-import { ReadBatcher } from "./read_batcher.ts";
+import { GET_MANY_MAX, ReadBatcher } from "./read_batcher.ts";
 
 /** A precondition: `key` still has `versionstamp` (null = absent). */
 export interface Check {
@@ -357,14 +357,68 @@ export class Store {
       for (const p of batch) p.resolve(combined);
       return;
     }
-    // Some check failed (or the combined commit was refused): find out which, one by one.
-    for (const p of batch) {
+    let rest = batch;
+    if (combined) {
+      // Some check failed. Read the checked keys to tell which intents are stale: they are told
+      // so at once, and the others go out together again (still checked, so a write landing
+      // meanwhile is caught). Committing each alone instead would cost a commit per intent, which
+      // under instances writing the same keys is most commits.
+      try {
+        rest = await this.#landFresh(batch);
+      } catch (error) {
+        for (const p of batch) p.reject(error);
+        return;
+      }
+    }
+    // Still refused (or the combined commit was too large): find out which, one by one.
+    for (const p of rest) {
       try {
         p.resolve(await this.#commitOne([p.intent], 1));
       } catch (e) {
         p.reject(e);
       }
     }
+  }
+
+  /**
+   * After a combined commit of `batch` was refused for a check: up to {@linkcode NARROWING_ROUNDS}
+   * times, reads every checked key (one `getMany` per 10, at once), answers `{ok: false}` to the
+   * intents whose checks no longer hold and commits the others together.
+   * @returns the intents still unanswered (their commit was refused again every round)
+   */
+  async #landFresh(batch: Pending[]): Promise<Pending[]> {
+    let rest = batch;
+    for (let round = 0; round < NARROWING_ROUNDS && rest.length > 1; round++) {
+      const keys: Deno.KvKey[] = [];
+      for (const p of rest) for (const c of p.intent.checks) keys.push(c.key);
+      const found: Deno.KvEntryMaybe<unknown>[] = [];
+      const reads: Promise<Deno.KvEntryMaybe<unknown>[]>[] = [];
+      for (let i = 0; i < keys.length; i += GET_MANY_MAX) {
+        reads.push(this.getMany(keys.slice(i, i + GET_MANY_MAX)));
+      }
+      for (const part of await Promise.all(reads)) found.push(...part);
+      const fresh: Pending[] = [];
+      let at = 0;
+      for (const p of rest) {
+        let holds = true;
+        for (const c of p.intent.checks) {
+          if (found[at++].versionstamp !== c.versionstamp) holds = false;
+        }
+        if (holds) fresh.push(p);
+        else {
+          this.stats.conflicts++;
+          p.resolve({ ok: false });
+        }
+      }
+      if (fresh.length === 0) return fresh;
+      const r = await this.#commitOne(fresh.map((p) => p.intent), fresh.length);
+      if (r.ok) {
+        for (const p of fresh) p.resolve(r);
+        return [];
+      }
+      rest = fresh;
+    }
+    return rest;
   }
 
   /** One atomic commit: traced (`chorus.kv.commit`) and published on `chorus:kv.write`. */
@@ -448,6 +502,12 @@ export class Store {
     return { ok: false };
   }
 }
+
+/**
+ * Times a refused combined commit is narrowed to its intents whose checks still hold and tried
+ * again, before the rest are committed one by one.
+ */
+const NARROWING_ROUNDS = 3;
 
 /** How long a "database is locked" answer from local SQLite is retried before giving up. */
 const BUSY_RETRY_MS = 5000;

@@ -37,14 +37,77 @@ Deno.test("Store: a combined commit with one stale check lands the others and re
     assert.equal(rb.ok, true, "the intent queued before the conflicting one lands");
     assert.equal(rc.ok, false, "the conflicting intent is told so");
     assert.equal(rd.ok, true, "the intent queued after the conflicting one lands");
-    // The first alone, the three together (refused), then each of the three alone.
-    assert.equal(store.stats.commits, 5, "the queued intents were tried as one commit first");
+    // The first alone, the three together (refused), then b and d together: the stale one is
+    // found by reading its key, not by committing each intent alone.
+    assert.equal(store.stats.commits, 3, "the fresh intents went out together again");
     assert.equal(store.stats.intents, 3, "intents committed: first, b and d");
     assert.equal(store.stats.conflicts, 1, "only the stale intent counts as a conflict");
     for (const name of ["first", "b", "d"]) {
       assert.equal((await kvB.get(["t", name])).value, name);
     }
     assert.equal((await kvB.get(["t", "c"])).value, "moved", "the stale write did not land");
+  } finally {
+    store.close();
+    kvA.close();
+    kvB.close();
+    await cleanup();
+  }
+});
+
+Deno.test("Store: a write landing between the narrowing read and the next commit is caught, and the others still land together", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const kvA = await Deno.openKv(path);
+  const kvB = await Deno.openKv(path);
+  let moveAfterRead: (() => Promise<unknown>) | undefined;
+  // kvA, except that the first getMany (the narrowing read) is followed by another handle's write.
+  const racing = new Proxy(kvA, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (prop !== "getMany") return typeof value === "function" ? value.bind(target) : value;
+      return async (...args: Parameters<Deno.Kv["getMany"]>) => {
+        const found = await target.getMany(...args);
+        const move = moveAfterRead;
+        moveAfterRead = undefined;
+        await move?.();
+        return found;
+      };
+    },
+  });
+  const store = new Store(racing, { commitsInFlight: 1 });
+  try {
+    await kvA.set(["t", "c"], 0);
+    await kvA.set(["t", "d"], 0);
+    const staleC = (await kvA.get(["t", "c"])).versionstamp;
+    const freshD = (await kvA.get(["t", "d"])).versionstamp;
+    await kvB.set(["t", "c"], "moved");
+    moveAfterRead = () => kvB.set(["t", "d"], "moved later");
+    const checked = (name: string, versionstamp: string | null) => ({
+      checks: [{ key: ["t", name], versionstamp }],
+      mutations: [{ type: "set" as const, key: ["t", name], value: name }],
+      bytes: 64,
+    });
+    const first = store.commit({
+      checks: [],
+      mutations: [{ type: "set", key: ["t", "a"], value: "a" }],
+      bytes: 64,
+    });
+    const b = store.commit(checked("b", null));
+    const c = store.commit(checked("c", staleC));
+    const d = store.commit(checked("d", freshD));
+    const e = store.commit(checked("e", null));
+    const [r0, rb, rc, rd, re] = await Promise.all([first, b, c, d, e]);
+    assert.equal(r0.ok, true);
+    assert.equal(rc.ok, false, "stale before the first try");
+    assert.equal(rd.ok, false, "moved after the narrowing read: its second try is refused too");
+    assert.equal(rb.ok, true);
+    assert.equal(re.ok, true);
+    // a; b c d e (refused); b d e (refused: d moved); b e.
+    assert.equal(store.stats.commits, 4);
+    assert.equal(store.stats.conflicts, 2, "c and d");
+    assert.equal((await kvB.get(["t", "b"])).value, "b");
+    assert.equal((await kvB.get(["t", "e"])).value, "e");
+    assert.equal((await kvB.get(["t", "c"])).value, "moved");
+    assert.equal((await kvB.get(["t", "d"])).value, "moved later", "the stale write did not land");
   } finally {
     store.close();
     kvA.close();
