@@ -42,6 +42,14 @@ export class EmittedVersion<E> {
   }
 
   /**
+   * Moves the mark to `version` without events: nobody was listening while the versions up to it
+   * came, so there is nothing to send for them later.
+   */
+  passed(version: number): void {
+    if (version > this.#last) this.#last = version;
+  }
+
+  /**
    * Runs `reload` (another instance's change) without moving the mark, so the events in between
    * can still be sent: a first load during it would otherwise skip them.
    * @returns the mark, the version subscribers have seen up to

@@ -197,6 +197,11 @@ export class KvActor extends Actor<KvTx, KvChange> {
     const before = await this.#emitted.reloading(() => this.reload());
     const now = this.#state.record?.v ?? 0;
     if (now <= before) return [];
+    if (this.subscriberCount === 0) {
+      // Nobody to tell: skip reading the log (one KV list per refresh) and move the mark on.
+      this.#emitted.passed(now);
+      return [];
+    }
     const changes = await readKvLog(this.ctx.store, this.id, before, now);
     const first = changes[0]?.version;
     if (first !== before + 1 || changes.at(-1)?.version !== now) {

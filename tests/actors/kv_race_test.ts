@@ -300,3 +300,31 @@ Deno.test("Two instances: bursts of 1,000 incr from each on one watched key all 
     await close();
   }
 });
+
+Deno.test("Two instances: a key's actor catching up with nobody watching reads no change log, and a watcher added later sees every change after it once", async () => {
+  const { a, b, close } = await twoInstances();
+  try {
+    await a.kv.put("quiet", 1);
+    await b.kv.put("quiet", 2);
+    let lists = 0;
+    const list = a.store.list.bind(a.store);
+    a.store.list = ((...args: Parameters<typeof list>) => {
+      lists++;
+      return list(...args);
+    }) as typeof list;
+    // a's actor holds version 1: its write conflicts, catches up with b's version 2, and lands.
+    assert.equal((await a.kv.put("quiet", 3)).version, 3);
+    assert.equal(lists, 0, "no change log read for a key nobody here watches");
+    a.store.list = list;
+    const seen: number[] = [];
+    const stop = await a.kv.watch("quiet", (c) => seen.push(c.version));
+    await b.kv.put("quiet", 4);
+    await a.kv.put("quiet", 5);
+    await until(() => seen.length >= 2, "two changes seen");
+    stop();
+    assert.deepEqual(seen, [4, 5]);
+    assert.equal((await b.kv.get("quiet", { consistency: "strong" }))?.value, 5);
+  } finally {
+    await close();
+  }
+});
