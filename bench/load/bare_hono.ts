@@ -1,7 +1,8 @@
 /**
  * The reference for HTTP benchmarks: a bare Hono app answering the same JSON as
  * `GET|PUT /api/v1/kv/:key` from a Map, with no actors, KV or validation.
- * Usage: deno run -A bench/load/bare_hono.ts <port>
+ * Usage: deno run -A bench/load/bare_hono.ts <port>, or
+ * `deno serve --parallel -A --port <port> bench/load/bare_hono.ts` (each worker its own `Map`).
  */
 import { Hono } from "hono";
 
@@ -20,4 +21,9 @@ app.put("/api/v1/kv/:key", async (c) => {
   map.set(key, { value: body.value, version });
   return c.json({ key, version });
 });
-Deno.serve({ hostname: "127.0.0.1", port: Number(Deno.args[0]), onListen: () => {} }, app.fetch);
+if (Deno.args[0]) {
+  Deno.serve({ hostname: "127.0.0.1", port: Number(Deno.args[0]), onListen: () => {} }, app.fetch);
+}
+
+/** The app for `deno serve`. */
+export default { fetch: app.fetch };

@@ -2,10 +2,24 @@
  * HTTP load: `GET` and `PUT /api/v1/kv/:key` on Chorus vs a bare Hono route answering the same
  * JSON, measured with wrk in the same run (servers in their own processes on 127.0.0.1; wrk shares
  * the 2 cores). Prints a Markdown table of requests/s and ratios.
- * Usage: deno run -A bench/load/http_kv.ts [seconds=8] [connections=64]
+ *
+ * Rows: GET of one key; PUT over 1,000 keys in lockstep (each wrk thread cycles `k0`…`k999` from
+ * its own counter, so the threads write the same key at about the same moment); PUT of keys drawn
+ * at random from the same 1,000.
+ *
+ * By default each server is one `Deno.serve` in one process (Chorus with `chorus_server.ts`),
+ * and a third server measures Chorus with auth on. With `--parallel`, both run as `deno task start`
+ * serves them: `deno serve --parallel` (one worker per core), Chorus on `main.ts` with its workers
+ * sharing one KV file, the bare app from `bare_hono.ts` (each worker its own `Map`); no auth row.
+ * Under `--parallel` a key's writes come from both workers, so a PUT may find its actor's cache
+ * behind the other worker's write (a conflict: reload and retry).
+ *
+ * Usage: deno run -A bench/load/http_kv.ts [seconds=8] [connections=64] [--parallel]
  */
-const seconds = Number(Deno.args[0] ?? 8);
-const connections = Number(Deno.args[1] ?? 64);
+const parallel = Deno.args.includes("--parallel");
+const positional = Deno.args.filter((a) => !a.startsWith("--"));
+const seconds = Number(positional[0] ?? 8);
+const connections = Number(positional[1] ?? 64);
 const here = new URL(".", import.meta.url).pathname;
 
 function haveWrk(): boolean {
@@ -49,37 +63,70 @@ async function wrk(
   return { rps, p99 };
 }
 
-const putScript = await Deno.makeTempFile({ suffix: ".lua" });
-await Deno.writeTextFile(
-  putScript,
-  `wrk.method = "PUT"
+/** A wrk script writing PUTs whose path takes `keyExpression` (Lua) as the key's number. */
+async function putScript(keyExpression: string): Promise<string> {
+  const path = await Deno.makeTempFile({ suffix: ".lua" });
+  await Deno.writeTextFile(
+    path,
+    `wrk.method = "PUT"
 wrk.headers["Content-Type"] = "application/json"
 counter = 0
 request = function()
   counter = counter + 1
-  return wrk.format(nil, "/api/v1/kv/k" .. (counter % 1000), nil, '{"value":{"n":' .. counter .. ',"s":"hello"}}')
+  return wrk.format(nil, "/api/v1/kv/k" .. (${keyExpression}), nil, '{"value":{"n":' .. counter .. ',"s":"hello"}}')
 end
 `,
-);
+  );
+  return path;
+}
+const lockstepScript = await putScript("counter % 1000");
+const randomScript = await putScript("math.random(0, 999)");
+const ROUTES = ["GET", "PUT", "PUT random"] as const;
+type Route = typeof ROUTES[number];
+const LABELS: Record<Route, string> = {
+  GET: "GET /api/v1/kv/:key (one key)",
+  PUT: "PUT /api/v1/kv/:key (1,000 keys, lockstep)",
+  "PUT random": "PUT /api/v1/kv/:key (1,000 keys, random)",
+};
 
 const dir = await Deno.makeTempDir({ prefix: "chorus-http-" });
-const servers = [
-  { name: "bare Hono route", port: 18101, args: [`${here}bare_hono.ts`, "18101"] },
-  {
-    name: "Chorus",
-    port: 18102,
-    args: [`${here}chorus_server.ts`, "18102", `${dir}/chorus.kv`],
-  },
-  {
-    name: "Chorus, auth on",
-    port: 18103,
-    args: [`${here}chorus_server.ts`, "18103", `${dir}/chorus-auth.kv`, "auth"],
-  },
-];
-const results: Record<string, Record<string, { rps: number; p99: string }>> = {};
+const servers: { name: string; port: number; args: string[]; env?: Record<string, string> }[] =
+  parallel
+    ? [
+      {
+        name: "bare Hono route",
+        port: 18101,
+        args: ["serve", "--parallel", "-A", "--host", "127.0.0.1", "--port", "18101"].concat(
+          `${here}bare_hono.ts`,
+        ),
+      },
+      {
+        name: "Chorus",
+        port: 18102,
+        args: ["serve", "--parallel", "-A", "--host", "127.0.0.1", "--port", "18102"].concat(
+          `${here}../../main.ts`,
+        ),
+        env: { CHORUS_KV: `${dir}/chorus.kv`, CHORUS_AUTH: "off", CHORUS_LOG_LEVEL: "warn" },
+      },
+    ]
+    : [
+      { name: "bare Hono route", port: 18101, args: ["run", "-A", `${here}bare_hono.ts`, "18101"] },
+      {
+        name: "Chorus",
+        port: 18102,
+        args: ["run", "-A", `${here}chorus_server.ts`, "18102", `${dir}/chorus.kv`],
+      },
+      {
+        name: "Chorus, auth on",
+        port: 18103,
+        args: ["run", "-A", `${here}chorus_server.ts`, "18103", `${dir}/chorus-auth.kv`, "auth"],
+      },
+    ];
+const results: Record<string, Record<Route, { rps: number; p99: string }>> = {};
 for (const s of servers) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-kv", ...s.args],
+    args: s.args,
+    env: s.env,
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -110,7 +157,8 @@ for (const s of servers) {
     }).then((r) => r.body?.cancel());
     results[s.name] = {
       GET: await wrk(`${base}/api/v1/kv/hot`, undefined, headers),
-      PUT: await wrk(base, putScript, headers),
+      PUT: await wrk(base, lockstepScript, headers),
+      "PUT random": await wrk(base, randomScript, headers),
     };
   } finally {
     child.kill("SIGTERM");
@@ -119,31 +167,36 @@ for (const s of servers) {
   }
 }
 await Deno.remove(dir, { recursive: true });
-await Deno.remove(putScript);
+await Deno.remove(lockstepScript);
+await Deno.remove(randomScript);
 
 const bare = results["bare Hono route"];
 const ours = results["Chorus"];
 const authed = results["Chorus, auth on"];
 console.log(
-  `\nwrk -t2 -c${connections} -d${seconds}s, servers on 127.0.0.1, ${Deno.build.target}\n`,
+  `\nwrk -t2 -c${connections} -d${seconds}s, servers on 127.0.0.1, ${
+    parallel ? "each under `deno serve --parallel` (2 workers)" : "each one Deno.serve"
+  }, ${Deno.build.target}\n`,
 );
 console.log("| route | bare Hono req/s | Chorus req/s | ratio | bare p99 | Chorus p99 |");
 console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
-for (const m of ["GET", "PUT"] as const) {
+for (const m of ROUTES) {
   const ratio = ours[m].rps / bare[m].rps;
   console.log(
-    `| ${m} /api/v1/kv/:key | ${bare[m].rps.toFixed(0)} | ${ours[m].rps.toFixed(0)} | ${
+    `| ${LABELS[m]} | ${bare[m].rps.toFixed(0)} | ${ours[m].rps.toFixed(0)} | ${
       (ratio * 100).toFixed(0)
     }% | ${bare[m].p99} | ${ours[m].p99} |`,
   );
 }
 
-console.log("\n| route | Chorus auth off req/s | auth on req/s | auth on / off |");
-console.log("| --- | ---: | ---: | ---: |");
-for (const m of ["GET", "PUT"] as const) {
-  console.log(
-    `| ${m} /api/v1/kv/:key | ${ours[m].rps.toFixed(0)} | ${authed[m].rps.toFixed(0)} | ${
-      (authed[m].rps / ours[m].rps * 100).toFixed(0)
-    }% |`,
-  );
+if (authed) {
+  console.log("\n| route | Chorus auth off req/s | auth on req/s | auth on / off |");
+  console.log("| --- | ---: | ---: | ---: |");
+  for (const m of ROUTES) {
+    console.log(
+      `| ${LABELS[m]} | ${ours[m].rps.toFixed(0)} | ${authed[m].rps.toFixed(0)} | ${
+        (authed[m].rps / ours[m].rps * 100).toFixed(0)
+      }% |`,
+    );
+  }
 }
