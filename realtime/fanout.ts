@@ -66,6 +66,8 @@ interface Member {
   after: number;
   /** This socket's view of the messages ({@linkcode JoinResult.view}); absent: as published. */
   view?: JoinResult["view"];
+  /** Whether it was sent the topic's presence (see {@linkcode TopicHub.presenceSent}). */
+  presenceSent: boolean;
 }
 
 /** One topic's subscribers on this instance. */
@@ -90,8 +92,10 @@ export class TopicHub {
   /**
    * Sends `message` to every subscriber: encoded once per format, the same bytes to each. The loop
    * allocates nothing per subscriber (no entry pairs, no per-call destructuring).
+   * @param presence a presence broadcast: it goes only to subscribers already sent the topic's
+   *   presence ({@linkcode presenceSent}); the others get a state that includes it when they are
    */
-  publish(message: TopicMessage): void {
+  publish(message: TopicMessage, presence = false): void {
     this.published++;
     const encoded = new EncodedMessage(this.topic, message);
     const priority = message.priority ?? "normal";
@@ -100,6 +104,7 @@ export class TopicHub {
     let protobuf: string | Uint8Array | undefined;
     let views: Map<TopicMessage, EncodedMessage> | undefined;
     for (const member of this.#members.values()) {
+      if (presence && !member.presenceSent) continue;
       if (member.buffer !== null) {
         member.buffer.push(encoded);
         continue;
@@ -125,7 +130,18 @@ export class TopicHub {
 
   /** Adds a subscriber in the pending state: live messages are held until {@linkcode activate}. */
   addPending(sub: Subscriber): void {
-    this.#members.set(sub, { sub, buffer: [], after: -Infinity });
+    this.#members.set(sub, { sub, buffer: [], after: -Infinity, presenceSent: false });
+  }
+
+  /**
+   * Notes that `sub` was just sent the topic's presence (its `presence_state`, or the count): from
+   * now on it gets presence broadcasts. Until then they would be redundant, the state it is sent
+   * being built after them; at a live event, where thousands join within one diff window, they
+   * were most of the bytes sent.
+   */
+  presenceSent(sub: Subscriber): void {
+    const member = this.#members.get(sub);
+    if (member) member.presenceSent = true;
   }
 
   /**

@@ -167,7 +167,7 @@ export class RealtimeServer {
     const presence = this.presence;
     this.#fanout = new Fanout(async (hub, match) => {
       if (!presence || match.handler.presence === false) return () => {};
-      const view = await presence.view(hub.topic, (m) => hub.publish(m));
+      const view = await presence.view(hub.topic, (m) => hub.publish(m, true));
       hub.presence = view;
       return () => view.stop();
     });

@@ -512,6 +512,7 @@ export class SocketSession implements Subscriber {
       for (const frame of view.stateFrames(channel.joinRef, this.format)) {
         this.#write(frame, "normal");
       }
+      channel.hub?.presenceSent(this);
     } catch (error) {
       log.warn("presence track failed", { error, topic: channel.topic });
     }
