@@ -9,10 +9,39 @@ import { Chorus } from "../../mod.ts";
 import { Store } from "../../storage/store.ts";
 import { tempKvPath } from "../_helpers.ts";
 
-Deno.test("Store: a combined commit with one stale check lands the others and reports only that one", async () => {
+/** Two handles on one temp KV file (as two instances have), closed and removed by `close`. */
+async function twoHandles() {
   const { path, cleanup } = await tempKvPath();
   const kvA = await Deno.openKv(path);
   const kvB = await Deno.openKv(path);
+  return {
+    kvA,
+    kvB,
+    async close() {
+      kvA.close();
+      kvB.close();
+      await cleanup();
+    },
+  };
+}
+
+/** `kv` with method `name` replaced by `make(original)`; every other member as it is. */
+function withMethod<K extends keyof Deno.Kv>(
+  kv: Deno.Kv,
+  name: K,
+  make: (original: Deno.Kv[K]) => Deno.Kv[K],
+): Deno.Kv {
+  return new Proxy(kv, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      const bound = typeof value === "function" ? value.bind(target) : value;
+      return prop === name ? make(bound) : bound;
+    },
+  });
+}
+
+Deno.test("Store: a combined commit with one stale check lands the others and reports only that one", async () => {
+  const { kvA, kvB, close } = await twoHandles();
   const store = new Store(kvA, { commitsInFlight: 1 });
   try {
     await kvA.set(["t", "c"], 0);
@@ -48,31 +77,26 @@ Deno.test("Store: a combined commit with one stale check lands the others and re
     assert.equal((await kvB.get(["t", "c"])).value, "moved", "the stale write did not land");
   } finally {
     store.close();
-    kvA.close();
-    kvB.close();
-    await cleanup();
+    await close();
   }
 });
 
 Deno.test("Store: a write landing between the narrowing read and the next commit is caught, and the others still land together", async () => {
-  const { path, cleanup } = await tempKvPath();
-  const kvA = await Deno.openKv(path);
-  const kvB = await Deno.openKv(path);
+  const { kvA, kvB, close } = await twoHandles();
   let moveAfterRead: (() => Promise<unknown>) | undefined;
   // kvA, except that the first getMany (the narrowing read) is followed by another handle's write.
-  const racing = new Proxy(kvA, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target);
-      if (prop !== "getMany") return typeof value === "function" ? value.bind(target) : value;
-      return async (...args: Parameters<Deno.Kv["getMany"]>) => {
-        const found = await target.getMany(...args);
+  const racing = withMethod(
+    kvA,
+    "getMany",
+    (getMany) =>
+      (async (...args: Parameters<Deno.Kv["getMany"]>) => {
+        const found = await getMany(...args);
         const move = moveAfterRead;
         moveAfterRead = undefined;
         await move?.();
         return found;
-      };
-    },
-  });
+      }) as Deno.Kv["getMany"],
+  );
   const store = new Store(racing, { commitsInFlight: 1 });
   try {
     await kvA.set(["t", "c"], 0);
@@ -110,9 +134,7 @@ Deno.test("Store: a write landing between the narrowing read and the next commit
     assert.equal((await kvB.get(["t", "d"])).value, "moved later", "the stale write did not land");
   } finally {
     store.close();
-    kvA.close();
-    kvB.close();
-    await cleanup();
+    await close();
   }
 });
 
@@ -121,27 +143,19 @@ Deno.test("Store: two commits go out at once; what queues meanwhile goes out tog
   const kv = await Deno.openKv(path);
   let inFlight = 0, most = 0, commits = 0;
   // The same handle, with each atomic commit watched: how many are in flight at once.
-  const watched = new Proxy(kv, {
-    get(target, prop) {
-      if (prop !== "atomic") {
-        const value = Reflect.get(target, prop, target);
-        return typeof value === "function" ? value.bind(target) : value;
+  const watched = withMethod(kv, "atomic", (atomic) => () => {
+    const op = atomic();
+    const commit = op.commit.bind(op);
+    op.commit = async () => {
+      commits++;
+      most = Math.max(most, ++inFlight);
+      try {
+        return await commit();
+      } finally {
+        inFlight--;
       }
-      return () => {
-        const op = target.atomic();
-        const commit = op.commit.bind(op);
-        op.commit = async () => {
-          commits++;
-          most = Math.max(most, ++inFlight);
-          try {
-            return await commit();
-          } finally {
-            inFlight--;
-          }
-        };
-        return op;
-      };
-    },
+    };
+    return op;
   });
   const store = new Store(watched);
   try {
