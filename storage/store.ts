@@ -173,6 +173,21 @@ export class Store {
     return this.#read("getMany", keys, consistency, () => this.kv.getMany(keys, { consistency }));
   }
 
+  /**
+   * Reads any number of entries, {@linkcode GET_MANY_MAX} per `getMany`, all sent at once; the
+   * entries come back in the order of `keys`. Each part is read at its own point in time.
+   */
+  async getAll(
+    keys: Deno.KvKey[],
+    consistency: "strong" | "eventual" = "strong",
+  ): Promise<Deno.KvEntryMaybe<unknown>[]> {
+    const reads: Promise<Deno.KvEntryMaybe<unknown>[]>[] = [];
+    for (let i = 0; i < keys.length; i += GET_MANY_MAX) {
+      reads.push(this.getMany(keys.slice(i, i + GET_MANY_MAX), consistency));
+    }
+    return (await Promise.all(reads)).flat();
+  }
+
   /** One KV read: counted, traced (`chorus.kv.read`) and published on `chorus:kv.read`. */
   async #read<R>(
     op: "get" | "getMany",
@@ -391,12 +406,7 @@ export class Store {
     for (let round = 0; round < NARROWING_ROUNDS && rest.length > 1; round++) {
       const keys: Deno.KvKey[] = [];
       for (const p of rest) for (const c of p.intent.checks) keys.push(c.key);
-      const found: Deno.KvEntryMaybe<unknown>[] = [];
-      const reads: Promise<Deno.KvEntryMaybe<unknown>[]>[] = [];
-      for (let i = 0; i < keys.length; i += GET_MANY_MAX) {
-        reads.push(this.getMany(keys.slice(i, i + GET_MANY_MAX)));
-      }
-      for (const part of await Promise.all(reads)) found.push(...part);
+      const found = await this.getAll(keys);
       const fresh: Pending[] = [];
       let at = 0;
       for (const p of rest) {

@@ -7,7 +7,7 @@
  * @module
  */
 import { backoff } from "../../clock.ts";
-import type { Check, Mutation, Store } from "../../storage/store.ts";
+import type { Check, Mutation } from "../../storage/store.ts";
 import { presenceKey, presenceLogKey, presenceSeqKey } from "../../storage/keys.ts";
 import {
   type Committed,
@@ -88,7 +88,7 @@ export class LogWriter {
       const sweeps = batch.filter((op) => op.kind === "sweep");
       if (sweeps.length) {
         const keys = sweeps.map((op) => presenceKey(this.#topic, op.key, op.meta.phx_ref));
-        const found = await getAll(store, keys);
+        const found = await store.getAll(keys);
         const now = clock.now();
         const gone = new Set<PendingOp>();
         sweeps.forEach((op, i) => {
@@ -134,11 +134,4 @@ export class LogWriter {
     }
     throw new Error(`Cannot update presence of "${this.#topic}": the log stayed contended`);
   }
-}
-
-/** `getMany` over any number of keys (KV reads at most 10 at a time). */
-async function getAll(store: Store, keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<unknown>[]> {
-  const out: Deno.KvEntryMaybe<unknown>[] = [];
-  for (let i = 0; i < keys.length; i += 10) out.push(...await store.getMany(keys.slice(i, i + 10)));
-  return out;
 }

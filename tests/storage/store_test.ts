@@ -212,3 +212,26 @@ Deno.test("Store: two instances on one KV file: a write whose head moved retries
     await cleanup();
   }
 });
+
+Deno.test("Store: getAll reads more keys than one getMany takes, in the order asked, absent ones included", async () => {
+  const kv = await Deno.openKv(":memory:");
+  let getManys = 0;
+  const store = new Store(withMethod(kv, "getMany", (original) =>
+    ((keys, options) => {
+      getManys++;
+      assert.ok(keys.length <= 10, `one getMany of ${keys.length} keys`);
+      return original(keys, options);
+    }) as Deno.Kv["getMany"]));
+  try {
+    for (let i = 0; i < 25; i += 2) await kv.set(["k", i], `v${i}`);
+    const keys = Array.from({ length: 25 }, (_, i) => ["k", 24 - i]);
+    const found = await store.getAll(keys);
+    assert.deepEqual(
+      found.map((e) => e.value),
+      keys.map(([, i]) => (i as number) % 2 ? null : `v${i}`),
+    );
+    assert.equal(getManys, 3);
+  } finally {
+    kv.close();
+  }
+});
