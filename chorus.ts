@@ -75,6 +75,13 @@ export interface ChorusOptions {
    * `/metrics` reports this instance only.
    */
   metricsChannel?: string;
+  /**
+   * A `BroadcastChannel` name shared by the workers of one process that serve the same local KV
+   * file (`deno serve --parallel`; `main.ts` sets it): their kv writes then go through one of them,
+   * since SQLite writes one connection at a time and workers writing at once wait on each other's
+   * locks and caches (see actors/one_writer.ts). Absent: every instance writes itself.
+   */
+  workersChannel?: string;
   /** How often `chorus:status` telemetry is published while it has subscribers. Default 10 s. */
   statusIntervalMs?: number;
 }
@@ -149,7 +156,15 @@ export class Chorus {
     });
     this.registry = new Registry({ store: this.store, watch: this.#watch, clock, config });
     this.registry.define("kv", (id, ctx) => new KvActor(id, ctx));
-    this.kv = new KvApi({ registry: this.registry, store: this.store, config, clock });
+    this.kv = new KvApi({
+      registry: this.registry,
+      store: this.store,
+      config,
+      clock,
+      workers: options.workersChannel
+        ? { channel: options.workersChannel, id: this.instanceId }
+        : undefined,
+    });
     this.registry.define("context", (id, ctx) => new ContextActor(id, ctx));
     this.contexts = new ContextsApi({
       registry: this.registry,
@@ -239,6 +254,9 @@ export class Chorus {
         chorus_cleanup_runs_total: this.contexts.cleanupTotals.runs,
         chorus_cleanup_contexts_removed_total: this.contexts.cleanupTotals.contexts,
         chorus_cleanup_deltas_removed_total: this.contexts.cleanupTotals.deltas,
+        // Workers of one process on one KV file write kv through one of them (one_writer.ts).
+        chorus_kv_writes_handed_over_total: this.kv.workers?.handedOver ?? 0,
+        chorus_kv_writes_taken_over_total: this.kv.workers?.takenOver ?? 0,
       }),
     });
     this.#publishStatus(options.statusIntervalMs ?? STATUS_INTERVAL_MS, figures.stats);
@@ -353,11 +371,13 @@ export class Chorus {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#statusTimer !== undefined) this.clock.clearTimeout(this.#statusTimer);
+    this.kv.closeWriter(false); // another worker writes from now on, if this one did
     await this.realtime.close({ code: options.socketCode ?? 1001 });
     await this.contexts.scheduler.close();
     await this.reels.close();
     await this.members.stop();
     await this.registry.close();
+    this.kv.closeWriter(true);
     this.metrics.close();
     this.store.close();
     this.#watch.close();

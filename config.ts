@@ -42,6 +42,12 @@ export interface ResolvedConfig {
    */
   leaderMaxLagMs: number;
   /**
+   * Whether the workers of one `deno serve --parallel` process on a local KV file write kv through
+   * one of them (`CHORUS_ONE_WRITER`, default on; `main.ts` reads it). Off: every worker writes
+   * itself, waiting on the others' SQLite locks and finding their writes in its cache.
+   */
+  oneWriter: boolean;
+  /**
    * How long a stop (SIGTERM, SIGINT) may take to finish in-flight work, flush pending view windows
    * and presence, and close sockets before the process exits anyway (`CHORUS_SHUTDOWN_TIMEOUT`,
    * default 10s).
@@ -273,6 +279,7 @@ export function loadConfig(
     ),
     actorIdleMs: opt("CHORUS_ACTOR_IDLE_MS", parseDuration, 60_000),
     leaderMaxLagMs: opt("CHORUS_LEADER_MAX_LAG", parseDuration, 100),
+    oneWriter: opt("CHORUS_ONE_WRITER", parseBool, true),
     shutdownTimeoutMs: opt("CHORUS_SHUTDOWN_TIMEOUT", parseDuration, 10_000),
     maxStreamsPerClient: opt(
       "CHORUS_MAX_STREAMS_PER_CLIENT",

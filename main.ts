@@ -6,7 +6,8 @@
  * @module
  */
 import { Chorus } from "./chorus.ts";
-import { ConfigError, loadConfig } from "./config.ts";
+import { ConfigError, isKvConnect, loadConfig } from "./config.ts";
+import { resolve } from "node:path";
 import { log, setLogLevel } from "./log.ts";
 
 async function start(): Promise<Chorus> {
@@ -16,8 +17,16 @@ async function start(): Promise<Chorus> {
     // Cleanup ticks with Deno.cron where it exists (Deploy, --unstable-cron), else with a timer.
     // Workers of one `deno serve --parallel` process share a BroadcastChannel: each /metrics
     // scrape sums them all. On Deploy the channel would span isolates that come and go: not there.
-    const metricsChannel = Deno.env.get("DENO_DEPLOYMENT_ID") ? undefined : "chorus:metrics";
-    return await Chorus.open({ config, scheduler: "cron", metricsChannel });
+    const deploy = Deno.env.get("DENO_DEPLOYMENT_ID") !== undefined;
+    const metricsChannel = deploy ? undefined : "chorus:metrics";
+    // Workers on one local KV file write kv through one of them (see actors/one_writer.ts); the
+    // channel is named after the file, so servers on other files in the process stay apart.
+    const local = !deploy && config.kvPath !== undefined && config.kvPath !== ":memory:" &&
+      !isKvConnect(config.kvPath);
+    const workersChannel = local && config.oneWriter
+      ? `chorus:workers:${resolve(config.kvPath!)}`
+      : undefined;
+    return await Chorus.open({ config, scheduler: "cron", metricsChannel, workersChannel });
   } catch (e) {
     if (e instanceof ConfigError) {
       log.notice(`chorus: ${e.message}`);

@@ -431,6 +431,20 @@ export abstract class Actor<Tx, Event = unknown> {
     this.#confirmedAt = at;
   }
 
+  /** The versionstamp of the head entry as this actor last saw it (null: absent or not loaded). */
+  get headVersionstamp(): string | null {
+    return this.versionstamp;
+  }
+
+  /**
+   * A write to this actor's key committed elsewhere at `versionstamp` (one this worker handed to
+   * the key's owner, see actors/key_owners.ts): when the cache is older, reads from now on wait
+   * for the refresh that takes it in, as after a watch report. Nothing to do when not loaded.
+   */
+  writtenElsewhere(versionstamp: string): void {
+    if (this.#status === "started") this.#onWatch(versionstamp);
+  }
+
   #onWatch(versionstamp: string | null): void {
     if (versionstamp === null || this.#closed) return;
     if (this.#seenRemote === null || versionstamp > this.#seenRemote) {

@@ -33,6 +33,7 @@ import {
   readKvLog,
 } from "./kv_actor.ts";
 import type { Clock } from "../clock.ts";
+import { OneWriter, type WriterAnswer } from "./one_writer.ts";
 
 export type { KvChange, KvEntry };
 
@@ -172,17 +173,138 @@ export interface KvApiDeps {
   store: Store;
   config: ResolvedConfig;
   clock: Clock;
+  /**
+   * The workers of one process serving the same KV file, when their kv writes go through one of
+   * them (see actors/one_writer.ts): the channel they share and this one's id.
+   */
+  workers?: { channel: string; id: string; timeoutMs?: number };
 }
+
+/** One item of {@linkcode KvApi.putMany}. */
+export interface PutItem {
+  key: string;
+  value: unknown;
+  ttl?: number;
+  compress?: boolean;
+}
+
+/** The kv writes that go through the writer. */
+type HandedWrite = "put" | "delete" | "touch" | "incr" | "putMany" | "deleteMany" | "touchMany";
 
 /** The kv product: strongly consistent keys with TTL, CAS, bulk, compression, list and watch. */
 export class KvApi {
   readonly #deps: KvApiDeps;
   readonly #warmWarn: ReturnType<typeof throttledWarn>;
+  readonly #writer: OneWriter | undefined;
+  #handedOver = 0;
+  #takenOver = 0;
 
   /** Builds the API over an instance's registry, store, configuration and clock. */
   constructor(deps: KvApiDeps) {
     this.#deps = deps;
     this.#warmWarn = throttledWarn(60_000, () => deps.clock.now());
+    this.#writer = deps.workers
+      ? new OneWriter({ ...deps.workers, clock: deps.clock }, (op, args) => this.#serve(op, args))
+      : undefined;
+  }
+
+  /**
+   * Stops handing writes to another worker and taking theirs ({@linkcode OneWriter.leave}); with
+   * `final`, also closes the channel. Called by `Chorus.close`, first to leave, last to close.
+   * @internal Not part of the embedding API.
+   */
+  closeWriter(final: boolean): void {
+    if (final) this.#writer?.close();
+    else this.#writer?.leave();
+  }
+
+  /**
+   * The writers' channel as this instance sees it (undefined when it is not on one): the other
+   * workers known, whether this one writes, and the writes it handed over and took over.
+   * @internal Not part of the embedding API; read by metrics and tests.
+   */
+  get workers():
+    | { peers: number; writes: boolean; handedOver: number; takenOver: number }
+    | undefined {
+    const writer = this.#writer;
+    if (!writer) return undefined;
+    return {
+      peers: writer.peers,
+      writes: writer.writer() === null,
+      handedOver: this.#handedOver,
+      takenOver: this.#takenOver,
+    };
+  }
+
+  /** The worker that writes, when it is another one (see actors/one_writer.ts). */
+  #elsewhere(): string | null {
+    return this.#writer?.writer() ?? null;
+  }
+
+  /**
+   * Hands a write of `keys` to `writer`; once answered, this worker's cached actors of the keys
+   * take the write in before their next read, so a client reading through this worker after its
+   * write reads it.
+   */
+  async #handOver<T>(writer: string, op: HandedWrite, keys: string[], args: unknown[]): Promise<T> {
+    this.#handedOver++;
+    const answer = await this.#writer!.call(writer, op, args);
+    keys.forEach((key, i) => {
+      const versionstamp = answer.versionstamps[i];
+      if (versionstamp) this.#actorIfLive(key)?.writtenElsewhere(versionstamp);
+    });
+    return answer.result as T;
+  }
+
+  #actorIfLive(key: string): KvActor | undefined {
+    return this.#deps.registry.peek<KvActor>("kv", key);
+  }
+
+  /** Runs a write another worker handed over, here, with the keys' head versionstamps after it. */
+  async #serve(op: string, args: unknown[]): Promise<WriterAnswer> {
+    this.#takenOver++;
+    let result: unknown;
+    let keys: string[];
+    switch (op as HandedWrite) {
+      case "put":
+        keys = [args[0] as string];
+        result = await this.#put(keys[0], args[1], args[2] as KvPutOptions, true);
+        break;
+      case "delete":
+        keys = [args[0] as string];
+        result = await this.#delete(keys[0], args[1] as { ifMatch?: number }, true);
+        break;
+      case "touch":
+        keys = [args[0] as string];
+        result = await this.#touch(keys[0], args[1] as number, true);
+        break;
+      case "incr":
+        keys = [args[0] as string];
+        result = await this.#incr(keys[0], args[1] as { by?: number; ttl?: number }, true);
+        break;
+      case "putMany": {
+        const items = args[0] as PutItem[];
+        keys = items.map((item) => item.key);
+        result = await this.#putMany(items, true);
+        break;
+      }
+      case "deleteMany":
+        keys = args[0] as string[];
+        result = await this.#deleteMany(keys, true);
+        break;
+      case "touchMany": {
+        const items = args[0] as { key: string; ttl: number }[];
+        keys = items.map((item) => item.key);
+        result = await this.#touchMany(items, true);
+        break;
+      }
+      default:
+        throw new ChorusError("internal", `Cannot run "${op}" for another worker: not a kv write`);
+    }
+    return {
+      result,
+      versionstamps: keys.map((key) => this.#actorIfLive(key)?.headVersionstamp ?? null),
+    };
   }
 
   #actor(key: string): KvActor {
@@ -294,9 +416,20 @@ export class KvApi {
     return this.#timed(options, `put "${key}"`, () => this.#put(key, value, options));
   }
 
-  async #put(key: string, value: unknown, options: KvPutOptions = {}): Promise<KvWriteResult> {
+  async #put(
+    key: string,
+    value: unknown,
+    options: KvPutOptions = {},
+    here = false,
+  ): Promise<KvWriteResult> {
     validateKey(key);
     if (options.ttl !== undefined) validateTtl(options.ttl);
+    const writer = here ? null : this.#elsewhere();
+    if (writer) {
+      // Copied here as JSON stores it (what the writer would store), so the clone is plain JSON.
+      const json = options.handOver ? value : frozenJsonCopy(value);
+      return this.#handOver(writer, "put", [key], [key, json, { ...options, handOver: true }]);
+    }
     let owned: unknown;
     if (options.handOver) {
       assertStorableJson(value);
@@ -322,8 +455,14 @@ export class KvApi {
     return this.#timed(options, `delete "${key}"`, () => this.#delete(key, options));
   }
 
-  async #delete(key: string, options: { ifMatch?: number } = {}): Promise<{ deleted: true }> {
+  async #delete(
+    key: string,
+    options: { ifMatch?: number } = {},
+    here = false,
+  ): Promise<{ deleted: true }> {
     validateKey(key);
+    const writer = here ? null : this.#elsewhere();
+    if (writer) return this.#handOver(writer, "delete", [key], [key, { ifMatch: options.ifMatch }]);
     const actor = this.#actor(key);
     await actor.write((tx) => actor.deleteOp(tx, options), logCost(key, Infinity));
     return { deleted: true };
@@ -337,9 +476,11 @@ export class KvApi {
     return this.#timed(options, `touch "${key}"`, () => this.#touch(key, ttl));
   }
 
-  async #touch(key: string, ttl: number): Promise<KvWriteResult> {
+  async #touch(key: string, ttl: number, here = false): Promise<KvWriteResult> {
     validateKey(key);
     validateTtl(ttl);
+    const writer = here ? null : this.#elsewhere();
+    if (writer) return this.#handOver(writer, "touch", [key], [key, ttl]);
     const actor = this.#actor(key);
     const entry = await actor.write((tx) => actor.touchOp(tx, ttl));
     return writeResult(entry!);
@@ -367,6 +508,7 @@ export class KvApi {
   async #incr(
     key: string,
     options: { by?: number; ttl?: number } = {},
+    here = false,
   ): Promise<{ key: string; value: number; version: number }> {
     validateKey(key);
     const by = options.by ?? 1;
@@ -374,6 +516,8 @@ export class KvApi {
       throw new ChorusError("invalid_request", `Cannot incr "${key}" by ${by}: not an integer`);
     }
     if (options.ttl !== undefined) validateTtl(options.ttl);
+    const writer = here ? null : this.#elsewhere();
+    if (writer) return this.#handOver(writer, "incr", [key], [key, { by, ttl: options.ttl }]);
     const actor = this.#actor(key);
     const r = await actor.write(
       (tx) => actor.incrOp(tx, by, options.ttl, (n) => this.#encode(n)),
@@ -383,21 +527,18 @@ export class KvApi {
   }
 
   /** Writes up to 500 items, all or nothing. */
-  putMany(
-    items: { key: string; value: unknown; ttl?: number; compress?: boolean }[],
-    options: KvCallOptions = {},
-  ): Promise<{ items: KvWriteResult[] }> {
+  putMany(items: PutItem[], options: KvCallOptions = {}): Promise<{ items: KvWriteResult[] }> {
     return this.#timed(options, "write the items", () => this.#putMany(items));
   }
 
-  async #putMany(
-    items: { key: string; value: unknown; ttl?: number; compress?: boolean }[],
-  ): Promise<{ items: KvWriteResult[] }> {
+  async #putMany(items: PutItem[], here = false): Promise<{ items: KvWriteResult[] }> {
     checkBulk(items.length);
+    const writer = here ? null : this.#elsewhere();
     const prepared = items.map((item, i) => {
       validateKey(item.key);
       if (item.ttl !== undefined) validateTtl(item.ttl);
       const owned = frozenJsonCopy(item.value, `item ${i}`);
+      if (writer) return { key: item.key, value: owned, ttl: item.ttl, compress: item.compress };
       return {
         key: item.key,
         value: owned,
@@ -405,12 +546,17 @@ export class KvApi {
         ttl: item.ttl,
       };
     });
+    if (writer) {
+      return this.#handOver(writer, "putMany", items.map((item) => item.key), [prepared]);
+    }
     const results = await writeTogether(
       this.#deps.store,
-      prepared.map((p) => {
-        const actor = this.#actor(p.key);
-        return { actor, op: (tx: KvTx) => actor.putOp(tx, p.value, p.encoded, { ttl: p.ttl }) };
-      }),
+      (prepared as { key: string; value: unknown; encoded: EncodedValue; ttl?: number }[]).map(
+        (p) => {
+          const actor = this.#actor(p.key);
+          return { actor, op: (tx: KvTx) => actor.putOp(tx, p.value, p.encoded, { ttl: p.ttl }) };
+        },
+      ),
     ) as KvEntry[];
     return { items: results.map(writeResult) };
   }
@@ -458,9 +604,11 @@ export class KvApi {
     return this.#timed(options, "delete the keys", () => this.#deleteMany(keys));
   }
 
-  async #deleteMany(keys: string[]): Promise<{ deleted: number; keys: string[] }> {
+  async #deleteMany(keys: string[], here = false): Promise<{ deleted: number; keys: string[] }> {
     checkBulk(keys.length);
     keys.forEach(validateKey);
+    const writer = here ? null : this.#elsewhere();
+    if (writer) return this.#handOver(writer, "deleteMany", keys, [keys]);
     const results = await writeTogether(
       this.#deps.store,
       keys.map((key) => {
@@ -482,11 +630,17 @@ export class KvApi {
 
   async #touchMany(
     items: { key: string; ttl: number }[],
+    here = false,
   ): Promise<{ touched: number; items: KvWriteResult[] }> {
     checkBulk(items.length);
     for (const item of items) {
       validateKey(item.key);
       validateTtl(item.ttl);
+    }
+    const writer = here ? null : this.#elsewhere();
+    if (writer) {
+      const plain = items.map(({ key, ttl }) => ({ key, ttl }));
+      return this.#handOver(writer, "touchMany", plain.map((item) => item.key), [plain]);
     }
     const results = await writeTogether(
       this.#deps.store,

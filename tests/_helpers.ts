@@ -332,3 +332,56 @@ export async function startServer(env: Record<string, string>): Promise<StartedS
     }
   }
 }
+
+/** One request on its own connection, so successive requests to a server spread over its workers. */
+export async function fresh(url: string, init: RequestInit = {}): Promise<Response> {
+  const client = Deno.createHttpClient({});
+  try {
+    const res = await fetch(url, { ...init, client });
+    const body = await res.arrayBuffer();
+    return new Response(body, { status: res.status, headers: res.headers });
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Starts the server as `deno task start` does with two workers (`deno serve --parallel`,
+ * `DENO_JOBS=2`) on the KV file `kvPath`, auth off, and resolves once both workers answer:
+ * `/health` answers as soon as one listens, so it is asked over new connections until two
+ * instances have answered (within 30 s). The caller must `await kill()` in a `finally`.
+ */
+export async function startTwoWorkers(
+  kvPath: string,
+  env: Record<string, string> = {},
+): Promise<StartedServer> {
+  const task = await startServer({
+    CHORUS_KV: kvPath,
+    CHORUS_AUTH: "off",
+    CHORUS_LOG_LEVEL: "warn",
+    DENO_JOBS: "2",
+    ...env,
+  });
+  const instances = new Set<string>();
+  const deadline = performance.now() + 30_000;
+  while (instances.size < 2 && performance.now() < deadline) {
+    instances.add((await (await fresh(`${task.base}/health`)).json()).instance);
+    if (instances.size < 2) await new Promise((r) => setTimeout(r, 20));
+  }
+  if (instances.size < 2) {
+    await task.kill();
+    throw new Error("the second worker did not answer within 30 s");
+  }
+  return task;
+}
+
+/** Sums the Prometheus samples named `sample` (in `/metrics` text) whose labels contain `match`. */
+export function sumSamples(text: string, sample: string, match = ""): number {
+  let n = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(`${sample}{`) && !line.startsWith(`${sample} `)) continue;
+    if (match && !line.includes(match)) continue;
+    n += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return n;
+}

@@ -1,0 +1,166 @@
+/**
+ * Two instances on one KV file sharing a writers' channel, as the workers of `deno serve
+ * --parallel` do (`workersChannel`): every kv write goes through the instance opened first, and
+ * results, errors and reads are what one instance alone would give.
+ * @module
+ */
+import assert from "node:assert/strict";
+import { Chorus } from "../../mod.ts";
+import { ChorusError } from "../../errors.ts";
+import { tempKvPath, until } from "../_helpers.ts";
+
+/** `a` opened first (it writes), `b` second; both on one file and one channel of their own. */
+async function twoWorkers() {
+  const { path, cleanup } = await tempKvPath();
+  const workersChannel = `chorus:workers:${crypto.randomUUID()}`;
+  const a = await Chorus.open({ path, workersChannel });
+  const b = await Chorus.open({ path, workersChannel });
+  await until(() => a.kv.workers?.peers === 1 && b.kv.workers?.peers === 1, "workers met");
+  assert.equal(a.kv.workers?.writes, true, "the instance opened first writes");
+  assert.equal(b.kv.workers?.writes, false);
+  return {
+    a,
+    b,
+    async close() {
+      await b.close();
+      await a.close();
+      await cleanup();
+    },
+  };
+}
+
+Deno.test("One writer: 50 concurrent incr through each worker end at exactly 100, all run by the writer", async () => {
+  const { a, b, close } = await twoWorkers();
+  try {
+    const results = await Promise.all([
+      ...Array.from({ length: 50 }, () => a.kv.incr("counter")),
+      ...Array.from({ length: 50 }, () => b.kv.incr("counter")),
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.value).sort((x, y) => x - y),
+      Array.from({ length: 100 }, (_, i) => i + 1),
+      "each caller got its own count",
+    );
+    assert.equal(b.registry.peek("kv", "counter"), undefined, "the other worker loaded no actor");
+    assert.equal(b.kv.workers?.handedOver, 50);
+    assert.equal(a.kv.workers?.takenOver, 50);
+    assert.equal((await b.kv.get("counter", { consistency: "strong" }))?.value, 100);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("One writer: a write handed over is read back at once through the worker that took it", async () => {
+  const { a, b, close } = await twoWorkers();
+  try {
+    await a.kv.put("doc", { n: 0 });
+    // b holds the key in its cache (a leader read loads and watches it).
+    assert.deepEqual((await b.kv.get("doc"))?.value, { n: 0 });
+    for (let n = 1; n <= 30; n++) {
+      const written = await b.kv.put("doc", { n });
+      const read = await b.kv.get("doc"); // leader, from b's cache
+      assert.equal(read?.version, written.version, `read ${n} follows the write`);
+      assert.deepEqual(read?.value, { n });
+      await b.kv.delete("doc");
+      assert.equal(await b.kv.get("doc"), null, `delete ${n} is seen`);
+    }
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("One writer: refusals come back as the writer gave them", async () => {
+  const { b, close } = await twoWorkers();
+  try {
+    await b.kv.put("k", "text");
+    await assert.rejects(b.kv.put("k", 1, { ifMatch: 9 }), (e: unknown) => {
+      assert.ok(e instanceof ChorusError);
+      assert.equal(e.code, "conflict");
+      assert.deepEqual(e.details, { version: 1 });
+      return true;
+    });
+    await assert.rejects(b.kv.put("k", 1, { ifNoneMatch: true }), { code: "conflict" });
+    await assert.rejects(b.kv.incr("k"), { code: "conflict" });
+    await assert.rejects(b.kv.touch("absent", 10), { code: "not_found" });
+    await assert.rejects(b.kv.delete("absent"), { code: "not_found" });
+    await assert.rejects(b.kv.put("", 1), { code: "invalid_key" });
+    await assert.rejects(b.kv.put("k", 1, { ttl: -1 }), { code: "invalid_request" });
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("One writer: values go over as JSON stores them, and bulk writes go through the writer", async () => {
+  const { a, b, close } = await twoWorkers();
+  try {
+    const value = { at: new Date(0), skip: undefined, list: [1, 2] };
+    await b.kv.put("dated", value);
+    assert.deepEqual((await a.kv.get("dated"))?.value, {
+      at: "1970-01-01T00:00:00.000Z",
+      list: [1, 2],
+    });
+    const put = await b.kv.putMany([
+      { key: "m1", value: { i: 1 } },
+      { key: "m2", value: { i: 2, at: new Date(0) }, ttl: 60 },
+    ]);
+    assert.deepEqual(put.items.map((i) => [i.key, i.version]), [["m1", 1], ["m2", 1]]);
+    assert.deepEqual((await b.kv.get("m2"))?.value, { i: 2, at: "1970-01-01T00:00:00.000Z" });
+    const touched = await b.kv.touchMany([{ key: "m1", ttl: 30 }, { key: "gone", ttl: 30 }]);
+    assert.equal(touched.touched, 1);
+    assert.deepEqual(await b.kv.deleteMany(["m1", "m2", "gone"]), {
+      deleted: 2,
+      keys: ["m1", "m2"],
+    });
+    assert.equal(await b.kv.get("m1"), null);
+    assert.equal(await a.kv.get("m2"), null);
+    assert.equal(b.kv.workers?.handedOver, 4);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("One writer: racing puts on shared keys through both workers lose nothing", async () => {
+  const { a, b, close } = await twoWorkers();
+  try {
+    const keys = Array.from({ length: 8 }, (_, i) => `race${i}`);
+    const writes = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => (i % 2 ? a : b).kv.put(keys[i % 8], { i })),
+    );
+    for (const key of keys) {
+      const versions = writes.filter((w) => w.key === key).map((w) => w.version).sort((x, y) =>
+        x - y
+      );
+      assert.deepEqual(versions, Array.from({ length: 25 }, (_, i) => i + 1), key);
+      const last = await b.kv.get(key, { consistency: "strong" });
+      assert.equal(last?.version, 25);
+    }
+    assert.equal(
+      a.store.stats.conflicts + b.store.stats.conflicts,
+      0,
+      "no write met a stale cache",
+    );
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("One writer: when the writer closes, the other worker writes itself", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const workersChannel = `chorus:workers:${crypto.randomUUID()}`;
+  const a = await Chorus.open({ path, workersChannel });
+  const b = await Chorus.open({ path, workersChannel });
+  try {
+    await until(() => b.kv.workers?.peers === 1, "workers met");
+    await b.kv.put("k", 1);
+    await a.close();
+    await until(() => b.kv.workers?.peers === 0, "the writer said goodbye");
+    assert.equal(b.kv.workers?.writes, true);
+    const written = await b.kv.put("k", 2);
+    assert.equal(written.version, 2);
+    assert.equal(b.kv.workers?.handedOver, 1, "the second write ran here");
+  } finally {
+    await b.close();
+    await a.close();
+    await cleanup();
+  }
+});

@@ -1,0 +1,183 @@
+/**
+ * The writers' channel (actors/one_writer.ts) on its own: two workers on a channel of their own,
+ * as the workers of one `deno serve --parallel` process are.
+ * @module
+ */
+import assert from "node:assert/strict";
+import { OneWriter, type WriterAnswer, type WriterServe } from "../../actors/one_writer.ts";
+import { ChorusError } from "../../errors.ts";
+import { type Clock, ManualClock, systemClock } from "../../clock.ts";
+import { until } from "../_helpers.ts";
+
+/** Ids in start order: the first is the smaller ULID, so it writes. */
+const FIRST = "01JF000000000000000000000A";
+const SECOND = "01JF000000000000000000000B";
+
+async function pair(serveFirst: WriterServe, clock: Clock = systemClock, timeoutMs?: number) {
+  const channel = `chorus:test:${crypto.randomUUID()}`;
+  const refuse: WriterServe = () => Promise.reject(new Error("the second worker does not write"));
+  const second = new OneWriter({ channel, id: SECOND, clock, timeoutMs }, refuse);
+  const first = new OneWriter({ channel, id: FIRST, clock, timeoutMs }, serveFirst);
+  await until(() => first.peers === 1 && second.peers === 1, "the workers know each other");
+  return {
+    channel,
+    first,
+    second,
+    close() {
+      first.close();
+      second.close();
+    },
+  };
+}
+
+const echo: WriterServe = (op, args) =>
+  Promise.resolve({ result: { op, args }, versionstamps: ["00000000000000010000"] });
+
+Deno.test("OneWriter: the worker started first writes, whichever joined the channel first", async () => {
+  const { first, second, close } = await pair(echo);
+  try {
+    assert.equal(first.writer(), null, "the first worker writes itself");
+    assert.equal(second.writer(), FIRST, "the second hands its writes to the first");
+  } finally {
+    close();
+  }
+});
+
+Deno.test("OneWriter: a call gets the writer's answer, clones of its arguments in, its result out", async () => {
+  const { second, close } = await pair(echo);
+  try {
+    const value = { nested: [1, "two", { three: null }] };
+    const answer: WriterAnswer = await second.call(FIRST, "put", ["k", value]);
+    assert.deepEqual(answer, {
+      result: { op: "put", args: ["k", value] },
+      versionstamps: ["00000000000000010000"],
+    });
+  } finally {
+    close();
+  }
+});
+
+Deno.test("OneWriter: the writer's errors come back rebuilt, a ChorusError with its code, details and headers", async () => {
+  const { second, close } = await pair((op) => {
+    if (op === "conflict") {
+      throw new ChorusError("conflict", `Cannot put "k": version is 2, not 9`, {
+        details: { version: 2 },
+        headers: { "Retry-After": "1" },
+      });
+    }
+    throw new TypeError("something broke");
+  });
+  try {
+    await assert.rejects(second.call(FIRST, "conflict", []), (e: unknown) => {
+      assert.ok(e instanceof ChorusError);
+      assert.equal(e.code, "conflict");
+      assert.equal(e.message, `Cannot put "k": version is 2, not 9`);
+      assert.deepEqual(e.details, { version: 2 });
+      assert.deepEqual(e.headers, { "Retry-After": "1" });
+      return true;
+    });
+    await assert.rejects(second.call(FIRST, "other", []), (e: unknown) => {
+      assert.ok(!(e instanceof ChorusError), "anything else stays a plain error (a 500)");
+      assert.equal((e as Error).message, "something broke");
+      return true;
+    });
+  } finally {
+    close();
+  }
+});
+
+Deno.test("OneWriter: calls made in one turn go out as one message, and every one is answered", async () => {
+  const { channel, second, close } = await pair(echo);
+  const spy = new BroadcastChannel(channel);
+  const seen: { t: string; list?: { t: string }[] }[] = [];
+  spy.onmessage = (e) => seen.push(e.data);
+  try {
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => second.call(FIRST, "put", [`k${i}`])),
+    );
+    assert.deepEqual(answers.map((a) => (a.result as { args: string[] }).args[0]), [
+      ...Array.from({ length: 20 }, (_, i) => `k${i}`),
+    ]);
+    await until(() => seen.length >= 2, "the calls and the answers crossed the channel");
+    const calls = seen.filter((m) => m.t === "many" && m.list?.[0].t === "call");
+    assert.equal(calls.length, 1, "one message carried the calls");
+    assert.equal(calls[0].list!.length, 20);
+  } finally {
+    spy.close();
+    close();
+  }
+});
+
+Deno.test("OneWriter: an argument that cannot be cloned fails its call as invalid_request", async () => {
+  const { second, close } = await pair(echo);
+  try {
+    await assert.rejects(
+      second.call(FIRST, "put", ["k", () => 1]),
+      (e: unknown) => e instanceof ChorusError && e.code === "invalid_request",
+    );
+    // The channel still works afterwards.
+    assert.equal((await second.call(FIRST, "put", ["k"])).versionstamps.length, 1);
+  } finally {
+    close();
+  }
+});
+
+Deno.test("OneWriter: when the writer leaves, its waiting calls fail as unavailable and the next worker writes", async () => {
+  let started = 0;
+  const { first, second, close } = await pair(() => {
+    started++;
+    return new Promise<WriterAnswer>(() => {}); // never answers
+  });
+  try {
+    const waiting = second.call(FIRST, "incr", ["n"]);
+    await until(() => started === 1, "the writer took the call");
+    first.leave();
+    assert.equal(first.writer(), null, "a leaving worker writes its own writes");
+    await assert.rejects(waiting, (e: unknown) => {
+      assert.ok(e instanceof ChorusError);
+      assert.equal(e.code, "unavailable");
+      assert.match(e.message, /may or may not have happened/);
+      return true;
+    });
+    assert.equal(second.writer(), null, "the second worker writes now");
+    assert.equal(second.peers, 0);
+  } finally {
+    close();
+  }
+});
+
+Deno.test("OneWriter: a writer that does not answer within the timeout is taken as gone", async () => {
+  const clock = new ManualClock();
+  const { second, close } = await pair(() => new Promise<WriterAnswer>(() => {}), clock, 1_000);
+  try {
+    const waiting = second.call(FIRST, "put", ["k"]);
+    const state: { failed?: unknown } = {};
+    waiting.catch((e) => state.failed = e);
+    clock.advance(900);
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(state.failed, undefined, "still waiting within the timeout");
+    clock.advance(400);
+    await assert.rejects(
+      waiting,
+      (e: unknown) => e instanceof ChorusError && e.code === "unavailable",
+    );
+    assert.equal(second.writer(), null, "writes stay on this worker");
+    assert.equal(clock.pending, 0, "no sweep is left armed once nothing waits");
+  } finally {
+    close();
+  }
+});
+
+Deno.test("OneWriter: closing fails the calls still waiting", async () => {
+  const { second, close } = await pair(() => new Promise<WriterAnswer>(() => {}));
+  try {
+    const waiting = second.call(FIRST, "put", ["k"]);
+    second.close();
+    await assert.rejects(
+      waiting,
+      (e: unknown) => e instanceof ChorusError && e.code === "unavailable",
+    );
+  } finally {
+    close();
+  }
+});
