@@ -164,3 +164,22 @@ Deno.test("One writer: when the writer closes, the other worker writes itself", 
     await cleanup();
   }
 });
+
+Deno.test("One writer: watchers on both workers see every change once, in order", async () => {
+  const { a, b, close } = await twoWorkers();
+  const seen: [number[], number[]] = [[], []];
+  const stops = [
+    await a.kv.watch("watched", (c) => seen[0].push(c.version)),
+    await b.kv.watch("watched", (c) => seen[1].push(c.version)),
+  ];
+  try {
+    for (let i = 0; i < 20; i++) await (i % 2 ? a : b).kv.put("watched", { i });
+    await until(() => seen.every((s) => s.length >= 20), "20 changes seen on both");
+    const expected = Array.from({ length: 20 }, (_, i) => i + 1);
+    assert.deepEqual(seen[0], expected, "on the writer");
+    assert.deepEqual(seen[1], expected, "on the worker that hands its writes over");
+  } finally {
+    for (const stop of stops) stop();
+    await close();
+  }
+});
