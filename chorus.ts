@@ -8,7 +8,9 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import { type Clock, systemClock, type TimerId } from "./clock.ts";
 import { isKvConnect, loadConfig, type ResolvedConfig } from "./config.ts";
 import { openKv } from "./storage/open.ts";
-import { Store } from "./storage/store.ts";
+import { type Intent, Store } from "./storage/store.ts";
+import { OneWriter } from "./storage/one_writer.ts";
+import { HandOver } from "./actors/hand_over.ts";
 import { WatchHub } from "./storage/watch.ts";
 import { watchProbeKey } from "./storage/keys.ts";
 import { Registry } from "./actors/registry.ts";
@@ -77,9 +79,9 @@ export interface ChorusOptions {
   metricsChannel?: string;
   /**
    * A `BroadcastChannel` name shared by the workers of one process that serve the same local KV
-   * file (`deno serve --parallel`; `main.ts` sets it): their kv writes then go through one of them,
+   * file (`deno serve --parallel`; `main.ts` sets it): their writes then go through one of them,
    * since SQLite writes one connection at a time and workers writing at once wait on each other's
-   * locks and caches (see actors/one_writer.ts). Absent: every instance writes itself.
+   * locks and caches (see storage/one_writer.ts). Absent: every instance writes itself.
    */
   workersChannel?: string;
   /** How often `chorus:status` telemetry is published while it has subscribers. Default 10 s. */
@@ -133,8 +135,38 @@ export class Chorus {
   readonly metrics: Metrics;
   readonly #watch: WatchHub;
   readonly #ownsKv: boolean;
+  /** The writers' channel, when this instance is one worker of several on one KV file. */
+  readonly #writer: OneWriter | undefined;
+  readonly #handOver: HandOver | undefined;
   #closed = false;
   #statusTimer?: TimerId;
+
+  /**
+   * The writers' channel as this instance sees it (undefined when it is not on one): the other
+   * workers known, whether this one writes, and the product writes and commit intents it handed
+   * over and took over.
+   * @internal Not part of the embedding API; for Chorus's own tools and tests.
+   */
+  get workers():
+    | {
+      peers: number;
+      writes: boolean;
+      handedOver: number;
+      takenOver: number;
+      intentsHandedOver: number;
+      intentsTakenOver: number;
+    }
+    | undefined {
+    const writer = this.#writer;
+    if (!writer || !this.#handOver) return undefined;
+    return {
+      peers: writer.peers,
+      writes: writer.writer() === null,
+      ...this.#handOver.counts,
+      intentsHandedOver: this.store.stats.handedOver,
+      intentsTakenOver: this.store.stats.takenOver,
+    };
+  }
 
   private constructor(
     kv: Deno.Kv,
@@ -149,21 +181,32 @@ export class Chorus {
     this.instanceId = ulid();
     this.#ownsKv = ownsKv;
     this.store = new Store(kv, { limits: { checks: config.kvMaxChecks }, clock });
+    if (options.workersChannel) {
+      // Kv and context writes are handed over whole, every other commit as its intent.
+      this.#writer = new OneWriter(
+        { channel: options.workersChannel, id: this.instanceId, clock },
+        (op, args) => {
+          if (op === "commit") return this.store.serveHandedOver(args[0] as Intent);
+          if (op.startsWith("kv.")) return this.kv.serveHandedOver(op, args);
+          return this.contexts.serveHandedOver(op, args);
+        },
+      );
+      this.store.handOverTo(this.#writer);
+    }
     this.#watch = new WatchHub(kv, {
       clock,
       probeKey: watchProbeKey(this.instanceId),
       maxLagMs: config.leaderMaxLagMs,
     });
     this.registry = new Registry({ store: this.store, watch: this.#watch, clock, config });
+    this.#handOver = this.#writer && new HandOver(this.#writer, this.registry);
     this.registry.define("kv", (id, ctx) => new KvActor(id, ctx));
     this.kv = new KvApi({
       registry: this.registry,
       store: this.store,
       config,
       clock,
-      workers: options.workersChannel
-        ? { channel: options.workersChannel, id: this.instanceId }
-        : undefined,
+      handOver: this.#handOver,
     });
     this.registry.define("context", (id, ctx) => new ContextActor(id, ctx));
     this.contexts = new ContextsApi({
@@ -174,6 +217,7 @@ export class Chorus {
       instanceId: this.instanceId,
       formats: createDeltaFormats(options.deltaFormats),
       exportProvider: resolveExportProvider(this.store, config, options.exportProvider),
+      handOver: this.#handOver,
     });
     const startedAt = clock.now();
     this.registry.define("reel", (id, ctx) => new ReelActor(id, ctx));
@@ -254,9 +298,11 @@ export class Chorus {
         chorus_cleanup_runs_total: this.contexts.cleanupTotals.runs,
         chorus_cleanup_contexts_removed_total: this.contexts.cleanupTotals.contexts,
         chorus_cleanup_deltas_removed_total: this.contexts.cleanupTotals.deltas,
-        // Workers of one process on one KV file write kv through one of them (one_writer.ts).
-        chorus_kv_writes_handed_over_total: this.kv.workers?.handedOver ?? 0,
-        chorus_kv_writes_taken_over_total: this.kv.workers?.takenOver ?? 0,
+        // Workers of one process on one KV file write through one of them (one_writer.ts).
+        chorus_writes_handed_over_total: this.#handOver?.counts.handedOver ?? 0,
+        chorus_writes_taken_over_total: this.#handOver?.counts.takenOver ?? 0,
+        chorus_commit_intents_handed_over_total: this.store.stats.handedOver,
+        chorus_commit_intents_taken_over_total: this.store.stats.takenOver,
       }),
     });
     this.#publishStatus(options.statusIntervalMs ?? STATUS_INTERVAL_MS, figures.stats);
@@ -371,13 +417,13 @@ export class Chorus {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#statusTimer !== undefined) this.clock.clearTimeout(this.#statusTimer);
-    this.kv.closeWriter(false); // another worker writes from now on, if this one did
+    this.#writer?.leave(); // another worker writes from now on, if this one did
     await this.realtime.close({ code: options.socketCode ?? 1001 });
     await this.contexts.scheduler.close();
     await this.reels.close();
     await this.members.stop();
     await this.registry.close();
-    this.kv.closeWriter(true);
+    this.#writer?.close();
     this.metrics.close();
     this.store.close();
     this.#watch.close();

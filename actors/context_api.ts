@@ -11,6 +11,8 @@ import type { Clock } from "../clock.ts";
 import type { Consistency, ResolvedConfig } from "../config.ts";
 import type { Store } from "../storage/store.ts";
 import type { Registry } from "./registry.ts";
+import type { HandOver } from "./hand_over.ts";
+import type { WriterAnswer } from "../storage/one_writer.ts";
 import { createDeltaFormats, DEFAULT_DELTA_FORMAT, type DeltaFormat } from "../deltas/format.ts";
 import { isJsonObject, type JsonObject } from "../deltas/json.ts";
 import { applyJsonPatch, type JsonPatchOperation } from "../deltas/json_patch.ts";
@@ -99,7 +101,16 @@ export interface ContextsApiDeps {
   formats?: Map<string, DeltaFormat>;
   /** Where exports go; undefined = export and restore fail with `unavailable`. */
   exportProvider?: ExportProvider;
+  /**
+   * Where writes go when the workers of one process on one KV file write through one of them
+   * (see storage/one_writer.ts); the instance routes the writes handed to this one to
+   * {@linkcode ContextsApi.serveHandedOver}.
+   */
+  handOver?: HandOver;
 }
+
+/** The context writes that go through the writer. */
+type HandedWrite = "set" | "update" | "delete";
 
 const MAX_ID_BYTES = 1024;
 // deno-lint-ignore no-control-regex
@@ -251,10 +262,51 @@ export class ContextsApi {
    * @throws {ChorusError} `invalid_request` when `context` is not a JSON object,
    * `payload_too_large` over 512 KiB stored
    */
-  async set(id: string, context: unknown): Promise<ContextValue> {
-    const actor = this.#actor(id);
+  set(id: string, context: unknown): Promise<ContextValue> {
+    return this.#set(id, context, false);
+  }
+
+  async #set(id: string, context: unknown, here: boolean): Promise<ContextValue> {
+    validateContextId(id);
     const owned = ownObject(context, "set", id);
+    const writer = here ? null : this.#elsewhere();
+    if (writer) return this.#handOver(writer, "set", id, [id, owned]);
+    const actor = this.#actor(id);
     return await this.#write(actor, (tx) => actor.setOp(tx, owned), weightOf(owned));
+  }
+
+  /** The worker that writes, when it is another one (see storage/one_writer.ts). */
+  #elsewhere(): string | null {
+    return this.#deps.handOver?.elsewhere() ?? null;
+  }
+
+  /** Hands a write of context `id` to `writer` (see actors/hand_over.ts). */
+  #handOver<T>(writer: string, op: HandedWrite, id: string, args: unknown[]): Promise<T> {
+    return this.#deps.handOver!.call<T>(writer, "context", `contexts.${op}`, [id], args);
+  }
+
+  /**
+   * Runs a context write another worker handed over, here, and answers with the context's head
+   * versionstamp after it.
+   * @internal Not part of the embedding API; the instance's writers' channel calls it.
+   */
+  async serveHandedOver(op: string, args: unknown[]): Promise<WriterAnswer> {
+    const id = args[0] as string;
+    let result: unknown;
+    switch (op.slice("contexts.".length) as HandedWrite) {
+      case "set":
+        result = await this.#set(id, args[1], true);
+        break;
+      case "update":
+        result = await this.#update(id, args[1], args[2] as { type?: PatchType }, true);
+        break;
+      case "delete":
+        result = await this.#delete(id, true);
+        break;
+      default:
+        throw new ChorusError("internal", `Cannot run "${op}" for another worker: not a write`);
+    }
+    return this.#deps.handOver!.answer("context", [id], result);
   }
 
   /**
@@ -264,12 +316,17 @@ export class ContextsApi {
    * @throws {ChorusError} `not_found`; `invalid_request` for a malformed patch; `conflict` (with
    * `details.op_index`) when a JSON Patch op does not apply — the context is then unchanged
    */
-  async update(
+  update(id: string, patch: unknown, options: { type?: PatchType } = {}): Promise<ContextValue> {
+    return this.#update(id, patch, options, false);
+  }
+
+  async #update(
     id: string,
     patch: unknown,
-    options: { type?: PatchType } = {},
+    options: { type?: PatchType },
+    here: boolean,
   ): Promise<ContextValue> {
-    const actor = this.#actor(id);
+    validateContextId(id);
     const type = options.type ?? (Array.isArray(patch) ? "json-patch" : "merge-patch");
     if (type === "merge-patch" && !isJsonObject(patch)) {
       throw new ChorusError(
@@ -284,6 +341,9 @@ export class ContextsApi {
       );
     }
     const owned = frozenJsonCopy(patch, "the patch");
+    const writer = here ? null : this.#elsewhere();
+    if (writer) return this.#handOver(writer, "update", id, [id, owned, { type }]);
+    const actor = this.#actor(id);
     // A merge patch is applied copy-on-write with its delta built alongside (cost ∝ the patch);
     // a JSON Patch is applied to a copy and diffed.
     const change = type === "json-patch"
@@ -335,7 +395,14 @@ export class ContextsApi {
    * continues from there.
    * @throws {ChorusError} `not_found`
    */
-  async delete(id: string): Promise<{ deleted: true; version: number }> {
+  delete(id: string): Promise<{ deleted: true; version: number }> {
+    return this.#delete(id, false);
+  }
+
+  async #delete(id: string, here: boolean): Promise<{ deleted: true; version: number }> {
+    validateContextId(id);
+    const writer = here ? null : this.#elsewhere();
+    if (writer) return this.#handOver(writer, "delete", id, [id]);
     const actor = this.#actor(id);
     return await this.#write(actor, (tx) => actor.deleteOp(tx), 256);
   }

@@ -33,7 +33,8 @@ import {
   readKvLog,
 } from "./kv_actor.ts";
 import type { Clock } from "../clock.ts";
-import { OneWriter, type WriterAnswer } from "./one_writer.ts";
+import type { WriterAnswer } from "../storage/one_writer.ts";
+import type { HandOver } from "./hand_over.ts";
 
 export type { KvChange, KvEntry };
 
@@ -174,10 +175,11 @@ export interface KvApiDeps {
   config: ResolvedConfig;
   clock: Clock;
   /**
-   * The workers of one process serving the same KV file, when their kv writes go through one of
-   * them (see actors/one_writer.ts): the channel they share and this one's id.
+   * Where writes go when the workers of one process on one KV file write through one of them
+   * (see storage/one_writer.ts); the instance routes the writes handed to this one to
+   * {@linkcode KvApi.serveHandedOver}.
    */
-  workers?: { channel: string; id: string; timeoutMs?: number };
+  handOver?: HandOver;
 }
 
 /** One item of {@linkcode KvApi.putMany}. */
@@ -195,77 +197,32 @@ type HandedWrite = "put" | "delete" | "touch" | "incr" | "putMany" | "deleteMany
 export class KvApi {
   readonly #deps: KvApiDeps;
   readonly #warmWarn: ReturnType<typeof throttledWarn>;
-  readonly #writer: OneWriter | undefined;
-  #handedOver = 0;
-  #takenOver = 0;
 
   /** Builds the API over an instance's registry, store, configuration and clock. */
   constructor(deps: KvApiDeps) {
     this.#deps = deps;
     this.#warmWarn = throttledWarn(60_000, () => deps.clock.now());
-    this.#writer = deps.workers
-      ? new OneWriter({ ...deps.workers, clock: deps.clock }, (op, args) => this.#serve(op, args))
-      : undefined;
   }
 
-  /**
-   * Stops handing writes to another worker and taking theirs ({@linkcode OneWriter.leave}); with
-   * `final`, also closes the channel. Called by `Chorus.close`, first to leave, last to close.
-   * @internal Not part of the embedding API.
-   */
-  closeWriter(final: boolean): void {
-    if (final) this.#writer?.close();
-    else this.#writer?.leave();
-  }
-
-  /**
-   * The writers' channel as this instance sees it (undefined when it is not on one): the other
-   * workers known, whether this one writes, and the writes it handed over and took over.
-   * @internal Not part of the embedding API; read by metrics and tests.
-   */
-  get workers():
-    | { peers: number; writes: boolean; handedOver: number; takenOver: number }
-    | undefined {
-    const writer = this.#writer;
-    if (!writer) return undefined;
-    return {
-      peers: writer.peers,
-      writes: writer.writer() === null,
-      handedOver: this.#handedOver,
-      takenOver: this.#takenOver,
-    };
-  }
-
-  /** The worker that writes, when it is another one (see actors/one_writer.ts). */
+  /** The worker that writes, when it is another one (see storage/one_writer.ts). */
   #elsewhere(): string | null {
-    return this.#writer?.writer() ?? null;
+    return this.#deps.handOver?.elsewhere() ?? null;
+  }
+
+  /** Hands a write of `keys` to `writer` (see actors/hand_over.ts). */
+  #handOver<T>(writer: string, op: HandedWrite, keys: string[], args: unknown[]): Promise<T> {
+    return this.#deps.handOver!.call<T>(writer, "kv", `kv.${op}`, keys, args);
   }
 
   /**
-   * Hands a write of `keys` to `writer`; once answered, this worker's cached actors of the keys
-   * take the write in before their next read, so a client reading through this worker after its
-   * write reads it.
+   * Runs a kv write another worker handed over, here, and answers with the keys' head
+   * versionstamps after it.
+   * @internal Not part of the embedding API; the instance's writers' channel calls it.
    */
-  async #handOver<T>(writer: string, op: HandedWrite, keys: string[], args: unknown[]): Promise<T> {
-    this.#handedOver++;
-    const answer = await this.#writer!.call(writer, op, args);
-    keys.forEach((key, i) => {
-      const versionstamp = answer.versionstamps[i];
-      if (versionstamp) this.#actorIfLive(key)?.writtenElsewhere(versionstamp);
-    });
-    return answer.result as T;
-  }
-
-  #actorIfLive(key: string): KvActor | undefined {
-    return this.#deps.registry.peek<KvActor>("kv", key);
-  }
-
-  /** Runs a write another worker handed over, here, with the keys' head versionstamps after it. */
-  async #serve(op: string, args: unknown[]): Promise<WriterAnswer> {
-    this.#takenOver++;
+  async serveHandedOver(op: string, args: unknown[]): Promise<WriterAnswer> {
     let result: unknown;
     let keys: string[];
-    switch (op as HandedWrite) {
+    switch (op.slice("kv.".length) as HandedWrite) {
       case "put":
         keys = [args[0] as string];
         result = await this.#put(keys[0], args[1], args[2] as KvPutOptions, true);
@@ -301,10 +258,7 @@ export class KvApi {
       default:
         throw new ChorusError("internal", `Cannot run "${op}" for another worker: not a kv write`);
     }
-    return {
-      result,
-      versionstamps: keys.map((key) => this.#actorIfLive(key)?.headVersionstamp ?? null),
-    };
+    return this.#deps.handOver!.answer("kv", keys, result);
   }
 
   #actor(key: string): KvActor {

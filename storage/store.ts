@@ -18,6 +18,7 @@ import {
 } from "../observability/telemetry.ts";
 import { failSpan, inSpan, SPAN_NAMES, tracer } from "../observability/tracing.ts";
 import { GET_MANY_MAX, ReadBatcher } from "./read_batcher.ts";
+import type { OneWriter, WriterAnswer } from "./one_writer.ts";
 
 /** A precondition: `key` still has `versionstamp` (null = absent). */
 export interface Check {
@@ -68,6 +69,10 @@ export interface StoreStats {
   lastCommitMs: number;
   /** Commits per latency bucket: counts at or under each of {@linkcode COMMIT_BUCKETS_MS}. */
   commitBuckets: number[];
+  /** Intents handed to another worker to commit (see storage/one_writer.ts). */
+  handedOver: number;
+  /** Intents another worker handed here to commit. */
+  takenOver: number;
 }
 
 /** Upper bounds (ms) of the commit latency histogram. */
@@ -107,6 +112,8 @@ export class Store {
     commitMs: 0,
     lastCommitMs: 0,
     commitBuckets: COMMIT_BUCKETS_MS.map(() => 0),
+    handedOver: 0,
+    takenOver: 0,
   };
   readonly #limits: CommitLimits;
   readonly #clock: Clock;
@@ -117,6 +124,7 @@ export class Store {
   /** Single-key reads, grouped into `getMany` while one is in flight (see read_batcher.ts). */
   readonly #strongReads: ReadBatcher;
   readonly #eventualReads: ReadBatcher;
+  #writer?: OneWriter;
   #closed = false;
 
   /** Wraps `kv`; `options` set the per-commit limits (fewer checks on KV Connect) and the clock. */
@@ -144,6 +152,25 @@ export class Store {
    */
   get limits(): CommitLimits {
     return this.#limits;
+  }
+
+  /**
+   * From now on, commits go to the worker `writer` elects when it is another one (see
+   * storage/one_writer.ts); the instance routes the intents handed here to
+   * {@linkcode serveHandedOver}.
+   * @internal Not part of the embedding API; set by the instance.
+   */
+  handOverTo(writer: OneWriter): void {
+    this.#writer = writer;
+  }
+
+  /**
+   * Commits an intent another worker handed over, here (never handed on), with the others queued.
+   * @internal Not part of the embedding API; the instance's writers' channel calls it.
+   */
+  async serveHandedOver(intent: Intent): Promise<WriterAnswer> {
+    this.stats.takenOver++;
+    return { result: await this.#commitHere(intent), versionstamps: [] };
   }
 
   /** Intents waiting for a commit. */
@@ -261,6 +288,15 @@ export class Store {
    * @internal Not part of the embedding API; actors and storage/ commit through it.
    */
   commit(intent: Intent): Promise<CommitResult> {
+    const writer = this.#writer?.writer();
+    if (writer && !this.#closed && clones(intent)) {
+      this.stats.handedOver++;
+      return this.#writer!.call(writer, "commit", [intent]).then((a) => a.result as CommitResult);
+    }
+    return this.#commitHere(intent);
+  }
+
+  #commitHere(intent: Intent): Promise<CommitResult> {
     if (this.#closed) {
       return Promise.reject(new ChorusError("unavailable", "Cannot commit: the store is closed"));
     }
@@ -511,6 +547,17 @@ export class Store {
     if (count === 1) this.stats.conflicts++;
     return { ok: false };
   }
+}
+
+/**
+ * Whether an intent crosses a `BroadcastChannel` unchanged: a `Deno.KvU64` value (set by a backup
+ * restore) would arrive as a plain object, so such an intent is committed where it is.
+ */
+function clones(intent: Intent): boolean {
+  for (const m of intent.mutations) {
+    if (m.type === "set" && m.value instanceof Deno.KvU64) return false;
+  }
+  return true;
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * kv writes of a real `deno serve --parallel` server (two workers, started as `deno task start`
- * does): requests land on both workers, kv writes go through one of them (actors/one_writer.ts),
+ * does): requests land on both workers, kv writes go through one of them (storage/one_writer.ts),
  * and concurrent increments over many connections still count exactly.
  * @module
  */
@@ -35,8 +35,8 @@ Deno.test("[workers] deno serve --parallel: 120 concurrent incr over new connect
     assert.equal((await read.json()).value, 120);
 
     const metrics = await (await fresh(`${base}/metrics`)).text();
-    const handed = sumSamples(metrics, "chorus_kv_writes_handed_over_total");
-    const taken = sumSamples(metrics, "chorus_kv_writes_taken_over_total");
+    const handed = sumSamples(metrics, "chorus_writes_handed_over_total");
+    const taken = sumSamples(metrics, "chorus_writes_taken_over_total");
     assert.ok(handed > 0, `the worker that does not write handed its increments over:\n${metrics}`);
     assert.equal(taken, handed, "every write handed over was taken over");
     task.child.kill("SIGTERM");

@@ -1,6 +1,7 @@
 /**
  * Two instances on one KV file sharing a writers' channel, as the workers of `deno serve
- * --parallel` do (`workersChannel`): every kv write goes through the instance opened first, and
+ * --parallel` do (`workersChannel`): kv and context writes are handed whole to the instance opened
+ * first and every other commit as its intent (actors/hand_over.ts, storage/one_writer.ts), and
  * results, errors and reads are what one instance alone would give.
  * @module
  */
@@ -15,9 +16,9 @@ async function twoWorkers() {
   const workersChannel = `chorus:workers:${crypto.randomUUID()}`;
   const a = await Chorus.open({ path, workersChannel });
   const b = await Chorus.open({ path, workersChannel });
-  await until(() => a.kv.workers?.peers === 1 && b.kv.workers?.peers === 1, "workers met");
-  assert.equal(a.kv.workers?.writes, true, "the instance opened first writes");
-  assert.equal(b.kv.workers?.writes, false);
+  await until(() => a.workers?.peers === 1 && b.workers?.peers === 1, "workers met");
+  assert.equal(a.workers?.writes, true, "the instance opened first writes");
+  assert.equal(b.workers?.writes, false);
   return {
     a,
     b,
@@ -42,8 +43,8 @@ Deno.test("One writer: 50 concurrent incr through each worker end at exactly 100
       "each caller got its own count",
     );
     assert.equal(b.registry.peek("kv", "counter"), undefined, "the other worker loaded no actor");
-    assert.equal(b.kv.workers?.handedOver, 50);
-    assert.equal(a.kv.workers?.takenOver, 50);
+    assert.equal(b.workers?.handedOver, 50);
+    assert.equal(a.workers?.takenOver, 50);
     assert.equal((await b.kv.get("counter", { consistency: "strong" }))?.value, 100);
   } finally {
     await close();
@@ -113,7 +114,7 @@ Deno.test("One writer: values go over as JSON stores them, and bulk writes go th
     });
     assert.equal(await b.kv.get("m1"), null);
     assert.equal(await a.kv.get("m2"), null);
-    assert.equal(b.kv.workers?.handedOver, 4);
+    assert.equal(b.workers?.handedOver, 4);
   } finally {
     await close();
   }
@@ -150,14 +151,14 @@ Deno.test("One writer: when the writer closes, the other worker writes itself", 
   const a = await Chorus.open({ path, workersChannel });
   const b = await Chorus.open({ path, workersChannel });
   try {
-    await until(() => b.kv.workers?.peers === 1, "workers met");
+    await until(() => b.workers?.peers === 1, "workers met");
     await b.kv.put("k", 1);
     await a.close();
-    await until(() => b.kv.workers?.peers === 0, "the writer said goodbye");
-    assert.equal(b.kv.workers?.writes, true);
+    await until(() => b.workers?.peers === 0, "the writer said goodbye");
+    assert.equal(b.workers?.writes, true);
     const written = await b.kv.put("k", 2);
     assert.equal(written.version, 2);
-    assert.equal(b.kv.workers?.handedOver, 1, "the second write ran here");
+    assert.equal(b.workers?.handedOver, 1, "the second write ran here");
   } finally {
     await b.close();
     await a.close();
@@ -180,6 +181,87 @@ Deno.test("One writer: watchers on both workers see every change once, in order"
     assert.deepEqual(seen[1], expected, "on the worker that hands its writes over");
   } finally {
     for (const stop of stops) stop();
+    await close();
+  }
+});
+
+Deno.test("One writer: contexts and reels written through both workers commit on the writer, nothing lost", async () => {
+  const { a, b, close } = await twoWorkers();
+  // Commits made while b was opening (before it met a) were its own.
+  const commitsBefore = b.store.stats.commits;
+  try {
+    await a.contexts.set("doc", { n: 0 });
+    const updates = await Promise.all(
+      Array.from(
+        { length: 40 },
+        (_, i) => (i % 2 ? a : b).contexts.update("doc", { [`f${i}`]: i }),
+      ),
+    );
+    assert.deepEqual(
+      updates.map((u) => u.version).sort((x, y) => x - y),
+      Array.from({ length: 40 }, (_, i) => i + 2),
+      "every update got its own version",
+    );
+    const doc = await b.contexts.get("doc");
+    assert.equal(Object.keys(doc?.context as object).length, 41);
+    await Promise.all(
+      Array.from(
+        { length: 20 },
+        (_, i) => (i % 2 ? a : b).reels.interact("reel", { type: "like", user_id: `u${i}` }),
+      ),
+    );
+    assert.equal((await b.reels.get("reel", { consistency: "strong" })).likes, 20);
+    assert.ok(b.store.stats.handedOver > 0, "the second worker handed its commits over");
+    assert.equal(b.store.stats.commits, commitsBefore, "and made none itself");
+    assert.equal(a.store.stats.takenOver, b.store.stats.handedOver);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("One writer: an intent holding a KvU64 is committed where it is", async () => {
+  const { b, close } = await twoWorkers();
+  try {
+    const before = { handed: b.store.stats.handedOver, commits: b.store.stats.commits };
+    const result = await b.store.commit({
+      checks: [],
+      mutations: [{ type: "set", key: ["u64_test"], value: new Deno.KvU64(7n) }],
+      bytes: 64,
+    });
+    assert.equal(result.ok, true);
+    assert.equal(b.store.stats.handedOver, before.handed);
+    assert.equal(b.store.stats.commits, before.commits + 1);
+    const read = await b.store.get<Deno.KvU64>(["u64_test"]);
+    assert.equal(read.value?.value, 7n);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("One writer: context writes are handed over whole and read back on the worker that took them", async () => {
+  const { a, b, close } = await twoWorkers();
+  try {
+    const handed = b.workers!.handedOver;
+    await b.contexts.set("ctx", { n: 0 });
+    assert.equal(b.registry.peek("context", "ctx"), undefined, "b ran no actor for the write");
+    assert.deepEqual((await b.contexts.get("ctx"))?.context, { n: 0 });
+    for (let n = 1; n <= 15; n++) {
+      const updated = await b.contexts.update("ctx", { n });
+      const read = await b.contexts.get("ctx"); // leader, from b's cache
+      assert.equal(read?.version, updated.version, `read ${n} follows the update`);
+      assert.deepEqual(read?.context, { n });
+    }
+    await assert.rejects(b.contexts.update("absent", { n: 1 }), { code: "not_found" });
+    await assert.rejects(
+      b.contexts.update("ctx", [{ op: "test", path: "/n", value: 0 }]),
+      (e: unknown) => e instanceof ChorusError && e.code === "conflict",
+    );
+    const deleted = await b.contexts.delete("ctx");
+    assert.equal(await b.contexts.get("ctx"), null, "the delete is seen at once");
+    assert.equal(deleted.deleted, true);
+    assert.equal(b.workers!.handedOver - handed, 19, "set, 15 + 2 updates, delete");
+    assert.equal(await a.contexts.get("ctx", { consistency: "strong" }), null);
+  } finally {
     await close();
   }
 });

@@ -6,12 +6,15 @@
  * (measured: PUTs at half to two thirds of one worker's rate), and two workers writing the same
  * keys also find each other's cached actors stale. Here the workers find each other over a
  * `BroadcastChannel`, take the one started first (the smallest instance id, a ULID) as the writer,
- * and every other worker hands its kv writes to it and answers with the writer's result.
+ * and every other worker hands its writes to it and answers with the writer's result: kv writes
+ * whole (`KvApi.serveHandedOver`: the writer's actor runs them, so no cache goes stale), every
+ * other commit as its intent (`Store.serveHandedOver`: actors stay on their worker, and the writer
+ * commits their intents together with its own).
  *
  * The writer only says where writes go, not what makes them correct: every write still commits
  * with its versionstamp checks, so workers that disagree for a moment (one starting, one
- * stopping) cost a conflict and a retry, never a lost or doubled write. A handed-over write is run
- * where it arrives, never handed on, so no write can circle.
+ * stopping) cost a conflict and a retry, never a lost or doubled write. A handed-over commit is
+ * made where it arrives, never handed on, so no write can circle.
  *
  * Calls from one event-loop turn go out as one message: under load, a message carries many.
  * @module

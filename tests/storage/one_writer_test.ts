@@ -1,10 +1,10 @@
 /**
- * The writers' channel (actors/one_writer.ts) on its own: two workers on a channel of their own,
+ * The writers' channel (storage/one_writer.ts) on its own: two workers on a channel of their own,
  * as the workers of one `deno serve --parallel` process are.
  * @module
  */
 import assert from "node:assert/strict";
-import { OneWriter, type WriterAnswer, type WriterServe } from "../../actors/one_writer.ts";
+import { OneWriter, type WriterAnswer, type WriterServe } from "../../storage/one_writer.ts";
 import { ChorusError } from "../../errors.ts";
 import { type Clock, ManualClock, systemClock } from "../../clock.ts";
 import { until } from "../_helpers.ts";

@@ -1,0 +1,66 @@
+/**
+ * The products' side of the writers' channel (storage/one_writer.ts): a product API asks
+ * {@linkcode HandOver.elsewhere} before a write, and when another worker writes, hands it the
+ * whole call with {@linkcode HandOver.call}; that worker runs it on its own actors and answers
+ * with {@linkcode HandOver.answer}. The worker that handed a write over then has its cached actors
+ * of the written ids take the write in before their next read, so a client reads its own writes on
+ * whichever worker took them.
+ * @module
+ */
+import type { OneWriter, WriterAnswer } from "../storage/one_writer.ts";
+import type { Registry } from "./registry.ts";
+
+/** Writes handed over and taken over, for `/metrics`. */
+export interface HandOverCounts {
+  /** Calls this worker handed to the writer. */
+  handedOver: number;
+  /** Calls other workers handed to this one. */
+  takenOver: number;
+}
+
+/** Routes product writes to the writer among the workers of one KV file. */
+export class HandOver {
+  readonly #writer: OneWriter;
+  readonly #registry: Registry;
+  /** Live counters. */
+  readonly counts: HandOverCounts = { handedOver: 0, takenOver: 0 };
+
+  /** Routes over `writer`; `registry` holds this worker's actors. */
+  constructor(writer: OneWriter, registry: Registry) {
+    this.#writer = writer;
+    this.#registry = registry;
+  }
+
+  /** Other workers known, and whether this one writes. */
+  get peers(): number {
+    return this.#writer.peers;
+  }
+
+  /** The worker that writes, when it is another one; null when writes run here. */
+  elsewhere(): string | null {
+    return this.#writer.writer();
+  }
+
+  /**
+   * Hands `op` (named `<kind>.<name>`) with structured-cloneable `args` to `writer`; once it
+   * answers, this worker's loaded actors of `kind` with the written `ids` take the write in.
+   */
+  async call<T>(writer: string, kind: string, op: string, ids: string[], args: unknown[]) {
+    this.counts.handedOver++;
+    const answer = await this.#writer.call(writer, op, args);
+    ids.forEach((id, i) => {
+      const versionstamp = answer.versionstamps[i];
+      if (versionstamp) this.#registry.peek(kind, id)?.writtenElsewhere(versionstamp);
+    });
+    return answer.result as T;
+  }
+
+  /** The answer to a handed-over write that returned `result` after writing `ids` of `kind`. */
+  answer(kind: string, ids: string[], result: unknown): WriterAnswer {
+    this.counts.takenOver++;
+    return {
+      result,
+      versionstamps: ids.map((id) => this.#registry.peek(kind, id)?.headVersionstamp ?? null),
+    };
+  }
+}
