@@ -11,8 +11,10 @@
  * and a third server measures Chorus with auth on. With `--parallel`, both run as `deno task start`
  * serves them: `deno serve --parallel` (one worker per core), Chorus on `main.ts` with its workers
  * sharing one KV file, the bare app from `bare_hono.ts` (each worker its own `Map`); no auth row.
- * Under `--parallel` a key's writes come from both workers, so a PUT may find its actor's cache
- * behind the other worker's write (a conflict: reload and retry).
+ * Under `--parallel` the workers write through the one started first (storage/one_writer.ts);
+ * with `CHORUS_ONE_WRITER=off` in this script's environment (the servers inherit it) each worker
+ * writes itself, and a PUT may find its actor's cache behind the other worker's write (a
+ * conflict: reload and retry).
  *
  * Usage: deno run -A bench/load/http_kv.ts [seconds=8] [connections=64] [--parallel]
  */
@@ -175,7 +177,12 @@ const ours = results["Chorus"];
 const authed = results["Chorus, auth on"];
 console.log(
   `\nwrk -t2 -c${connections} -d${seconds}s, servers on 127.0.0.1, ${
-    parallel ? "each under `deno serve --parallel` (2 workers)" : "each one Deno.serve"
+    parallel
+      ? "each under `deno serve --parallel` (2 workers), Chorus with " +
+        (/^(0|false|off|no)$/i.test(Deno.env.get("CHORUS_ONE_WRITER") ?? "")
+          ? "each worker writing itself (`CHORUS_ONE_WRITER=off`)"
+          : "one writer")
+      : "each one Deno.serve"
   }, ${Deno.build.target}\n`,
 );
 console.log("| route | bare Hono req/s | Chorus req/s | ratio | bare p99 | Chorus p99 |");
