@@ -182,12 +182,13 @@ export class Chorus {
     this.#ownsKv = ownsKv;
     this.store = new Store(kv, { limits: { checks: config.kvMaxChecks }, clock });
     if (options.workersChannel) {
-      // Kv and context writes are handed over whole, every other commit as its intent.
+      // Kv, context and reel writes are handed over whole, every other commit as its intent.
       this.#writer = new OneWriter(
         { channel: options.workersChannel, id: this.instanceId, clock },
         (op, args) => {
           if (op === "commit") return this.store.serveHandedOver(args[0] as Intent);
           if (op.startsWith("kv.")) return this.kv.serveHandedOver(op, args);
+          if (op.startsWith("reels.")) return this.reels.serveHandedOver(op, args);
           return this.contexts.serveHandedOver(op, args);
         },
       );
@@ -222,7 +223,13 @@ export class Chorus {
     const startedAt = clock.now();
     this.registry.define("reel", (id, ctx) => new ReelActor(id, ctx));
     this.registry.define("user", (id, ctx) => new UserActor(id, ctx));
-    this.reels = new ReelsApi({ registry: this.registry, store: this.store, config, clock });
+    this.reels = new ReelsApi({
+      registry: this.registry,
+      store: this.store,
+      config,
+      clock,
+      handOver: this.#handOver,
+    });
     this.users = new UsersApi({
       registry: this.registry,
       store: this.store,

@@ -282,7 +282,7 @@ export class ContextsApi {
 
   /** Hands a write of context `id` to `writer` (see actors/hand_over.ts). */
   #handOver<T>(writer: string, op: HandedWrite, id: string, args: unknown[]): Promise<T> {
-    return this.#deps.handOver!.call<T>(writer, "context", `contexts.${op}`, [id], args);
+    return this.#deps.handOver!.call<T>(writer, `contexts.${op}`, [{ kind: "context", id }], args);
   }
 
   /**
@@ -306,7 +306,7 @@ export class ContextsApi {
       default:
         throw new ChorusError("internal", `Cannot run "${op}" for another worker: not a write`);
     }
-    return this.#deps.handOver!.answer("context", [id], result);
+    return this.#deps.handOver!.answer([{ kind: "context", id }], result);
   }
 
   /**

@@ -10,6 +10,12 @@
 import type { OneWriter, WriterAnswer } from "../storage/one_writer.ts";
 import type { Registry } from "./registry.ts";
 
+/** An actor a write changes: its kind and id. */
+export interface Written {
+  kind: string;
+  id: string;
+}
+
 /** Writes handed over and taken over, for `/metrics`. */
 export interface HandOverCounts {
   /** Calls this worker handed to the writer. */
@@ -42,25 +48,32 @@ export class HandOver {
   }
 
   /**
-   * Hands `op` (named `<kind>.<name>`) with structured-cloneable `args` to `writer`; once it
-   * answers, this worker's loaded actors of `kind` with the written `ids` take the write in.
+   * Hands `op` (named `<product>.<name>`) with structured-cloneable `args` to `writer`; once it
+   * answers, this worker's loaded actors among `written` take the write in.
    */
-  async call<T>(writer: string, kind: string, op: string, ids: string[], args: unknown[]) {
+  async call<T>(writer: string, op: string, written: Written[], args: unknown[]): Promise<T> {
     this.counts.handedOver++;
     const answer = await this.#writer.call(writer, op, args);
-    ids.forEach((id, i) => {
+    written.forEach(({ kind, id }, i) => {
       const versionstamp = answer.versionstamps[i];
       if (versionstamp) this.#registry.peek(kind, id)?.writtenElsewhere(versionstamp);
     });
     return answer.result as T;
   }
 
-  /** The answer to a handed-over write that returned `result` after writing `ids` of `kind`. */
-  answer(kind: string, ids: string[], result: unknown): WriterAnswer {
+  /** The answer to a handed-over write that returned `result` after changing `written`. */
+  answer(written: Written[], result: unknown): WriterAnswer {
     this.counts.takenOver++;
     return {
       result,
-      versionstamps: ids.map((id) => this.#registry.peek(kind, id)?.headVersionstamp ?? null),
+      versionstamps: written.map(({ kind, id }) =>
+        this.#registry.peek(kind, id)?.headVersionstamp ?? null
+      ),
     };
+  }
+
+  /** The actors of `kind` with `ids`. */
+  static of(kind: string, ids: string[]): Written[] {
+    return ids.map((id) => ({ kind, id }));
   }
 }

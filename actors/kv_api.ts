@@ -34,7 +34,7 @@ import {
 } from "./kv_actor.ts";
 import type { Clock } from "../clock.ts";
 import type { WriterAnswer } from "../storage/one_writer.ts";
-import type { HandOver } from "./hand_over.ts";
+import { HandOver } from "./hand_over.ts";
 
 export type { KvChange, KvEntry };
 
@@ -211,7 +211,7 @@ export class KvApi {
 
   /** Hands a write of `keys` to `writer` (see actors/hand_over.ts). */
   #handOver<T>(writer: string, op: HandedWrite, keys: string[], args: unknown[]): Promise<T> {
-    return this.#deps.handOver!.call<T>(writer, "kv", `kv.${op}`, keys, args);
+    return this.#deps.handOver!.call<T>(writer, `kv.${op}`, HandOver.of("kv", keys), args);
   }
 
   /**
@@ -258,7 +258,7 @@ export class KvApi {
       default:
         throw new ChorusError("internal", `Cannot run "${op}" for another worker: not a kv write`);
     }
-    return this.#deps.handOver!.answer("kv", keys, result);
+    return this.#deps.handOver!.answer(HandOver.of("kv", keys), result);
   }
 
   #actor(key: string): KvActor {

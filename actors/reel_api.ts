@@ -24,6 +24,8 @@ import {
 import type { InteractionJson, Priority, ReelStateJson, ReelUpdateJson } from "./reel_types.ts";
 import { type JointOp, writeTogether } from "./write_together.ts";
 import type { Registry } from "./registry.ts";
+import { HandOver, type Written } from "./hand_over.ts";
+import type { WriterAnswer } from "../storage/one_writer.ts";
 import { MUTATION_WEIGHT } from "./actor.ts";
 import {
   type CountedType,
@@ -204,6 +206,13 @@ export interface ReelsApiDeps {
   clock: Clock;
   /** How long views are coalesced before one commit writes them. Default 100 ms (≤ 1 s). */
   viewWindowMs?: number;
+  /**
+   * Where writes go when the workers of one process on one KV file write through one of them
+   * (see storage/one_writer.ts): updates and counted interactions are handed over whole (views
+   * stay with the worker that took them); the instance routes the calls handed to this one to
+   * {@linkcode ReelsApi.serveHandedOver}.
+   */
+  handOver?: HandOver;
 }
 
 const MAX_LIKE_ATTEMPTS = 12;
@@ -249,12 +258,29 @@ export class ReelsApi {
    * @throws {ChorusError} `invalid_request` for a bad id or input; `payload_too_large`
    */
   async publish(id: string, input: PublishInput): Promise<PublishResult> {
-    const actor = this.#actor(id);
+    const result = await this.#publish(id, input, false);
+    this.#stats.updates++;
+    return result;
+  }
+
+  async #publish(id: string, input: PublishInput, here: boolean): Promise<PublishResult> {
+    validateId(id, "reel");
     const owned = validatePublish(id, input);
     const targets = [...owned.target_users ?? []];
     const channel = channelTopic(owned.target_channel);
     if (channel?.kind === "user" && !targets.includes(channel.id)) targets.push(channel.id);
     const otherReel = channel?.kind === "reel" && channel.id !== id ? channel.id : null;
+    const writer = here ? null : this.#elsewhere();
+    if (writer) {
+      const written: Written[] = [
+        { kind: "reel", id },
+        ...(otherReel === null ? [] : [{ kind: "reel", id: otherReel }]),
+        ...HandOver.of("user", targets),
+      ];
+      const { weight: _weight, ...plain } = owned;
+      return this.#deps.handOver!.call(writer, "reels.publish", written, [id, plain, written]);
+    }
+    const actor = this.#actor(id);
     let stored: ReelUpdateJson | undefined;
     if (targets.length === 0 && otherReel === null) {
       stored = await actor.write(
@@ -276,8 +302,32 @@ export class ReelsApi {
       }
       await writeTogether(this.#deps.store, ops);
     }
-    this.#stats.updates++;
     return { id: stored!.id, reel_id: id, seq: stored!.seq, timestamp: stored!.timestamp };
+  }
+
+  /** The worker that writes, when it is another one (see storage/one_writer.ts). */
+  #elsewhere(): string | null {
+    return this.#deps.handOver?.elsewhere() ?? null;
+  }
+
+  /**
+   * Runs a reel write another worker handed over, here, and answers with the head versionstamps
+   * of the actors it changed.
+   * @internal Not part of the embedding API; the instance's writers' channel calls it.
+   */
+  async serveHandedOver(op: string, args: unknown[]): Promise<WriterAnswer> {
+    const id = args[0] as string;
+    let result: unknown;
+    switch (op) {
+      case "reels.publish":
+        result = await this.#publish(id, args[1] as PublishInput, true);
+        return this.#deps.handOver!.answer(args[2] as Written[], result);
+      case "reels.interact":
+        result = await this.#interact(id, args[1] as InteractionInput, true);
+        return this.#deps.handOver!.answer([{ kind: "reel", id }], result);
+      default:
+        throw new ChorusError("internal", `Cannot run "${op}" for another worker: not a write`);
+    }
   }
 
   /**
@@ -342,9 +392,29 @@ export class ReelsApi {
    * @throws {ChorusError} `invalid_request` for an unknown type, a bad user id or comment
    */
   async interact(id: string, input: InteractionInput): Promise<InteractionResult> {
-    const actor = this.#actor(id);
-    const { type, user_id: user, text } = validateInteraction(id, input);
     this.#stats.interactions++;
+    return await this.#interact(id, input, false);
+  }
+
+  async #interact(id: string, input: InteractionInput, here: boolean): Promise<InteractionResult> {
+    validateId(id, "reel");
+    const { type, user_id: user, text } = validateInteraction(id, input);
+    const writer = type === "view" || here ? null : this.#elsewhere();
+    if (writer) {
+      const args = [id, { type, user_id: user, ...(text === undefined ? {} : { text }) }];
+      const result = await this.#deps.handOver!.call<InteractionResult>(
+        writer,
+        "reels.interact",
+        [{ kind: "reel", id }],
+        args,
+      );
+      // The writer counted its own pending views of the reel; add this worker's.
+      return {
+        ...result,
+        state: { ...result.state, views: result.state.views + (this.#pending.get(id) ?? 0) },
+      };
+    }
+    const actor = this.#actor(id);
     if (type === "view") {
       this.#stats.views++;
       this.#addView(id);

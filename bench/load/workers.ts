@@ -9,8 +9,8 @@
  *   itself, and finds the other's writes in its cache;
  * - **reference, one instance**: all 64 loops through a single instance on its own file.
  *
- * Rows: `kv.put` over 1,000 keys and `contexts.update` (a one-field merge patch) over 100 contexts,
- * ids drawn at random; a write refused with `409 conflict` ("too many concurrent writers") is
+ * Rows: `kv.put` over 1,000 keys, `contexts.update` (a one-field merge patch) over 100 contexts and
+ * `reels.interact` (a share) over 100 reels, ids drawn at random; a write refused with `409 conflict` ("too many concurrent writers") is
  * retried, as a client would, and counted once it lands. Both instances share this process's main thread, so the one-writer row
  * pays its channel hops here without the second core a `deno serve --parallel` worker has; the
  * HTTP measure of that is `http_kv.ts --parallel` with and without `CHORUS_ONE_WRITER`.
@@ -26,6 +26,7 @@ const d = durations();
 const ROUNDS = d.quick ? 3 : 5;
 const KEYS = 1_000;
 const CONTEXTS = 100;
+const REELS = 100;
 const value = { user: "u-42", cart: [1, 2, 3], total: 99.5 };
 
 const dir = await Deno.makeTempDir({ prefix: "chorus-workers-" });
@@ -63,6 +64,8 @@ try {
   const put = (c: Chorus) => retried(() => c.kv.put(`k${pick(KEYS)}`, value));
   const update = (c: Chorus, i: number) =>
     retried(() => c.contexts.update(`c${pick(CONTEXTS)}`, { n: i }));
+  const share = (c: Chorus, i: number) =>
+    retried(() => c.reels.interact(`r${pick(REELS)}`, { type: "share", user_id: `u${i % 1000}` }));
 
   console.error(`workers: warm-up ${d.warmup} s, then ${d.seconds} s per setup in ${ROUNDS} turns`);
   const rows: string[][] = [];
@@ -70,6 +73,7 @@ try {
     const [row, op] of [
       [`kv.put, ${fmt(KEYS)} keys`, put],
       [`contexts.update, ${CONTEXTS} contexts`, update],
+      [`reels.interact (share), ${REELS} reels`, share],
     ] as const
   ) {
     const [one, each, single] = await inTurns(

@@ -185,7 +185,7 @@ Deno.test("One writer: watchers on both workers see every change once, in order"
   }
 });
 
-Deno.test("One writer: contexts and reels written through both workers commit on the writer, nothing lost", async () => {
+Deno.test("One writer: contexts, reels and views written through both workers commit on the writer, nothing lost", async () => {
   const { a, b, close } = await twoWorkers();
   // Commits made while b was opening (before it met a) were its own.
   const commitsBefore = b.store.stats.commits;
@@ -211,7 +211,11 @@ Deno.test("One writer: contexts and reels written through both workers commit on
       ),
     );
     assert.equal((await b.reels.get("reel", { consistency: "strong" })).likes, 20);
-    assert.ok(b.store.stats.handedOver > 0, "the second worker handed its commits over");
+    // Views stay with the worker that took them; their coalesced commit goes to the writer.
+    for (let i = 0; i < 10; i++) await b.reels.interact("reel", { type: "view", user_id: "v" });
+    await until(() => b.store.stats.handedOver > 0, "the views' commit was handed over");
+    await until(() => b.reels.stats().pendingViews === 0, "the views were written");
+    assert.equal((await a.reels.get("reel", { consistency: "strong" })).views, 10);
     assert.equal(b.store.stats.commits, commitsBefore, "and made none itself");
     assert.equal(a.store.stats.takenOver, b.store.stats.handedOver);
   } finally {
@@ -261,6 +265,44 @@ Deno.test("One writer: context writes are handed over whole and read back on the
     assert.equal(deleted.deleted, true);
     assert.equal(b.workers!.handedOver - handed, 19, "set, 15 + 2 updates, delete");
     assert.equal(await a.contexts.get("ctx", { consistency: "strong" }), null);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("One writer: reel updates and counted interactions are handed over whole; views stay", async () => {
+  const { a, b, close } = await twoWorkers();
+  try {
+    const handed = b.workers!.handedOver;
+    // b holds the reel (a leader read loads it).
+    assert.equal((await b.reels.get("show")).likes, 0);
+    const likes = await Promise.all(
+      Array.from(
+        { length: 30 },
+        (_, i) => (i % 2 ? a : b).reels.interact("show", { type: "like", user_id: `u${i % 10}` }),
+      ),
+    );
+    assert.equal(likes.filter((l) => l.counted).length, 10, "a like counts once per user");
+    const liked = await b.reels.get("show"); // leader, from b's cache
+    assert.equal(liked.likes, 10);
+    const comment = await b.reels.interact("show", { type: "comment", user_id: "u1", text: "hi" });
+    assert.equal(comment.state.comments, 1);
+    const view = await b.reels.interact("show", { type: "view", user_id: "u2" });
+    assert.equal(view.batched, true, "a view is counted by the worker that took it");
+    const published = await b.reels.publish("show", {
+      update_data: { scene: 2 },
+      target_users: ["u3"],
+    });
+    const published2 = await b.reels.publish("show", { update_data: { scene: 3 } });
+    assert.equal(published2.seq, published.seq + 1);
+    assert.equal((await b.reels.get("show")).seq, published2.seq, "b reads its own update");
+    await assert.rejects(b.reels.interact("show", { type: "dance" as "like", user_id: "u1" }), {
+      code: "invalid_request",
+    });
+    assert.equal(b.workers!.handedOver - handed, 15 + 1 + 2, "likes, the comment, the updates");
+    const strong = await a.reels.get("show", { consistency: "strong" });
+    assert.equal(strong.likes, 10);
+    assert.equal(strong.comments, 1);
   } finally {
     await close();
   }
