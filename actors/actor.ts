@@ -437,12 +437,13 @@ export abstract class Actor<Tx, Event = unknown> {
   }
 
   /**
-   * A write to this actor's key committed elsewhere at `versionstamp` (one this worker handed to
-   * the key's owner, see actors/key_owners.ts): when the cache is older, reads from now on wait
-   * for the refresh that takes it in, as after a watch report. Nothing to do when not loaded.
+   * A write to this actor's id committed elsewhere at `versionstamp` (one this worker handed to
+   * the writer, see actors/hand_over.ts): when the cache is, or may end up, older (an actor still
+   * loading may have read KV before that commit), reads from now on wait for the refresh that
+   * takes it in, as after a watch report. Nothing to do when nothing is loaded or loading.
    */
   writtenElsewhere(versionstamp: string): void {
-    if (this.#status === "started") this.#onWatch(versionstamp);
+    if (this.#status !== "idle") this.#onWatch(versionstamp);
   }
 
   #onWatch(versionstamp: string | null): void {

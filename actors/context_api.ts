@@ -270,7 +270,9 @@ export class ContextsApi {
     validateContextId(id);
     const owned = ownObject(context, "set", id);
     const writer = here ? null : this.#elsewhere();
-    if (writer) return this.#handOver(writer, "set", id, [id, owned]);
+    if (writer) {
+      return this.#handOver(writer, "set", id, [id, owned], () => this.#set(id, owned, true));
+    }
     const actor = this.#actor(id);
     return await this.#write(actor, (tx) => actor.setOp(tx, owned), weightOf(owned));
   }
@@ -280,9 +282,16 @@ export class ContextsApi {
     return this.#deps.handOver?.elsewhere() ?? null;
   }
 
-  /** Hands a write of context `id` to `writer` (see actors/hand_over.ts). */
-  #handOver<T>(writer: string, op: HandedWrite, id: string, args: unknown[]): Promise<T> {
-    return this.#deps.handOver!.call<T>(writer, `contexts.${op}`, [{ kind: "context", id }], args);
+  /** Hands a write of context `id` to `writer`, or runs it `here` (see actors/hand_over.ts). */
+  #handOver<T>(
+    writer: string,
+    op: HandedWrite,
+    id: string,
+    args: unknown[],
+    here: () => Promise<T>,
+  ): Promise<T> {
+    const written = [{ kind: "context", id }];
+    return this.#deps.handOver!.call<T>(writer, `contexts.${op}`, written, args, here);
   }
 
   /**
@@ -342,7 +351,16 @@ export class ContextsApi {
     }
     const owned = frozenJsonCopy(patch, "the patch");
     const writer = here ? null : this.#elsewhere();
-    if (writer) return this.#handOver(writer, "update", id, [id, owned, { type }]);
+    if (writer) {
+      const args = [id, owned, { type }];
+      return this.#handOver(
+        writer,
+        "update",
+        id,
+        args,
+        () => this.#update(id, owned, { type }, true),
+      );
+    }
     const actor = this.#actor(id);
     // A merge patch is applied copy-on-write with its delta built alongside (cost ∝ the patch);
     // a JSON Patch is applied to a copy and diffed.
@@ -402,7 +420,7 @@ export class ContextsApi {
   async #delete(id: string, here: boolean): Promise<{ deleted: true; version: number }> {
     validateContextId(id);
     const writer = here ? null : this.#elsewhere();
-    if (writer) return this.#handOver(writer, "delete", id, [id]);
+    if (writer) return this.#handOver(writer, "delete", id, [id], () => this.#delete(id, true));
     const actor = this.#actor(id);
     return await this.#write(actor, (tx) => actor.deleteOp(tx), 256);
   }

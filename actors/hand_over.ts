@@ -7,7 +7,7 @@
  * whichever worker took them.
  * @module
  */
-import type { OneWriter, WriterAnswer } from "../storage/one_writer.ts";
+import { NotCloneable, type OneWriter, type WriterAnswer } from "../storage/one_writer.ts";
 import type { Registry } from "./registry.ts";
 
 /** An actor a write changes: its kind and id. */
@@ -49,11 +49,26 @@ export class HandOver {
 
   /**
    * Hands `op` (named `<product>.<name>`) with structured-cloneable `args` to `writer`; once it
-   * answers, this worker's loaded actors among `written` take the write in.
+   * answers, this worker's loaded actors among `written` take the write in. Arguments that cannot
+   * cross the channel (a value holding a function, say) are run `here` instead: correctness never
+   * depended on where a write runs.
    */
-  async call<T>(writer: string, op: string, written: Written[], args: unknown[]): Promise<T> {
+  async call<T>(
+    writer: string,
+    op: string,
+    written: Written[],
+    args: unknown[],
+    here: () => Promise<T>,
+  ): Promise<T> {
+    let answer: WriterAnswer;
     this.counts.handedOver++;
-    const answer = await this.#writer.call(writer, op, args);
+    try {
+      answer = await this.#writer.call(writer, op, args);
+    } catch (e) {
+      if (!(e instanceof NotCloneable)) throw e;
+      this.counts.handedOver--; // it never left
+      return here();
+    }
     written.forEach(({ kind, id }, i) => {
       const versionstamp = answer.versionstamps[i];
       if (versionstamp) this.#registry.peek(kind, id)?.writtenElsewhere(versionstamp);

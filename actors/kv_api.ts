@@ -209,9 +209,15 @@ export class KvApi {
     return this.#deps.handOver?.elsewhere() ?? null;
   }
 
-  /** Hands a write of `keys` to `writer` (see actors/hand_over.ts). */
-  #handOver<T>(writer: string, op: HandedWrite, keys: string[], args: unknown[]): Promise<T> {
-    return this.#deps.handOver!.call<T>(writer, `kv.${op}`, HandOver.of("kv", keys), args);
+  /** Hands a write of `keys` to `writer`, or runs it `here` when it cannot cross (hand_over.ts). */
+  #handOver<T>(
+    writer: string,
+    op: HandedWrite,
+    keys: string[],
+    args: unknown[],
+    here: () => Promise<T>,
+  ): Promise<T> {
+    return this.#deps.handOver!.call<T>(writer, `kv.${op}`, HandOver.of("kv", keys), args, here);
   }
 
   /**
@@ -382,7 +388,8 @@ export class KvApi {
     if (writer) {
       // Copied here as JSON stores it (what the writer would store), so the clone is plain JSON.
       const json = options.handOver ? value : frozenJsonCopy(value);
-      return this.#handOver(writer, "put", [key], [key, json, { ...options, handOver: true }]);
+      const args = [key, json, { ...options, handOver: true }];
+      return this.#handOver(writer, "put", [key], args, () => this.#put(key, value, options, true));
     }
     let owned: unknown;
     if (options.handOver) {
@@ -416,7 +423,10 @@ export class KvApi {
   ): Promise<{ deleted: true }> {
     validateKey(key);
     const writer = here ? null : this.#elsewhere();
-    if (writer) return this.#handOver(writer, "delete", [key], [key, { ifMatch: options.ifMatch }]);
+    if (writer) {
+      const args = [key, { ifMatch: options.ifMatch }];
+      return this.#handOver(writer, "delete", [key], args, () => this.#delete(key, options, true));
+    }
     const actor = this.#actor(key);
     await actor.write((tx) => actor.deleteOp(tx, options), logCost(key, Infinity));
     return { deleted: true };
@@ -434,7 +444,9 @@ export class KvApi {
     validateKey(key);
     validateTtl(ttl);
     const writer = here ? null : this.#elsewhere();
-    if (writer) return this.#handOver(writer, "touch", [key], [key, ttl]);
+    if (writer) {
+      return this.#handOver(writer, "touch", [key], [key, ttl], () => this.#touch(key, ttl, true));
+    }
     const actor = this.#actor(key);
     const entry = await actor.write((tx) => actor.touchOp(tx, ttl));
     return writeResult(entry!);
@@ -471,7 +483,10 @@ export class KvApi {
     }
     if (options.ttl !== undefined) validateTtl(options.ttl);
     const writer = here ? null : this.#elsewhere();
-    if (writer) return this.#handOver(writer, "incr", [key], [key, { by, ttl: options.ttl }]);
+    if (writer) {
+      const args = [key, { by, ttl: options.ttl }];
+      return this.#handOver(writer, "incr", [key], args, () => this.#incr(key, options, true));
+    }
     const actor = this.#actor(key);
     const r = await actor.write(
       (tx) => actor.incrOp(tx, by, options.ttl, (n) => this.#encode(n)),
@@ -501,7 +516,8 @@ export class KvApi {
       };
     });
     if (writer) {
-      return this.#handOver(writer, "putMany", items.map((item) => item.key), [prepared]);
+      const keys = items.map((item) => item.key);
+      return this.#handOver(writer, "putMany", keys, [prepared], () => this.#putMany(items, true));
     }
     const results = await writeTogether(
       this.#deps.store,
@@ -562,7 +578,9 @@ export class KvApi {
     checkBulk(keys.length);
     keys.forEach(validateKey);
     const writer = here ? null : this.#elsewhere();
-    if (writer) return this.#handOver(writer, "deleteMany", keys, [keys]);
+    if (writer) {
+      return this.#handOver(writer, "deleteMany", keys, [keys], () => this.#deleteMany(keys, true));
+    }
     const results = await writeTogether(
       this.#deps.store,
       keys.map((key) => {
@@ -594,7 +612,8 @@ export class KvApi {
     const writer = here ? null : this.#elsewhere();
     if (writer) {
       const plain = items.map(({ key, ttl }) => ({ key, ttl }));
-      return this.#handOver(writer, "touchMany", plain.map((item) => item.key), [plain]);
+      const keys = plain.map((item) => item.key);
+      return this.#handOver(writer, "touchMany", keys, [plain], () => this.#touchMany(items, true));
     }
     const results = await writeTogether(
       this.#deps.store,

@@ -278,7 +278,14 @@ export class ReelsApi {
         ...HandOver.of("user", targets),
       ];
       const { weight: _weight, ...plain } = owned;
-      return this.#deps.handOver!.call(writer, "reels.publish", written, [id, plain, written]);
+      const args = [id, plain, written];
+      return this.#deps.handOver!.call(
+        writer,
+        "reels.publish",
+        written,
+        args,
+        () => this.#publish(id, input, true),
+      );
     }
     const actor = this.#actor(id);
     let stored: ReelUpdateJson | undefined;
@@ -407,8 +414,10 @@ export class ReelsApi {
         "reels.interact",
         [{ kind: "reel", id }],
         args,
+        () => this.#interact(id, input, true),
       );
-      // The writer counted its own pending views of the reel; add this worker's.
+      // The writer's counters leave out views still pending anywhere; add this worker's, as a
+      // read here would.
       return {
         ...result,
         state: { ...result.state, views: result.state.views + (this.#pending.get(id) ?? 0) },
@@ -440,7 +449,9 @@ export class ReelsApi {
           // Its log entry, and a like's mark or a comment's entry.
           256 + (text?.length ?? 0) * 3 + MUTATION_WEIGHT * (type === "share" ? 1 : 2),
         );
-        const state = await actor.read(() => actor.state(this.#pending.get(id) ?? 0));
+        // Handed over: the worker that took it adds its own pending views, not the writer's.
+        const pending = here ? 0 : this.#pending.get(id) ?? 0;
+        const state = await actor.read(() => actor.state(pending));
         return { ...outcome.interaction, counted: outcome.counted, state };
       } catch (e) {
         if (!(e instanceof LikeUnknown)) throw e;

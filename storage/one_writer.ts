@@ -17,6 +17,13 @@
  * made where it arrives, never handed on, so no write can circle.
  *
  * Calls from one event-loop turn go out as one message: under load, a message carries many.
+ *
+ * Stopping takes two steps. {@linkcode OneWriter.leave} says "bye": the others stop handing writes
+ * here (and elect the next writer) but still wait for the answers to calls already handed here;
+ * {@linkcode OneWriter.close} says "closed", after which calls still waiting on this worker fail.
+ * A worker that said bye is never counted again. A writer is taken as gone when it has not been
+ * heard from for the timeout while calls wait on it: waiting calls ping it, and a live writer
+ * answers a ping at once however long its writes take.
  * @module
  */
 import type { Clock, TimerId } from "../clock.ts";
@@ -29,12 +36,12 @@ export interface OneWriterOptions {
   channel: string;
   /** This worker's id (its instance id, a ULID): the smallest id known is the writer. */
   id: string;
-  /** Time source for call deadlines. */
+  /** Time source for liveness. */
   clock: Clock;
   /**
-   * How long a handed-over write may go unanswered before the writer is taken as gone: the call
-   * fails with `unavailable` and this worker stops handing writes to it until it is heard from
-   * again. Default 10 s.
+   * How long a writer with calls waiting on it may stay silent (no answer, no reply to a ping)
+   * before it is taken as gone: its waiting calls fail with `unavailable` and the next worker
+   * writes. Default 10 s.
    */
   timeoutMs?: number;
 }
@@ -43,23 +50,37 @@ export interface OneWriterOptions {
 export interface WriterAnswer {
   /** The write's result, as the same call on the writer returned it. */
   result: unknown;
-  /** The head versionstamps of the written keys after the write (null where not known). */
+  /** The head versionstamps of the written ids after the write (null where not known). */
   versionstamps: (string | null)[];
 }
 
 /** Runs a handed-over write on this worker. */
 export type WriterServe = (op: string, args: unknown[]) => Promise<WriterAnswer>;
 
+/**
+ * A call whose arguments cannot cross the channel (structured clone refused them): the caller
+ * runs it itself, where the value needs no copy.
+ */
+export class NotCloneable extends Error {
+  constructor(op: string, cause: unknown) {
+    super(`Cannot hand "${op}" to the writer: ${(cause as Error)?.message ?? cause}`, { cause });
+  }
+}
+
 /** An error as it crosses the channel. */
 interface WireError {
   code?: ErrorCode;
+  /** The class of an error that is not a `ChorusError` (`SyntaxError`, `TypeError`…). */
+  name?: string;
   message: string;
   details?: Record<string, unknown>;
   headers?: Record<string, string>;
 }
 
 type Message =
-  | { t: "hello" | "here" | "bye"; from: string }
+  | { t: "hello" | "here" | "bye" | "closed"; from: string }
+  | { t: "ping"; from: string; to: string }
+  | { t: "alive"; from: string; left: boolean }
   | { t: "call"; from: string; to: string; id: number; op: string; args: unknown[] }
   | { t: "answer"; from: string; to: string; id: number; answer: WriterAnswer }
   | { t: "failed"; from: string; to: string; id: number; error: WireError }
@@ -85,6 +106,10 @@ export class OneWriter {
   readonly #serve: WriterServe;
   /** The other workers known to be running. */
   readonly #others = new Set<string>();
+  /** When each other worker was last heard from (those that said bye too, while they answer). */
+  readonly #heardAt = new Map<string, number>();
+  /** Workers that said bye: never counted again (instance ids are not reused). */
+  readonly #departed = new Set<string>();
   /** The writer, when it is another worker (see {@linkcode writer}). */
   #writer: string | null = null;
   readonly #pending = new Map<number, Pending>();
@@ -121,8 +146,9 @@ export class OneWriter {
   /**
    * Hands `op` with `args` (structured-cloneable) to `writer` and resolves with its answer;
    * rejects with the writer's error, rebuilt (a `ChorusError` keeps its code, details and headers).
-   * @throws {ChorusError} `unavailable` when the writer stops or does not answer in time: the
-   *   write may or may not have happened
+   * @throws {NotCloneable} when `args` cannot cross the channel
+   * @throws {ChorusError} `unavailable` when the writer stops or goes silent: the write may or may
+   *   not have happened
    */
   call(writer: string, op: string, args: unknown[]): Promise<WriterAnswer> {
     const id = ++this.#calls;
@@ -134,8 +160,9 @@ export class OneWriter {
   }
 
   /**
-   * Says goodbye: the other workers stop handing writes here, and this one runs its own writes
-   * itself from now on. Calls already handed here are still answered until {@linkcode close}.
+   * Says bye: the other workers stop handing writes here and elect the next writer, and this one
+   * runs its own writes itself from now on. Calls already handed here are still answered until
+   * {@linkcode close}.
    */
   leave(): void {
     if (this.#left) return;
@@ -144,13 +171,19 @@ export class OneWriter {
     this.#left = true;
   }
 
-  /** Leaves (see {@linkcode leave}) and closes the channel; calls still waiting fail with `unavailable`. */
+  /**
+   * Leaves (see {@linkcode leave}), tells the others this worker answers nothing more, and closes
+   * the channel; calls still waiting on another worker fail with `unavailable`.
+   */
   close(): void {
     if (this.#closed) return;
     this.leave();
+    this.#send({ t: "closed", from: this.#id });
+    this.#flush();
     this.#closed = true;
     this.#channel.close();
     if (this.#sweep !== undefined) this.#clock.clearTimeout(this.#sweep);
+    this.#sweep = undefined;
     for (const [id, p] of this.#pending) {
       this.#pending.delete(id);
       p.reject(unanswered(p.op, "this instance is stopping"));
@@ -168,42 +201,58 @@ export class OneWriter {
     const out = this.#out;
     if (out.length === 0 || this.#closed) return;
     this.#out = [];
+    if (out.length === 1) return this.#post(out[0]);
     try {
-      this.#channel.postMessage(
-        out.length === 1 ? out[0] : { t: "many", from: this.#id, list: out },
-      );
+      this.#channel.postMessage({ t: "many", from: this.#id, list: out });
+    } catch {
+      // Something in the batch cannot be cloned: send each alone, so only that one fails.
+      for (const m of out) this.#post(m);
+    }
+  }
+
+  /** Posts one message; a call or answer that cannot be cloned fails alone. */
+  #post(message: Message): void {
+    try {
+      this.#channel.postMessage(message);
     } catch (error) {
-      // A value that cannot be cloned: the calls in this message fail as the writer would fail
-      // them had it received them (such a value is not JSON either).
-      for (const m of out) {
-        if (m.t !== "call") continue;
-        const p = this.#pending.get(m.id);
-        if (!p) continue;
-        this.#pending.delete(m.id);
-        p.reject(
-          new ChorusError("invalid_request", `Cannot ${m.op}: ${(error as Error).message}`),
-        );
+      if (message.t === "call") {
+        const p = this.#pending.get(message.id);
+        if (!p) return;
+        this.#pending.delete(message.id);
+        p.reject(new NotCloneable(message.op, error));
+      } else if (message.t === "answer") {
+        this.#post({
+          t: "failed",
+          from: this.#id,
+          to: message.to,
+          id: message.id,
+          error: { code: "internal", message: `Cannot answer: ${(error as Error).message}` },
+        });
       }
     }
   }
 
   #receive(message: Message): void {
     if (this.#closed) return;
-    if (message.t === "bye") return this.#gone(message.from, "it stopped");
-    this.#heard(message.from);
+    const from = message.from;
+    if (from !== this.#id) this.#heardAt.set(from, this.#clock.now());
     switch (message.t) {
       case "many":
         for (const m of message.list) this.#receive(m);
         return;
-      case "hello":
-        this.#send({ t: "here", from: this.#id });
+      case "bye":
+        // No new calls go there; calls already there still wait for their answers.
+        this.#departed.add(from);
+        if (this.#others.delete(from)) this.#elect();
         return;
-      case "call":
-        if (message.to === this.#id) this.#answer(message);
+      case "closed":
+        this.#heardAt.delete(from);
+        this.#gone(from, "it stopped");
         return;
       case "answer":
       case "failed": {
         if (message.to !== this.#id) return;
+        if (!this.#departed.has(from)) this.#heard(from);
         const p = this.#pending.get(message.id);
         if (!p) return;
         this.#pending.delete(message.id);
@@ -212,6 +261,22 @@ export class OneWriter {
         return;
       }
     }
+    if (message.t === "ping") {
+      // Liveness only: a worker that left answers too, and is not counted again for it.
+      if (message.to === this.#id) this.#send({ t: "alive", from: this.#id, left: this.#left });
+      return;
+    }
+    if (message.t === "alive" && message.left) return;
+    if (this.#departed.has(from)) return;
+    this.#heard(from);
+    switch (message.t) {
+      case "hello":
+        if (!this.#left) this.#send({ t: "here", from: this.#id });
+        return;
+      case "call":
+        if (message.to === this.#id) this.#answer(message);
+        return;
+    }
   }
 
   async #answer(call: Extract<Message, { t: "call" }>): Promise<void> {
@@ -219,21 +284,28 @@ export class OneWriter {
       const answer = await this.#serve(call.op, call.args);
       this.#send({ t: "answer", from: this.#id, to: call.from, id: call.id, answer });
     } catch (e) {
+      if (!(e instanceof ChorusError) || e.cause !== undefined) {
+        // What caused it does not cross the channel: keep it in this worker's log.
+        log.warn("a write handed over by another worker failed", { error: e, op: call.op });
+      }
       const error: WireError = e instanceof ChorusError
         ? { code: e.code, message: e.message, details: e.details, headers: e.headers }
-        : { message: e instanceof Error ? e.message : String(e) };
+        : {
+          name: e instanceof Error ? e.name : "Error",
+          message: e instanceof Error ? e.message : String(e),
+        };
       this.#send({ t: "failed", from: this.#id, to: call.from, id: call.id, error });
     }
   }
 
-  /** A worker was heard from: it is running (again). */
+  /** A worker was heard from: it is running (again, if it had been taken as gone). */
   #heard(id: string): void {
     if (id === this.#id || this.#others.has(id)) return;
     this.#others.add(id);
     this.#elect();
   }
 
-  /** A worker stopped or stopped answering: its calls fail, and the next one writes. */
+  /** A worker stopped or went silent: its waiting calls fail, and the next one writes. */
   #gone(id: string, why: string): void {
     if (this.#others.delete(id)) this.#elect();
     for (const [callId, p] of this.#pending) {
@@ -249,20 +321,27 @@ export class OneWriter {
     this.#writer = smallest === this.#id ? null : smallest;
   }
 
-  /** Fails the calls older than the timeout and forgets their writer; re-arms while calls wait. */
+  /**
+   * While calls wait: pings each writer they wait on that has been quiet for a quarter of the
+   * timeout, and takes as gone one quiet for the whole timeout. Re-arms while calls wait.
+   */
   #expire(): void {
     this.#sweep = undefined;
     const now = this.#clock.now();
-    const late = new Set<string>();
-    for (const p of this.#pending.values()) {
-      if (now - p.at >= this.#timeoutMs) late.add(p.writer);
-    }
-    for (const writer of late) {
-      log.warn("the writer did not answer a handed-over write in time; another worker writes now", {
-        worker: writer,
-        timeout_ms: this.#timeoutMs,
-      });
-      this.#gone(writer, `it did not answer within ${this.#timeoutMs} ms`);
+    const waitedOn = new Set<string>();
+    for (const p of this.#pending.values()) waitedOn.add(p.writer);
+    for (const writer of waitedOn) {
+      const heard = this.#heardAt.get(writer) ?? -Infinity;
+      const quiet = now - heard;
+      if (quiet >= this.#timeoutMs) {
+        log.warn("the writer went silent with writes handed to it; another worker writes now", {
+          worker: writer,
+          timeout_ms: this.#timeoutMs,
+        });
+        this.#gone(writer, `it was silent for ${this.#timeoutMs} ms`);
+      } else if (quiet >= this.#timeoutMs / 4) {
+        this.#send({ t: "ping", from: this.#id, to: writer });
+      }
     }
     if (this.#pending.size) {
       this.#sweep = this.#clock.setTimeout(() => this.#expire(), this.#timeoutMs / 4);
@@ -279,8 +358,18 @@ function unanswered(op: string, why: string): ChorusError {
   );
 }
 
+/** Standard error classes rebuilt by name, so the HTTP layer maps them as it would locally. */
+const ERROR_CLASSES: Record<string, ErrorConstructor> = {
+  SyntaxError,
+  TypeError,
+  RangeError,
+};
+
 function rebuild(error: WireError): Error {
-  if (error.code === undefined) return new Error(error.message);
+  if (error.code === undefined) {
+    const error_ = new (ERROR_CLASSES[error.name ?? ""] ?? Error)(error.message);
+    return error_;
+  }
   return new ChorusError(error.code, error.message, {
     details: error.details,
     headers: error.headers,

@@ -18,7 +18,7 @@ import {
 } from "../observability/telemetry.ts";
 import { failSpan, inSpan, SPAN_NAMES, tracer } from "../observability/tracing.ts";
 import { GET_MANY_MAX, ReadBatcher } from "./read_batcher.ts";
-import type { OneWriter, WriterAnswer } from "./one_writer.ts";
+import { NotCloneable, type OneWriter, type WriterAnswer } from "./one_writer.ts";
 
 /** A precondition: `key` still has `versionstamp` (null = absent). */
 export interface Check {
@@ -291,7 +291,10 @@ export class Store {
     const writer = this.#writer?.writer();
     if (writer && !this.#closed && clones(intent)) {
       this.stats.handedOver++;
-      return this.#writer!.call(writer, "commit", [intent]).then((a) => a.result as CommitResult);
+      return this.#writer!.call(writer, "commit", [intent]).then(
+        (answer) => answer.result as CommitResult,
+        (e) => e instanceof NotCloneable ? this.#commitHere(intent) : Promise.reject(e),
+      );
     }
     return this.#commitHere(intent);
   }

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { Chorus } from "../../mod.ts";
 import { ChorusError } from "../../errors.ts";
 import { tempKvPath, until } from "../_helpers.ts";
+import { openKv } from "../../storage/open.ts";
 
 /** `a` opened first (it writes), `b` second; both on one file and one channel of their own. */
 async function twoWorkers() {
@@ -303,6 +304,93 @@ Deno.test("One writer: reel updates and counted interactions are handed over who
     const strong = await a.reels.get("show", { consistency: "strong" });
     assert.equal(strong.likes, 10);
     assert.equal(strong.comments, 1);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("One writer: a value that cannot cross the channel is written where it was taken; the rest of the turn is handed over", async () => {
+  const { a, b, close } = await twoWorkers();
+  try {
+    const handed = b.workers!.handedOver;
+    const odd = { f: () => 1, n: 1 };
+    const [bad, good, ctx] = await Promise.all([
+      b.kv.put("odd", odd, { handOver: true }),
+      b.kv.put("plain", { n: 2 }),
+      b.contexts.set("c", { n: 3 }),
+    ]);
+    assert.equal(bad.version, 1);
+    assert.equal(good.version, 1);
+    assert.equal(ctx.version, 1);
+    assert.equal(b.workers!.handedOver - handed, 2, "only the plain writes were handed over");
+    assert.deepEqual((await a.kv.get("odd", { consistency: "strong" }))?.value, { n: 1 });
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("One writer: a write handed over while this worker's actor is still loading is read back", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const workersChannel = `chorus:workers:${crypto.randomUUID()}`;
+  const a = await Chorus.open({ path, workersChannel });
+  // b's reads can be held back, so its actor's load reads KV before a's commit and ends after it.
+  const kvB = await openKv(path);
+  let gate: Promise<void> | null = null;
+  const held = new Proxy(kvB, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (typeof value !== "function") return value;
+      if (prop !== "get" && prop !== "getMany") return value.bind(target);
+      return async (...args: unknown[]) => {
+        const wait = gate;
+        const result = await value.apply(target, args);
+        if (wait) await wait;
+        return result;
+      };
+    },
+  });
+  const b = await Chorus.open({ kv: held, workersChannel });
+  try {
+    await until(() => a.workers?.peers === 1 && b.workers?.peers === 1, "workers met");
+    for (let i = 0; i < 10; i++) {
+      const key = `loading${i}`;
+      await a.kv.put(key, { n: 0 });
+      let open!: () => void;
+      gate = new Promise((r) => open = r);
+      const first = b.kv.get(key); // b's actor starts loading: its read is made now, held
+      await new Promise((r) => setTimeout(r, 1));
+      gate = null;
+      const written = await b.kv.put(key, { n: 1 }); // handed to a and answered
+      open();
+      await first;
+      const read = await b.kv.get(key); // leader, on b, after b's own write returned
+      assert.equal(read?.version, written.version, `read ${i} follows the write`);
+    }
+  } finally {
+    await b.close();
+    kvB.close();
+    await a.close();
+    await cleanup();
+  }
+});
+
+Deno.test("One writer: closing the writer answers what it took, and the other worker writes on", async () => {
+  const { a, b, close } = await twoWorkers();
+  try {
+    const incrs = Array.from({ length: 100 }, () => b.kv.incr("n"));
+    await new Promise((r) => setTimeout(r, 1));
+    await a.close();
+    const settled = await Promise.allSettled(incrs);
+    const counted = settled.filter((r) => r.status === "fulfilled").length;
+    for (const r of settled) {
+      if (r.status === "rejected") assert.equal((r.reason as ChorusError).code, "unavailable");
+    }
+    assert.equal(b.workers?.writes, true, "b writes now");
+    assert.equal(b.workers?.peers, 0, "the closed writer is not counted again");
+    const next = await b.kv.incr("n");
+    const stored = next.value - 1;
+    assert.ok(stored >= counted, `${counted} increments answered, ${stored} stored`);
+    assert.equal(counted, 100, "every increment taken before the writer closed was answered");
   } finally {
     await close();
   }

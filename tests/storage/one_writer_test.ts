@@ -4,7 +4,12 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { OneWriter, type WriterAnswer, type WriterServe } from "../../storage/one_writer.ts";
+import {
+  NotCloneable,
+  OneWriter,
+  type WriterAnswer,
+  type WriterServe,
+} from "../../storage/one_writer.ts";
 import { ChorusError } from "../../errors.ts";
 import { type Clock, ManualClock, systemClock } from "../../clock.ts";
 import { until } from "../_helpers.ts";
@@ -77,7 +82,8 @@ Deno.test("OneWriter: the writer's errors come back rebuilt, a ChorusError with 
       return true;
     });
     await assert.rejects(second.call(FIRST, "other", []), (e: unknown) => {
-      assert.ok(!(e instanceof ChorusError), "anything else stays a plain error (a 500)");
+      assert.ok(!(e instanceof ChorusError), "anything else is not a ChorusError");
+      assert.ok(e instanceof TypeError, "a standard error keeps its class");
       assert.equal((e as Error).message, "something broke");
       return true;
     });
@@ -108,53 +114,78 @@ Deno.test("OneWriter: calls made in one turn go out as one message, and every on
   }
 });
 
-Deno.test("OneWriter: an argument that cannot be cloned fails its call as invalid_request", async () => {
+Deno.test("OneWriter: an argument that cannot be cloned fails only its own call, as NotCloneable", async () => {
   const { second, close } = await pair(echo);
   try {
-    await assert.rejects(
+    const [bad, good] = await Promise.allSettled([
       second.call(FIRST, "put", ["k", () => 1]),
-      (e: unknown) => e instanceof ChorusError && e.code === "invalid_request",
-    );
-    // The channel still works afterwards.
-    assert.equal((await second.call(FIRST, "put", ["k"])).versionstamps.length, 1);
+      second.call(FIRST, "put", ["other"]),
+    ]);
+    assert.equal(bad.status, "rejected");
+    assert.ok((bad as PromiseRejectedResult).reason instanceof NotCloneable);
+    assert.equal(good.status, "fulfilled", "the call sent in the same turn still goes through");
   } finally {
     close();
   }
 });
 
-Deno.test("OneWriter: when the writer leaves, its waiting calls fail as unavailable and the next worker writes", async () => {
-  let started = 0;
-  const { first, second, close } = await pair(() => {
-    started++;
-    return new Promise<WriterAnswer>(() => {}); // never answers
+Deno.test("OneWriter: a writer that leaves still answers what it took; then it closes, and is never elected again", async () => {
+  let release!: () => void;
+  const released = new Promise<void>((r) => release = r);
+  const { channel, first, second, close } = await pair(async (op) => {
+    if (op === "slow") await released;
+    return { result: op, versionstamps: [] };
   });
   try {
-    const waiting = second.call(FIRST, "incr", ["n"]);
-    await until(() => started === 1, "the writer took the call");
+    const slow = second.call(FIRST, "slow", []);
+    const lost = second.call(FIRST, "slow", []);
+    await new Promise((r) => setTimeout(r, 20));
     first.leave();
     assert.equal(first.writer(), null, "a leaving worker writes its own writes");
+    await until(() => second.writer() === null, "the second worker writes now");
+    assert.equal(second.peers, 0);
+    release();
+    assert.equal((await slow).result, "slow", "a call taken before the bye is still answered");
+    assert.equal((await lost).result, "slow");
+    // A worker starting now does not count the one that left, though it still answers pings.
+    const third = new OneWriter(
+      { channel, id: "01JF000000000000000000000C", clock: systemClock },
+      echo,
+    );
+    try {
+      await until(() => third.peers === 1, "the third worker met the second");
+      assert.equal(third.writer(), SECOND, "the worker that left is not elected");
+      assert.equal(second.writer(), null);
+    } finally {
+      third.close();
+    }
+    const waiting = second.call(FIRST, "never", []);
+    first.close();
     await assert.rejects(waiting, (e: unknown) => {
       assert.ok(e instanceof ChorusError);
       assert.equal(e.code, "unavailable");
       assert.match(e.message, /may or may not have happened/);
       return true;
     });
-    assert.equal(second.writer(), null, "the second worker writes now");
-    assert.equal(second.peers, 0);
   } finally {
     close();
   }
 });
 
-Deno.test("OneWriter: a writer that does not answer within the timeout is taken as gone", async () => {
+Deno.test("OneWriter: a writer silent for the timeout is taken as gone", async () => {
   const clock = new ManualClock();
-  const { second, close } = await pair(() => new Promise<WriterAnswer>(() => {}), clock, 1_000);
+  const channel = `chorus:test:${crypto.randomUUID()}`;
+  // A writer that says hello and then nothing at all (its event loop is stuck, say).
+  const silent = new BroadcastChannel(channel);
+  const second = new OneWriter({ channel, id: SECOND, clock, timeoutMs: 1_000 }, echo);
   try {
+    silent.postMessage({ t: "hello", from: FIRST });
+    await until(() => second.writer() === FIRST, "the silent writer was elected");
     const waiting = second.call(FIRST, "put", ["k"]);
     const state: { failed?: unknown } = {};
     waiting.catch((e) => state.failed = e);
     clock.advance(900);
-    await new Promise((r) => setTimeout(r, 0));
+    await new Promise((r) => setTimeout(r, 10));
     assert.equal(state.failed, undefined, "still waiting within the timeout");
     clock.advance(400);
     await assert.rejects(
@@ -163,6 +194,33 @@ Deno.test("OneWriter: a writer that does not answer within the timeout is taken 
     );
     assert.equal(second.writer(), null, "writes stay on this worker");
     assert.equal(clock.pending, 0, "no sweep is left armed once nothing waits");
+  } finally {
+    silent.close();
+    second.close();
+  }
+});
+
+Deno.test("OneWriter: a writer busy for longer than the timeout but answering pings is waited for", async () => {
+  const clock = new ManualClock();
+  let release!: () => void;
+  const released = new Promise<void>((r) => release = r);
+  const { second, close } = await pair(
+    async () => {
+      await released;
+      return { result: "done", versionstamps: [] };
+    },
+    clock,
+    1_000,
+  );
+  try {
+    const waiting = second.call(FIRST, "slow", []);
+    for (let i = 0; i < 20; i++) {
+      clock.advance(250); // five timeouts in all
+      await new Promise((r) => setTimeout(r, 5)); // the ping and its answer cross
+    }
+    assert.equal(second.writer(), FIRST, "the writer was not taken as gone");
+    release();
+    assert.equal((await waiting).result, "done");
   } finally {
     close();
   }
