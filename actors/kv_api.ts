@@ -183,7 +183,7 @@ export interface KvApiDeps {
 }
 
 /** One item of {@linkcode KvApi.putMany}. */
-export interface PutItem {
+interface PutItem {
   key: string;
   value: unknown;
   ttl?: number;
@@ -496,7 +496,10 @@ export class KvApi {
   }
 
   /** Writes up to 500 items, all or nothing. */
-  putMany(items: PutItem[], options: KvCallOptions = {}): Promise<{ items: KvWriteResult[] }> {
+  putMany(
+    items: { key: string; value: unknown; ttl?: number; compress?: boolean }[],
+    options: KvCallOptions = {},
+  ): Promise<{ items: KvWriteResult[] }> {
     return this.#timed(options, "write the items", () => this.#putMany(items));
   }
 
