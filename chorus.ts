@@ -430,7 +430,7 @@ export class Chorus {
     await this.reels.close();
     await this.members.stop();
     await this.registry.close();
-    this.#writer?.close();
+    await this.#writer?.close();
     this.metrics.close();
     this.store.close();
     this.#watch.close();

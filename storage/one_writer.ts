@@ -79,7 +79,7 @@ interface WireError {
 
 type Message =
   | { t: "hello" | "here" | "bye" | "closed"; from: string }
-  | { t: "ping"; from: string; to: string }
+  | { t: "ping" | "bye-seen"; from: string; to: string }
   | { t: "alive"; from: string; left: boolean }
   | { t: "call"; from: string; to: string; id: number; op: string; args: unknown[] }
   | { t: "answer"; from: string; to: string; id: number; answer: WriterAnswer }
@@ -96,6 +96,8 @@ interface Pending {
 
 /** Default of {@linkcode OneWriterOptions.timeoutMs}. */
 const TIMEOUT_MS = 10_000;
+/** Longest a closing worker waits for its bye to be seen and its calls to be answered. */
+export const QUIET_MS = 1_000;
 
 /** This worker's side of the writers' channel. */
 export class OneWriter {
@@ -116,6 +118,12 @@ export class OneWriter {
   #calls = 0;
   #out: Message[] = [];
   #sweep?: TimerId;
+  /** Workers that have not yet acknowledged this one's bye (any call they sent came before). */
+  #byeUnseen = new Set<string>();
+  /** Handed-over calls this worker is running. */
+  #serving = 0;
+  /** Called when the last bye is acknowledged or the last call served, while closing. */
+  #quietWaiter?: () => void;
   #left = false;
   #closed = false;
 
@@ -166,18 +174,31 @@ export class OneWriter {
    */
   leave(): void {
     if (this.#left) return;
+    this.#byeUnseen = new Set(this.#others);
     this.#send({ t: "bye", from: this.#id });
     this.#flush();
     this.#left = true;
   }
 
   /**
-   * Leaves (see {@linkcode leave}), tells the others this worker answers nothing more, and closes
-   * the channel; calls still waiting on another worker fail with `unavailable`.
+   * Leaves (see {@linkcode leave}); waits, at most {@linkcode QUIET_MS}, until every other worker
+   * has seen the bye (so no call is still on its way here) and the calls taken are answered; then
+   * tells the others this worker answers nothing more and closes the channel. Calls still waiting
+   * on another worker fail with `unavailable`.
    */
-  close(): void {
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.leave();
+    if (this.#byeUnseen.size || this.#serving) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#quietWaiter = resolve;
+        timer = setTimeout(resolve, QUIET_MS);
+      });
+      clearTimeout(timer);
+      this.#quietWaiter = undefined;
+    }
+    if (this.#closed) return;
     this.#send({ t: "closed", from: this.#id });
     this.#flush();
     this.#closed = true;
@@ -244,6 +265,10 @@ export class OneWriter {
         // No new calls go there; calls already there still wait for their answers.
         this.#departed.add(from);
         if (this.#others.delete(from)) this.#elect();
+        this.#send({ t: "bye-seen", from: this.#id, to: from });
+        return;
+      case "bye-seen":
+        if (message.to === this.#id && this.#byeUnseen.delete(from)) this.#checkQuiet();
         return;
       case "closed":
         this.#heardAt.delete(from);
@@ -279,7 +304,13 @@ export class OneWriter {
     }
   }
 
+  /** Wakes a closing worker once nothing more can arrive and nothing is being served. */
+  #checkQuiet(): void {
+    if (this.#byeUnseen.size === 0 && this.#serving === 0) this.#quietWaiter?.();
+  }
+
   async #answer(call: Extract<Message, { t: "call" }>): Promise<void> {
+    this.#serving++;
     try {
       const answer = await this.#serve(call.op, call.args);
       this.#send({ t: "answer", from: this.#id, to: call.from, id: call.id, answer });
@@ -295,6 +326,9 @@ export class OneWriter {
           message: e instanceof Error ? e.message : String(e),
         };
       this.#send({ t: "failed", from: this.#id, to: call.from, id: call.id, error });
+    } finally {
+      this.#serving--;
+      this.#checkQuiet();
     }
   }
 
@@ -308,6 +342,7 @@ export class OneWriter {
   /** A worker stopped or went silent: its waiting calls fail, and the next one writes. */
   #gone(id: string, why: string): void {
     if (this.#others.delete(id)) this.#elect();
+    if (this.#byeUnseen.delete(id)) this.#checkQuiet();
     for (const [callId, p] of this.#pending) {
       if (p.writer !== id) continue;
       this.#pending.delete(callId);

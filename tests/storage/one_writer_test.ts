@@ -28,9 +28,8 @@ async function pair(serveFirst: WriterServe, clock: Clock = systemClock, timeout
     channel,
     first,
     second,
-    close() {
-      first.close();
-      second.close();
+    async close() {
+      await Promise.all([first.close(), second.close()]);
     },
   };
 }
@@ -44,7 +43,7 @@ Deno.test("OneWriter: the worker started first writes, whichever joined the chan
     assert.equal(first.writer(), null, "the first worker writes itself");
     assert.equal(second.writer(), FIRST, "the second hands its writes to the first");
   } finally {
-    close();
+    await close();
   }
 });
 
@@ -58,7 +57,7 @@ Deno.test("OneWriter: a call gets the writer's answer, clones of its arguments i
       versionstamps: ["00000000000000010000"],
     });
   } finally {
-    close();
+    await close();
   }
 });
 
@@ -88,7 +87,7 @@ Deno.test("OneWriter: the writer's errors come back rebuilt, a ChorusError with 
       return true;
     });
   } finally {
-    close();
+    await close();
   }
 });
 
@@ -110,7 +109,7 @@ Deno.test("OneWriter: calls made in one turn go out as one message, and every on
     assert.equal(calls[0].list!.length, 20);
   } finally {
     spy.close();
-    close();
+    await close();
   }
 });
 
@@ -125,7 +124,7 @@ Deno.test("OneWriter: an argument that cannot be cloned fails only its own call,
     assert.ok((bad as PromiseRejectedResult).reason instanceof NotCloneable);
     assert.equal(good.status, "fulfilled", "the call sent in the same turn still goes through");
   } finally {
-    close();
+    await close();
   }
 });
 
@@ -134,6 +133,7 @@ Deno.test("OneWriter: a writer that leaves still answers what it took; then it c
   const released = new Promise<void>((r) => release = r);
   const { channel, first, second, close } = await pair(async (op) => {
     if (op === "slow") await released;
+    if (op === "hang") await new Promise(() => {});
     return { result: op, versionstamps: [] };
   });
   try {
@@ -157,10 +157,12 @@ Deno.test("OneWriter: a writer that leaves still answers what it took; then it c
       assert.equal(third.writer(), SECOND, "the worker that left is not elected");
       assert.equal(second.writer(), null);
     } finally {
-      third.close();
+      await third.close();
     }
-    const waiting = second.call(FIRST, "never", []);
-    first.close();
+    // A call the writer never finishes: closing waits a moment for it, then says it is closed.
+    const waiting = second.call(FIRST, "hang", []);
+    await new Promise((r) => setTimeout(r, 20));
+    await first.close();
     await assert.rejects(waiting, (e: unknown) => {
       assert.ok(e instanceof ChorusError);
       assert.equal(e.code, "unavailable");
@@ -168,7 +170,7 @@ Deno.test("OneWriter: a writer that leaves still answers what it took; then it c
       return true;
     });
   } finally {
-    close();
+    await close();
   }
 });
 
@@ -196,7 +198,7 @@ Deno.test("OneWriter: a writer silent for the timeout is taken as gone", async (
     assert.equal(clock.pending, 0, "no sweep is left armed once nothing waits");
   } finally {
     silent.close();
-    second.close();
+    await second.close();
   }
 });
 
@@ -222,7 +224,7 @@ Deno.test("OneWriter: a writer busy for longer than the timeout but answering pi
     release();
     assert.equal((await waiting).result, "done");
   } finally {
-    close();
+    await close();
   }
 });
 
@@ -230,12 +232,24 @@ Deno.test("OneWriter: closing fails the calls still waiting", async () => {
   const { second, close } = await pair(() => new Promise<WriterAnswer>(() => {}));
   try {
     const waiting = second.call(FIRST, "put", ["k"]);
-    second.close();
+    await second.close();
     await assert.rejects(
       waiting,
       (e: unknown) => e instanceof ChorusError && e.code === "unavailable",
     );
   } finally {
-    close();
+    await close();
+  }
+});
+
+Deno.test("OneWriter: a call already on its way when the writer closes is answered before it closes", async () => {
+  const { first, second, close } = await pair(echo);
+  try {
+    const waiting = second.call(FIRST, "put", ["k"]); // goes out after the bye below
+    await first.close();
+    assert.equal((await waiting).versionstamps.length, 1);
+    assert.equal(second.writer(), null);
+  } finally {
+    await close();
   }
 });
