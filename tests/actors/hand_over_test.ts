@@ -147,12 +147,8 @@ Deno.test("One writer: racing puts on shared keys through both workers lose noth
 });
 
 Deno.test("One writer: when the writer closes, the other worker writes itself", async () => {
-  const { path, cleanup } = await tempKvPath();
-  const workersChannel = `chorus:workers:${crypto.randomUUID()}`;
-  const a = await Chorus.open({ path, workersChannel });
-  const b = await Chorus.open({ path, workersChannel });
+  const { a, b, close } = await twoWorkers();
   try {
-    await until(() => b.workers?.peers === 1, "workers met");
     await b.kv.put("k", 1);
     await a.close();
     await until(() => b.workers?.peers === 0, "the writer said goodbye");
@@ -161,9 +157,7 @@ Deno.test("One writer: when the writer closes, the other worker writes itself", 
     assert.equal(written.version, 2);
     assert.equal(b.workers?.handedOver, 1, "the second write ran here");
   } finally {
-    await b.close();
-    await a.close();
-    await cleanup();
+    await close();
   }
 });
 
