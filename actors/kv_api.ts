@@ -506,30 +506,29 @@ export class KvApi {
   async #putMany(items: PutItem[], here = false): Promise<{ items: KvWriteResult[] }> {
     checkBulk(items.length);
     const writer = here ? null : this.#elsewhere();
-    const prepared = items.map((item, i) => {
+    // Handed over as JSON copies; encoded here (sizes checked item by item) when written here.
+    const plain: PutItem[] = [];
+    const prepared: { key: string; value: unknown; encoded: EncodedValue; ttl?: number }[] = [];
+    items.forEach((item, i) => {
       validateKey(item.key);
       if (item.ttl !== undefined) validateTtl(item.ttl);
-      const owned = frozenJsonCopy(item.value, `item ${i}`);
-      if (writer) return { key: item.key, value: owned, ttl: item.ttl, compress: item.compress };
-      return {
-        key: item.key,
-        value: owned,
-        encoded: this.#encodeItem(owned, item.compress, i),
-        ttl: item.ttl,
-      };
+      const value = frozenJsonCopy(item.value, `item ${i}`);
+      if (writer) plain.push({ key: item.key, value, ttl: item.ttl, compress: item.compress });
+      else {
+        const encoded = this.#encodeItem(value, item.compress, i);
+        prepared.push({ key: item.key, value, encoded, ttl: item.ttl });
+      }
     });
     if (writer) {
       const keys = items.map((item) => item.key);
-      return this.#handOver(writer, "putMany", keys, [prepared], () => this.#putMany(items, true));
+      return this.#handOver(writer, "putMany", keys, [plain], () => this.#putMany(items, true));
     }
     const results = await writeTogether(
       this.#deps.store,
-      (prepared as { key: string; value: unknown; encoded: EncodedValue; ttl?: number }[]).map(
-        (p) => {
-          const actor = this.#actor(p.key);
-          return { actor, op: (tx: KvTx) => actor.putOp(tx, p.value, p.encoded, { ttl: p.ttl }) };
-        },
-      ),
+      prepared.map((p) => {
+        const actor = this.#actor(p.key);
+        return { actor, op: (tx: KvTx) => actor.putOp(tx, p.value, p.encoded, { ttl: p.ttl }) };
+      }),
     ) as KvEntry[];
     return { items: results.map(writeResult) };
   }
