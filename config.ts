@@ -42,7 +42,7 @@ export interface ResolvedConfig {
    */
   leaderMaxLagMs: number;
   /**
-   * Whether the workers of one `deno serve --parallel` process on a local KV file write kv through
+   * Whether the workers of one `deno serve --parallel` process on a local KV file write through
    * one of them (`CHORUS_ONE_WRITER`, default on; `main.ts` reads it). Off: every worker writes
    * itself, waiting on the others' SQLite locks and finding their writes in its cache.
    */

@@ -19,7 +19,7 @@ async function start(): Promise<Chorus> {
     // scrape sums them all. On Deploy the channel would span isolates that come and go: not there.
     const deploy = Deno.env.get("DENO_DEPLOYMENT_ID") !== undefined;
     const metricsChannel = deploy ? undefined : "chorus:metrics";
-    // Workers on one local KV file write kv through one of them (see storage/one_writer.ts); the
+    // Workers on one local KV file write through one of them (see storage/one_writer.ts); the
     // channel is named after the file, so servers on other files in the process stay apart.
     const local = !deploy && config.kvPath !== undefined && config.kvPath !== ":memory:" &&
       !isKvConnect(config.kvPath);
