@@ -182,13 +182,14 @@ export class Chorus {
     this.#ownsKv = ownsKv;
     this.store = new Store(kv, { limits: { checks: config.kvMaxChecks }, clock });
     if (options.workersChannel) {
-      // Kv, context and reel writes are handed over whole, every other commit as its intent.
+      // Product writes are handed over whole, every other commit as its intent.
       this.#writer = new OneWriter(
         { channel: options.workersChannel, id: this.instanceId, clock },
         (op, args) => {
           if (op === "commit") return this.store.serveHandedOver(args[0] as Intent);
           if (op.startsWith("kv.")) return this.kv.serveHandedOver(op, args);
           if (op.startsWith("reels.")) return this.reels.serveHandedOver(op, args);
+          if (op.startsWith("users.")) return this.users.serveHandedOver(op, args);
           return this.contexts.serveHandedOver(op, args);
         },
       );
@@ -236,6 +237,7 @@ export class Chorus {
       config,
       clock,
       presenceTtlMs: realtime.presenceTtlMs,
+      handOver: this.#handOver,
     });
     const backend = kvBackendOf(options, config);
     this.members = new Members(this.store, clock, {

@@ -17,6 +17,8 @@ import type { Store } from "../storage/store.ts";
 import { presencePrefix, reelViewerPrefix } from "../storage/keys.ts";
 import type { PresenceUpdateJson } from "./user_types.ts";
 import type { Registry } from "./registry.ts";
+import type { HandOver } from "./hand_over.ts";
+import type { WriterAnswer } from "../storage/one_writer.ts";
 import { MUTATION_WEIGHT } from "./actor.ts";
 import { idText, validateId } from "./reel_api.ts";
 import type {
@@ -76,6 +78,12 @@ export interface UsersApiDeps {
   clock: Clock;
   /** How long a reported presence holds without another report. Default 30 s. */
   presenceTtlMs?: number;
+  /**
+   * Where writes go when the workers of one process on one KV file write through one of them
+   * (see storage/one_writer.ts); the instance routes the writes handed to this one to
+   * {@linkcode UsersApi.serveHandedOver}.
+   */
+  handOver?: HandOver;
 }
 
 interface SocketEntry {
@@ -115,19 +123,53 @@ export class UsersApi {
    * @param options.fromSocket true when a socket's join reports it (the socket is tracked itself)
    * @throws {ChorusError} `invalid_request`
    */
-  async setPresence(
+  setPresence(
     id: string,
     input: PresenceInput,
     options: { fromSocket?: boolean } = {},
   ): Promise<PresenceUpdateJson> {
-    const actor = this.#actor(id);
+    return this.#setPresence(id, input, options.fromSocket === true, false);
+  }
+
+  async #setPresence(
+    id: string,
+    input: PresenceInput,
+    fromSocket: boolean,
+    here: boolean,
+  ): Promise<PresenceUpdateJson> {
+    validateId(id, "user");
     const owned = validatePresence(id, input);
-    const ttl = options.fromSocket ? null : this.ttlMs;
+    const writer = here ? null : this.#deps.handOver?.elsewhere();
+    if (writer) {
+      return this.#deps.handOver!.call(
+        writer,
+        "users.setPresence",
+        [{ kind: "user", id }],
+        [id, owned, fromSocket],
+        () => this.#setPresence(id, input, fromSocket, true),
+      );
+    }
+    const actor = this.#actor(id);
+    const ttl = fromSocket ? null : this.ttlMs;
     // Its entry in the user's feed is one mutation of its own.
     return await actor.write(
       (tx) => actor.setPresenceOp(tx, owned, ttl),
       256 + (owned.activity?.length ?? 0) * 3 + MUTATION_WEIGHT,
     );
+  }
+
+  /**
+   * Runs a user write another worker handed over, here, and answers with the user's head
+   * versionstamp after it.
+   * @internal Not part of the embedding API; the instance's writers' channel calls it.
+   */
+  async serveHandedOver(op: string, args: unknown[]): Promise<WriterAnswer> {
+    if (op !== "users.setPresence") {
+      throw new ChorusError("internal", `Cannot run "${op}" for another worker: not a write`);
+    }
+    const id = args[0] as string;
+    const result = await this.#setPresence(id, args[1] as PresenceInput, args[2] === true, true);
+    return this.#deps.handOver!.answer([{ kind: "user", id }], result);
   }
 
   /**

@@ -389,3 +389,30 @@ Deno.test("One writer: closing the writer answers what it took, and the other wo
     await close();
   }
 });
+
+Deno.test("One writer: presence reported through both workers is written by the writer and read back", async () => {
+  const { a, b, close } = await twoWorkers();
+  try {
+    const handed = b.workers!.handedOver;
+    assert.equal((await b.users.getPresence("ann")).status, "offline"); // b loads the user
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? a : b).users.setPresence("ann", {
+          status: i % 3 ? "online" : "away",
+          activity: `a${i}`,
+        })),
+    );
+    const last = await b.users.setPresence("ann", { status: "away", current_reel: "42" });
+    const read = await b.users.getPresence("ann"); // leader, from b's cache
+    assert.equal(read.status, "away");
+    assert.equal(read.current_reel, "42");
+    assert.equal(last.status, "away");
+    assert.equal(b.workers!.handedOver - handed, 11, "b's ten reports and the last one");
+    await assert.rejects(b.users.setPresence("ann", { status: "dancing" as "away" }), {
+      code: "invalid_request",
+    });
+    assert.equal(a.store.stats.conflicts + b.store.stats.conflicts, 0);
+  } finally {
+    await close();
+  }
+});
