@@ -218,7 +218,7 @@ Deno.test("OneWriter: a writer busy for longer than the timeout but answering pi
     const waiting = second.call(FIRST, "slow", []);
     for (let i = 0; i < 20; i++) {
       clock.advance(250); // five timeouts in all
-      await new Promise((r) => setTimeout(r, 5)); // the ping and its answer cross
+      await new Promise((r) => setTimeout(r, 15)); // the ping and its answer cross
     }
     assert.equal(second.writer(), FIRST, "the writer was not taken as gone");
     release();
