@@ -10,6 +10,7 @@ import { isKvConnect, loadConfig, type ResolvedConfig } from "./config.ts";
 import { openKv } from "./storage/open.ts";
 import { type Intent, Store } from "./storage/store.ts";
 import { OneWriter } from "./storage/one_writer.ts";
+import { ChorusError } from "./errors.ts";
 import { HandOver } from "./actors/hand_over.ts";
 import { WatchHub } from "./storage/watch.ts";
 import { watchProbeKey } from "./storage/keys.ts";
@@ -190,7 +191,8 @@ export class Chorus {
           if (op.startsWith("kv.")) return this.kv.serveHandedOver(op, args);
           if (op.startsWith("reels.")) return this.reels.serveHandedOver(op, args);
           if (op.startsWith("users.")) return this.users.serveHandedOver(op, args);
-          return this.contexts.serveHandedOver(op, args);
+          if (op.startsWith("contexts.")) return this.contexts.serveHandedOver(op, args);
+          throw new ChorusError("internal", `Cannot run "${op}" for another worker: unknown`);
         },
       );
       this.store.handOverTo(this.#writer);

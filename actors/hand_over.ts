@@ -37,11 +37,6 @@ export class HandOver {
     this.#registry = registry;
   }
 
-  /** Other workers known, and whether this one writes. */
-  get peers(): number {
-    return this.#writer.peers;
-  }
-
   /** The worker that writes, when it is another one; null when writes run here. */
   elsewhere(): string | null {
     return this.#writer.writer();
