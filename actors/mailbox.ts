@@ -50,6 +50,11 @@ export class Mailbox<M> {
     return this.#queue.length - this.#head;
   }
 
+  /** The message the next batch starts with, if one is queued. */
+  get next(): M | undefined {
+    return this.#head < this.#queue.length ? this.#queue[this.#head] : undefined;
+  }
+
   /** True when nothing is queued or running. */
   get idle(): boolean {
     return !this.#running && this.depth === 0;
