@@ -552,18 +552,28 @@ export abstract class Actor<Tx, Event = unknown> {
 
   async #writeBatch(batch: Extract<Message<Tx>, { type: "write" }>[]): Promise<void> {
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-      const tx = this.begin();
-      const outcomes = batch.map((m) => {
-        try {
-          return { ok: true as const, value: m.op(tx) };
-        } catch (error) {
-          return { ok: false as const, error };
-        }
-      });
+      let tx: Tx, intent: Intent | null;
+      let outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[];
+      try {
+        tx = this.begin();
+        outcomes = batch.map((m) => {
+          try {
+            return { ok: true as const, value: m.op(tx) };
+          } catch (error) {
+            return { ok: false as const, error };
+          }
+        });
+        intent = this.intent(tx);
+      } catch (error) {
+        // A working copy that cannot be made or written (a bug, or a value its encoder refuses):
+        // the batch fails, and what the last batch held still goes out.
+        this.#release();
+        for (const m of batch) m.reject(error);
+        return;
+      }
       const settle = () => {
         outcomes.forEach((o, i) => o.ok ? batch[i].resolve(o.value) : batch[i].reject(o.error));
       };
-      const intent = this.intent(tx);
       if (!intent) {
         // Nothing to commit (every op was refused or changed nothing), so no versionstamp check
         // will confirm the state those answers rest on: confirm it with a strong read instead.

@@ -16,6 +16,8 @@ interface CounterTx {
 /** A counter actor: each op adds one; each commit emits the new values. */
 class Counter extends Actor<CounterTx, number> {
   n = 0;
+  /** The next working copy's commit cannot be built (as when an encoder refuses a value). */
+  failIntent = false;
   protected onStart(): Promise<string | null> {
     return Promise.resolve(null);
   }
@@ -26,6 +28,7 @@ class Counter extends Actor<CounterTx, number> {
     return { n: this.n };
   }
   protected intent(tx: CounterTx): Intent | null {
+    if (this.failIntent) throw new Error("cannot encode");
     if (tx.n === this.n) return null;
     return { checks: [], mutations: [{ type: "set", key: ["counter"], value: tx.n }], bytes: 8 };
   }
@@ -140,4 +143,20 @@ Deno.test("[actor] with nothing queued after it, a batch answers at once", async
   await a;
   assert.deepEqual(log, ["commit 1", "event 1", "answer 1"]);
   await actor.drained();
+});
+
+Deno.test("[actor] a batch whose commit cannot be built fails, and the held answers still go out", async () => {
+  const log: string[] = [];
+  const { actor, settleNext, inFlight } = counter(log);
+  await actor.start();
+  const a = actor.add().then((v) => log.push(`answer ${v}`));
+  await tick();
+  const b = actor.add().catch((e) => log.push(`failed: ${e.message}`));
+  actor.failIntent = true;
+  await settleNext();
+  await Promise.all([a, b]);
+  assert.deepEqual(log, ["commit 1", "event 1", "answer 1", "failed: cannot encode"]);
+  assert.equal(inFlight(), 0);
+  actor.failIntent = false;
+  assert.equal(await actor.value(), 1, "the failed batch left no trace");
 });
