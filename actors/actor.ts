@@ -623,8 +623,9 @@ export abstract class Actor<Tx, Event = unknown> {
         };
         // With another write batch next, its commit is sent before this batch's answers and
         // events go out, so a hot actor's commit overlaps its fan-out instead of following it.
-        // Nothing can observe the difference: the next batch's ops run on their own working copy
-        // and every read or other message releases what is held before it runs.
+        // The next batch's ops run on their own working copy, and every read or other message
+        // releases what is held before it runs; only an `eventual` peek may see this batch's
+        // (committed) state a few microtasks before its callers are answered.
         if (this.#mailbox.next?.type === "write") this.#held = finish;
         else finish();
         return;
