@@ -124,6 +124,38 @@ export interface ServerProcess {
 /** How long {@linkcode ServerProcess.kill} waits for the output pipes to close once all is killed. */
 const OUTPUT_GRACE_MS = 10_000;
 
+/** The environment variable each spawned process carries, inherited by all it starts. */
+const SPAWN_TAG = "CHORUS_TEST_SPAWN";
+
+/**
+ * The PIDs of the running processes whose environment holds `SPAWN_TAG=tag` (Linux; elsewhere
+ * none), each stopped (SIGSTOP) as it is found. Unlike a walk from a parent, this finds a process
+ * whose parent already exited (it was handed to init) and still holds the output pipes.
+ */
+function stopTagged(tag: string): number[] {
+  const needle = `\0${SPAWN_TAG}=${tag}\0`;
+  const found: number[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync("/proc")];
+  } catch {
+    return []; // no /proc
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    let environ: string;
+    try {
+      environ = "\0" + Deno.readTextFileSync(`/proc/${entry.name}/environ`);
+    } catch {
+      continue; // exited meanwhile, or not ours to read
+    }
+    if (!environ.includes(needle)) continue;
+    signal(Number(entry.name), "SIGSTOP");
+    found.push(Number(entry.name));
+  }
+  return found;
+}
+
 /**
  * The PIDs of `root`'s descendants, children first, read from `/proc` (Linux; elsewhere none).
  * Each one found is stopped (SIGSTOP) before its own children are listed, so none can start
@@ -182,9 +214,10 @@ export function spawnServer(args: string[], env: Record<string, string>): Server
  * output piped. The caller must `await kill()` in a `finally`.
  */
 export function spawnDeno(args: string[], env: Record<string, string>): ServerProcess {
+  const tag = crypto.randomUUID();
   const child = new Deno.Command(Deno.execPath(), {
     args,
-    env,
+    env: { ...env, [SPAWN_TAG]: tag },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -254,6 +287,8 @@ export function spawnDeno(args: string[], env: Record<string, string>): ServerPr
         for (const pid of descendants) signal(pid, "SIGKILL");
       }
       await status;
+      // Whatever it started and is still running, even if no longer below it (its parent died).
+      for (const pid of stopTagged(tag)) signal(pid, "SIGKILL");
       let timer: ReturnType<typeof setTimeout> | undefined;
       const late = new Promise<"late">((resolve) => {
         timer = setTimeout(() => resolve("late"), OUTPUT_GRACE_MS);
