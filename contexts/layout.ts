@@ -21,6 +21,7 @@ import {
   compressionOptions,
   decodeValue,
   deepFreeze,
+  encodeText,
   encodeValue,
   type Encoding,
 } from "../storage/codec.ts";
@@ -158,13 +159,14 @@ export function packPages(
   budget: number,
 ): DeltaPage[] {
   const limit = CHUNK_BYTES - 1024;
-  const texts = fresh.map((d) => d.delta === null ? 4 : JSON.stringify(d.delta).length);
-  let total = texts.reduce((n, t) => n + t, 0);
-  const bySize = texts.map((_, i) => i).sort((a, b) => texts[b] - texts[a]);
+  // Each delta's text, made once: it sizes the pages, then the pages are made of it.
+  const texts = fresh.map((d) => d.delta === null ? "null" : JSON.stringify(d.delta));
+  let total = texts.reduce((n, t) => n + t.length, 0);
+  const bySize = texts.map((_, i) => i).sort((a, b) => texts[b].length - texts[a].length);
   for (const i of bySize) {
-    if (texts[i] <= limit && total <= budget) break;
-    total -= texts[i];
-    texts[i] = 4;
+    if (texts[i].length <= limit && total <= budget) break;
+    total -= texts[i].length - 4;
+    texts[i] = "null";
     fresh[i].delta = null;
   }
   const pages: DeltaPage[] = [];
@@ -173,7 +175,8 @@ export function packPages(
   const flush = (end: number) => {
     if (end === start) return;
     const part = fresh.slice(start, end);
-    const encoded = encodeValue(part.map((d) => d.delta), compressionOptions(config), "deltas");
+    const text = `[${texts.slice(start, end).join(",")}]`;
+    const encoded = encodeText(text, compressionOptions(config), "deltas");
     for (const d of part) d.page = part[0].version;
     pages.push({
       g,
@@ -187,8 +190,8 @@ export function packPages(
     size = 0;
   };
   texts.forEach((t, i) => {
-    if (size + t > limit) flush(i);
-    size += t + 1;
+    if (size + t.length > limit) flush(i);
+    size += t.length + 1;
   });
   flush(fresh.length);
   return pages;

@@ -219,6 +219,19 @@ export function encodeValue(
   if (text === undefined) {
     throw new ChorusError("invalid_request", `Cannot store ${what}: it is not a JSON value`);
   }
+  return encodeText(text, options, what);
+}
+
+/**
+ * Encodes JSON text for storage, as {@linkcode encodeValue} does once it has the text: for a
+ * caller that had to make the text anyway (to size a page of deltas), so it is made only once.
+ * @throws {ChorusError} `payload_too_large` when the stored form exceeds 512 KiB
+ */
+export function encodeText(
+  text: string,
+  options: CompressionOptions,
+  what = "value",
+): EncodedValue {
   const raw = encoder.encode(text);
   let bytes: Uint8Array = raw;
   let encoding: Encoding = "json";
