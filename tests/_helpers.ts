@@ -128,69 +128,52 @@ const OUTPUT_GRACE_MS = 10_000;
 const SPAWN_TAG = "CHORUS_TEST_SPAWN";
 
 /**
- * The PIDs of the running processes whose environment holds `SPAWN_TAG=tag` (Linux; elsewhere
- * none), each stopped (SIGSTOP) as it is found. Unlike a walk from a parent, this finds a process
- * whose parent already exited (it was handed to init) and still holds the output pipes.
+ * Stops (SIGSTOP) and returns every process that `root` started, at any depth, and every process
+ * whose environment holds `SPAWN_TAG=tag`: that finds one whose parent already exited (it was
+ * handed to init) and still holds the output pipes. Listed with `ps` (procps): Deno lets a test
+ * read other processes' `/proc` entries only with `--allow-all`, which the test task does not
+ * grant. Listing again until nothing new turns up catches a process started meanwhile.
+ * @throws {Error} when `ps` cannot be run: processes would be left running unseen
  */
-function stopTagged(tag: string): number[] {
-  const needle = `\0${SPAWN_TAG}=${tag}\0`;
-  const found: number[] = [];
-  let entries: Deno.DirEntry[];
-  try {
-    entries = [...Deno.readDirSync("/proc")];
-  } catch {
-    return []; // no /proc
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    let environ: string;
+function stopStarted(root: number, tag: string): number[] {
+  const needle = ` ${SPAWN_TAG}=${tag}`;
+  const found = new Set<number>();
+  for (let round = 0; round < 5; round++) {
+    let out: Deno.CommandOutput;
     try {
-      environ = "\0" + Deno.readTextFileSync(`/proc/${entry.name}/environ`);
-    } catch {
-      continue; // exited meanwhile, or not ours to read
+      out = new Deno.Command("ps", {
+        args: ["-e", "e", "-ww", "-o", "pid=,ppid=,args="],
+        stdout: "piped",
+        stderr: "null",
+      }).outputSync();
+    } catch (error) {
+      throw new Error("cannot list processes with ps (install procps)", { cause: error });
     }
-    if (!environ.includes(needle)) continue;
-    signal(Number(entry.name), "SIGSTOP");
-    found.push(Number(entry.name));
-  }
-  return found;
-}
-
-/**
- * The PIDs of `root`'s descendants, children first, read from `/proc` (Linux; elsewhere none).
- * Each one found is stopped (SIGSTOP) before its own children are listed, so none can start
- * another process that the list would miss.
- */
-function stopDescendants(root: number): number[] {
-  const childrenOf = new Map<number, number[]>();
-  try {
-    for (const entry of Deno.readDirSync("/proc")) {
-      if (!/^\d+$/.test(entry.name)) continue;
-      let stat: string;
-      try {
-        stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      } catch {
-        continue; // exited meanwhile
+    const childrenOf = new Map<number, number[]>();
+    const tagged: number[] = [];
+    for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
+      const match = line.match(/^\s*(\d+)\s+(\d+)\s(.*)$/);
+      if (!match) continue;
+      const [pid, ppid] = [Number(match[1]), Number(match[2])];
+      childrenOf.set(ppid, [...childrenOf.get(ppid) ?? [], pid]);
+      if (`${match[3]} `.includes(`${needle} `)) tagged.push(pid);
+    }
+    const more = [...tagged];
+    const queue = [root, ...tagged];
+    while (queue.length) {
+      for (const pid of childrenOf.get(queue.shift()!) ?? []) {
+        more.push(pid);
+        queue.push(pid);
       }
-      // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      const siblings = childrenOf.get(ppid) ?? [];
-      siblings.push(Number(entry.name));
-      childrenOf.set(ppid, siblings);
     }
-  } catch {
-    return []; // no /proc
-  }
-  const found: number[] = [];
-  const queue = [root];
-  while (queue.length) {
-    for (const pid of childrenOf.get(queue.shift()!) ?? []) {
+    const fresh = more.filter((pid) => pid !== root && !found.has(pid));
+    if (fresh.length === 0) break;
+    for (const pid of fresh) {
       signal(pid, "SIGSTOP");
-      found.push(pid);
-      queue.push(pid);
+      found.add(pid);
     }
   }
-  return found;
+  return [...found];
 }
 
 function signal(pid: number, sig: Deno.Signal): void {
@@ -280,15 +263,13 @@ export function spawnDeno(args: string[], env: Record<string, string>): ServerPr
       return outcome;
     },
     async kill() {
-      if (running) {
-        signal(child.pid, "SIGSTOP");
-        const descendants = stopDescendants(child.pid);
-        signal(child.pid, "SIGKILL");
-        for (const pid of descendants) signal(pid, "SIGKILL");
-      }
+      // It, and whatever it started that still runs, even if no longer below it (its parent
+      // died first).
+      if (running) signal(child.pid, "SIGSTOP");
+      const started = stopStarted(child.pid, tag);
+      if (running) signal(child.pid, "SIGKILL");
+      for (const pid of started) signal(pid, "SIGKILL");
       await status;
-      // Whatever it started and is still running, even if no longer below it (its parent died).
-      for (const pid of stopTagged(tag)) signal(pid, "SIGKILL");
       let timer: ReturnType<typeof setTimeout> | undefined;
       const late = new Promise<"late">((resolve) => {
         timer = setTimeout(() => resolve("late"), OUTPUT_GRACE_MS);

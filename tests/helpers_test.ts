@@ -7,14 +7,12 @@
 import assert from "node:assert/strict";
 import { spawnServer } from "./_helpers.ts";
 
-/** Whether `pid` runs (a zombie waiting to be reaped has ended). */
+/** Whether `pid` runs (a zombie waiting to be reaped has ended), as `ps` tells. */
 function running(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
+  const out = new Deno.Command("ps", { args: ["-o", "stat=", "-p", String(pid)], stdout: "piped" })
+    .outputSync();
+  const state = new TextDecoder().decode(out.stdout).trim();
+  return state !== "" && !state.startsWith("Z");
 }
 
 Deno.test("[helpers] kill() stops a process whose parent already exited, and its output ends", async () => {
@@ -33,6 +31,7 @@ Deno.test("[helpers] kill() stops a process whose parent already exited, and its
   const run = spawnServer([script], {});
   try {
     const [, pid] = await run.waitFor(/child (\d+)/);
+    assert.ok(running(Number(pid)), "the child runs");
     await run.waitFor(/parent exits/);
     await run.exited(10_000);
     // Before the fix, kill() waited 10 s for the output and threw, leaving the child running.
