@@ -23,6 +23,7 @@ import {
   type ContextRecord,
   dropValue,
   headExpireIn,
+  keepValue,
   layoutValue,
   loadContext,
   loadDeltas,
@@ -262,28 +263,31 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     const mutations: Mutation[] = [];
     let bytes = 512;
     const expireIn = headExpireIn(rec, config);
-    const drops: Mutation[] = [];
-    if (tx.contextChanged || rec.x) {
-      delete rec.enc, delete rec.d, delete rec.n, delete rec.cv, delete rec.sz;
-      drops.push(...dropValue(id, old));
-    }
-    if (tx.contextChanged && !rec.x) {
-      const laid = layoutValue(rec, { id, context: tx.context, config, expireIn });
-      mutations.push(...laid.mutations);
-      bytes += laid.bytes;
-    } else if (rec.d) bytes += rec.d.byteLength;
     // Trimmed beyond the threshold (in memory once per batch; pages wholly below the base go).
     let cut = 0;
     while (cut < tx.deltas.length && tx.deltas[cut].version <= rec.b) cut++;
     if (cut) tx.deltas = tx.deltas.slice(cut);
     const sameGeneration = old !== null && old.g === rec.g && !rec.x;
+    const fresh = tx.deltas.filter((d) => d.version > (old && sameGeneration ? old.v : rec.b));
+    const drops: Mutation[] = [];
+    // A changed context is stored again, unless its stored value is kept with a replay of the
+    // changes on top (a large context with small changes: see keepValue).
+    if (rec.x || (tx.contextChanged && !keepValue(old, rec, fresh, expireIn))) {
+      delete rec.enc, delete rec.d, delete rec.n, delete rec.cv, delete rec.ce, delete rec.sz;
+      delete rec.r;
+      drops.push(...dropValue(id, old));
+      if (!rec.x) {
+        const laid = layoutValue(rec, { id, context: tx.context, config, expireIn });
+        mutations.push(...laid.mutations);
+        bytes += laid.bytes;
+      }
+    } else bytes += (rec.d?.byteLength ?? 0) + (rec.r?.byteLength ?? 0);
     const keptPages = new Set(sameGeneration ? tx.deltas.map((d) => d.page) : []);
     const oldPages = new Set(tx.before.deltas.map((d) => d.page));
     for (const page of oldPages) {
       if (!keptPages.has(page)) drops.push({ type: "delete", key: ctxDeltaKey(id, page) });
     }
     mutations.push(...drops.slice(0, MAX_DROPS));
-    const fresh = tx.deltas.filter((d) => d.version > (old && sameGeneration ? old.v : rec.b));
     for (const page of packPages(rec.g, fresh, config, COMMIT_BUDGET - bytes)) {
       mutations.push({
         type: "set",

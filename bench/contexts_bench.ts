@@ -7,6 +7,9 @@
  * has a baseline doing the same JSON work — apply the patch, diff, keep the delta log, compute each
  * participant's merged delta (or hand each subscriber each delta) — with no actor and no KV.
  *
+ * Also: one writer updating a large context (120 KB and 480 KB of JSON), each update awaited,
+ * against one durable commit (a raw `kv.set`) on the same file: the floor of any durable update.
+ *
  * Run: `deno bench -A bench/contexts_bench.ts` (iterations/s = 1 / avg; p99 is in the table).
  * @module
  */
@@ -222,6 +225,53 @@ Deno.bench("chorus embedded, 100 contexts × 50, stateful", {
   n: 40,
   warmup: 5,
 }, runs.hundredStateful);
+
+// ---- A large context changed by one writer, each update awaited (a shared document) ----
+
+/** A context of about `items` × 250 bytes of JSON, half of it random text (compresses ~2:1). */
+function largeContext(items: number): JsonObject {
+  let seed = items;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const list: JsonObject = {};
+  for (let i = 0; i < items; i++) {
+    let body = "";
+    for (let c = 0; c < 100; c++) body += String.fromCharCode(97 + Math.floor(random() * 26));
+    list[`item${i}`] = { title: `Item number ${i}`, body, notes: "lorem ipsum ".repeat(8) };
+  }
+  return { title: "a shared document", items: list, cursors: {} };
+}
+
+async function largeSetup(id: string, items: number) {
+  await chorus.contexts.set(id, largeContext(items));
+  let n = 0;
+  return async () => {
+    n++;
+    await chorus.contexts.update(id, { cursors: { [`u${n % 8}`]: n } });
+  };
+}
+const large = {
+  k120: await largeSetup("large-120k", 500),
+  k480: await largeSetup("large-480k", 2000),
+};
+
+Deno.bench("one durable commit: raw kv.set on the same KV file (large-context floor)", {
+  group: "large context, one writer",
+  baseline: true,
+  n: 1000,
+  warmup: 50,
+}, async () => {
+  await raw.set(["bench", "commit"], commits++);
+});
+Deno.bench("chorus embedded, one update to a 120 KB context", {
+  group: "large context, one writer",
+  n: 1000,
+  warmup: 50,
+}, large.k120);
+Deno.bench("chorus embedded, one update to a 480 KB context", {
+  group: "large context, one writer",
+  n: 500,
+  warmup: 20,
+}, large.k480);
 
 Deno.bench("one durable commit: raw kv.set on the same KV file", {
   group: "commit",

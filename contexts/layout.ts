@@ -4,8 +4,9 @@
  * module is what goes in them, in one place for everything that reads or writes contexts (the
  * context actor, cleanup), so the layout can be read and changed here alone.
  *
- * - `["ctx", id]`: the {@linkcode ContextRecord}: version, generation, retention bounds, and the
- *   value inline when it fits one entry.
+ * - `["ctx", id]`: the {@linkcode ContextRecord}: version, generation, retention bounds, the value
+ *   inline when it is small, and for a large value kept across changes, the replay of the deltas
+ *   since the version that stored it ({@linkcode keepValue}).
  * - `["ctx_chunk", id, version, i]`: the chunks of a larger value, keyed by the version that wrote
  *   them and never rewritten, so a reader finds the chunks of the head it read or reads again.
  * - `["ctx_delta", id, v]`: a {@linkcode DeltaPage}, the chord deltas of the versions one commit
@@ -24,6 +25,7 @@ import {
   encodeText,
   encodeValue,
   type Encoding,
+  MAX_STORED_BYTES,
 } from "../storage/codec.ts";
 import {
   type BlobRef,
@@ -34,6 +36,7 @@ import {
   readBlob,
 } from "../storage/chunked.ts";
 import type { ChordDelta } from "../deltas/chord.ts";
+import { applyShared } from "./structural.ts";
 import type { JsonObject } from "../deltas/json.ts";
 
 /** The head record stored at `["ctx", id]`. */
@@ -48,9 +51,37 @@ export interface ContextRecord extends Partial<BlobRef> {
   u: number;
   /** Version whose chunk keys hold the value, when it is chunked. */
   cv?: number;
+  /** True when the value's chunks were written with an expiry (they may not outlive it). */
+  ce?: true;
+  /**
+   * When the stored value is older than `v` (a large value is not stored again on every change):
+   * the chord deltas that take it to version `v`, oldest first, as the UTF-8 JSON text of an array.
+   * Absent: the stored value is version `v`'s.
+   */
+  r?: Uint8Array;
   /** True for a tombstone: the context was deleted or expired; the version is remembered. */
   x?: true;
 }
+
+/**
+ * The most a head's replay ({@linkcode ContextRecord.r}) may hold, in bytes. Past it, or past a
+ * quarter of the stored value's JSON size, the commit stores the value again: a small context is
+ * stored whole on every change, a large one about once per this many bytes of changes, and a
+ * reader applies at most this much on top of what it decodes.
+ */
+export const REPLAY_MAX_BYTES = 16_384;
+
+/**
+ * A stored value larger than this goes in chunks even when it would fit the head: the head is
+ * written on every change, the chunks only when the value is stored again (see keepValue).
+ */
+export const INLINE_MAX_BYTES = 8_192;
+
+/** The shortest JSON text a stored delta can have, with the comma that follows it in a replay. */
+const MIN_DELTA_BYTES = 25;
+
+/** What a head entry may hold at most, its value and replay included (KV's limit is 64 KiB). */
+const HEAD_MAX_BYTES = 62_000;
 
 /**
  * One page of the delta log, stored at `["ctx_delta", id, v]`: the chord deltas of versions
@@ -122,6 +153,59 @@ export function dropValue(id: string, record: ContextRecord | null): Mutation[] 
   return record?.n ? dropBlob(record as BlobRef, valueChunkKey(id, record)) : [];
 }
 
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+
+/**
+ * Keeps the stored value of `old` under the new record `rec` and gives `rec` the replay that takes
+ * that value to `rec`'s version: `old`'s replay followed by the commit's new deltas. Returns false,
+ * changing nothing, when the value has to be stored again instead: another generation or no
+ * stored value, new versions that are not all there (trimmed, or a gap), a replay over its bounds
+ * ({@linkcode REPLAY_MAX_BYTES}, a quarter of the value, the head entry's size, the stored-value
+ * limit), or chunks whose lifetime is not the head's (written with an expiry, or one is wanted).
+ * @param fresh the commit's new versions, oldest first
+ * @param expireIn the lifetime the head gets (see {@linkcode headExpireIn})
+ */
+export function keepValue(
+  old: ContextRecord | null,
+  rec: ContextRecord,
+  fresh: readonly RetainedDelta[],
+  expireIn: number | undefined,
+): boolean {
+  if (!old || old.x || old.enc === undefined || old.g !== rec.g || rec.x) return false;
+  if (old.n && (old.ce || expireIn !== undefined)) return false;
+  const count = rec.v - old.v;
+  if (count < 1 || fresh.length !== count || fresh[0].version !== old.v + 1) return false;
+  const sz = old.sz ?? 0;
+  const limit = Math.min(
+    REPLAY_MAX_BYTES,
+    sz / 4,
+    HEAD_MAX_BYTES - (old.d?.byteLength ?? 0),
+    MAX_STORED_BYTES - sz,
+  );
+  let size = old.r ? old.r.byteLength : 1;
+  // Every delta's text holds at least one marker (`{"k":{"action":"added","value":0}}`): a batch
+  // that cannot fit is told without making its text.
+  if (size + fresh.length * MIN_DELTA_BYTES > limit) return false;
+  const texts: string[] = [];
+  for (const d of fresh) {
+    if (d.delta === null) return false;
+    const text = JSON.stringify(d.delta);
+    size += text.length + 1; // a UTF-8 byte per JSON character at least; checked again below
+    if (size > limit) return false;
+    texts.push(text);
+  }
+  const before = old.r ? fromUtf8.decode(old.r).slice(0, -1) + "," : "[";
+  const replay = utf8.encode(before + texts.join(",") + "]");
+  if (replay.byteLength > limit) return false;
+  rec.enc = old.enc;
+  rec.sz = sz;
+  if (old.d) rec.d = old.d;
+  if (old.n) rec.n = old.n, rec.cv = old.cv;
+  rec.r = replay;
+  return true;
+}
+
 /**
  * Encodes a context into its head record (which must hold no value yet): inline when it fits one
  * entry, else in chunks keyed by the record's version, which no later commit rewrites.
@@ -141,9 +225,13 @@ export function layoutValue(
 ): { mutations: Mutation[]; bytes: number } {
   const { id, config, expireIn } = options;
   const encoded = encodeValue(options.context, compressionOptions(config), `context "${id}"`);
-  const laid = layoutBlob(encoded, (i) => ctxChunkKey(id, record.v, i), { expireIn });
+  const laid = layoutBlob(encoded, (i) => ctxChunkKey(id, record.v, i), {
+    expireIn,
+    inlineMax: INLINE_MAX_BYTES,
+  });
   Object.assign(record, laid.ref);
   if (laid.ref.n) record.cv = record.v;
+  if (laid.ref.n && expireIn !== undefined) record.ce = true;
   return { mutations: laid.mutations, bytes: encoded.bytes.byteLength };
 }
 
@@ -223,16 +311,32 @@ export async function loadContext(
     if (!record || record.x || record.enc === undefined) {
       return { record, context: undefined, versionstamp: head.versionstamp };
     }
-    const context = await readBlob(
+    const stored = await readBlob(
       store,
       record as BlobRef,
       valueChunkKey(id, record),
       consistency,
     );
-    if (context === undefined) continue;
-    return { record, context: context as JsonObject, versionstamp: head.versionstamp };
+    if (stored === undefined) continue;
+    const context = record.r ? replay(id, stored as JsonObject, record.r) : stored as JsonObject;
+    return { record, context, versionstamp: head.versionstamp };
   }
   throw new ChorusError("unavailable", `Cannot read context "${id}": it kept changing`);
+}
+
+/** The stored value taken to the head's version by its replay. */
+function replay(id: string, stored: JsonObject, bytes: Uint8Array): JsonObject {
+  let deltas: ChordDelta[];
+  try {
+    deltas = deepFreeze(JSON.parse(fromUtf8.decode(bytes))) as ChordDelta[];
+  } catch (cause) {
+    throw new ChorusError("unavailable", `Cannot read context "${id}": its head is corrupt`, {
+      cause,
+    });
+  }
+  let context = stored;
+  for (const delta of deltas) context = applyShared(context, delta);
+  return context;
 }
 
 /**

@@ -105,6 +105,36 @@ export function revertShared(context: JsonObject, delta: ChordDelta): JsonObject
   return out ?? context;
 }
 
+/**
+ * Applies one stored chord delta, sharing every untouched subtree: the forward twin of
+ * {@linkcode revertShared}, for deltas this module's actor wrote itself (trusted). With a deeply
+ * frozen context and delta the result is deeply frozen.
+ * @throws {ChorusError} `conflict` when the delta does not fit (a bug, or a corrupt log)
+ */
+export function applyShared(context: JsonObject, delta: ChordDelta): JsonObject {
+  let out: JsonObject | undefined;
+  for (const key of Object.keys(delta)) {
+    const entry = delta[key];
+    if (isChordMarker(entry)) {
+      const marker = entry as ChordMarker;
+      out ??= { ...context };
+      if (marker.action === "removed") delete out[key];
+      else setOwn(out, key, marker.value);
+      continue;
+    }
+    const child = getOwn(context, key);
+    if (!isJsonObject(child)) {
+      throw new ChorusError("conflict", `Cannot apply delta at "${key}": no object there`);
+    }
+    const applied = applyShared(child, entry as ChordDelta);
+    if (applied !== child) {
+      out ??= { ...context };
+      setOwn(out, key, applied);
+    }
+  }
+  return out ? Object.freeze(out) : context;
+}
+
 /** Walks back from `current` over `deltas` (oldest first) to the context before the first. */
 export function rewindShared(current: JsonObject, deltas: readonly ChordDelta[]): JsonObject {
   let context = current;

@@ -38,16 +38,18 @@ export type ChunkKeyOf = (index: number) => Deno.KvKey;
 /**
  * Lays out an encoded value: inline when it fits one entry, else chunk `set` mutations.
  * @param options.expireIn passed to every chunk, so chunks expire with their record
+ * @param options.inlineMax inline only up to this many bytes (default: what fits one entry), for
+ *   a record rewritten more often than its value
  * @returns the reference to embed in the record and the mutations to commit with it
  */
 export function layoutBlob(
   encoded: EncodedValue,
   chunkKey: ChunkKeyOf,
-  options: { expireIn?: number } = {},
+  options: { expireIn?: number; inlineMax?: number } = {},
 ): { ref: BlobRef; mutations: Mutation[] } {
   const parts = splitChunks(encoded.bytes);
   const ref: BlobRef = { enc: encoded.encoding, sz: encoded.rawSize };
-  if (parts.length === 1) {
+  if (parts.length === 1 && encoded.bytes.byteLength <= (options.inlineMax ?? Infinity)) {
     ref.d = exactBytes(encoded.bytes);
     return { ref, mutations: [] };
   }

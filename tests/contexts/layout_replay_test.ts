@@ -1,0 +1,222 @@
+/**
+ * A large context changed by small patches keeps its stored value and writes a replay of the
+ * changes in its head instead of storing the whole value again on every change
+ * (contexts/layout.ts, `keepValue`). What a reader loads must always be the current context: from
+ * another instance, across folds of the replay into a new stored value, racing writers, deletes.
+ * @module
+ */
+import assert from "node:assert/strict";
+import { Chorus } from "../../mod.ts";
+import type { ContextRecord } from "../../contexts/layout.ts";
+import { REPLAY_MAX_BYTES } from "../../contexts/layout.ts";
+import { ctxChunkKey, ctxHeadKey } from "../../storage/keys.ts";
+import { tempKvPath } from "../_helpers.ts";
+import { mulberry32 } from "../../prng.ts";
+
+/**
+ * A context of about `items` × 130 bytes of JSON that compresses poorly (random text), so its
+ * stored value is chunked and large enough to be kept.
+ */
+function bigContext(items: number): Record<string, unknown> {
+  const random = mulberry32(items);
+  const letters = "abcdefghijklmnopqrstuvwxyz0123456789 ";
+  const list: Record<string, unknown> = {};
+  for (let i = 0; i < items; i++) {
+    let body = "";
+    for (let c = 0; c < 80; c++) body += letters[Math.floor(random() * letters.length)];
+    list[`item${i}`] = { title: `Item number ${i}`, body, done: false };
+  }
+  return { title: "a large document", items: list, cursors: {} };
+}
+
+async function head(kv: Deno.Kv, id: string): Promise<ContextRecord> {
+  const entry = await kv.get<ContextRecord>(ctxHeadKey(id));
+  assert.ok(entry.value, `no head for ${id}`);
+  return entry.value;
+}
+
+/** Versions under which chunks of `id`'s value are stored. */
+async function chunkVersions(kv: Deno.Kv, id: string): Promise<number[]> {
+  const versions = new Set<number>();
+  for await (const e of kv.list({ prefix: ctxChunkKey(id, 0, 0).slice(0, 2) })) {
+    versions.add(e.key[2] as number);
+  }
+  return [...versions].sort((a, b) => a - b);
+}
+
+Deno.test("[contexts] a large context keeps its stored value under small changes; another instance reads it exactly", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const a = await Chorus.open({ path, scheduler: "off" });
+  const b = await Chorus.open({ path, scheduler: "off" });
+  const kv = await Deno.openKv(path);
+  try {
+    const created = await a.contexts.set("doc", bigContext(400));
+    for (let i = 0; i < 30; i++) {
+      await a.contexts.update("doc", { cursors: { [`u${i % 4}`]: i } });
+    }
+    const rec = await head(kv, "doc");
+    assert.equal(rec.v, created.version + 30);
+    assert.ok(rec.r, "the head holds a replay");
+    assert.ok(rec.n, "the value is in chunks");
+    assert.deepEqual(await chunkVersions(kv, "doc"), [created.version], "stored once");
+    const mine = await a.contexts.get("doc");
+    const theirs = await b.contexts.get("doc", { consistency: "strong" });
+    assert.deepEqual(theirs, mine);
+    assert.deepEqual(theirs!.context.cursors, { u0: 28, u1: 29, u2: 26, u3: 27 });
+    // The eventual read of an instance without the actor loads it from KV too.
+    const c = await Chorus.open({ path, scheduler: "off" });
+    try {
+      assert.deepEqual(await c.contexts.get("doc", { consistency: "eventual" }), mine);
+    } finally {
+      await c.close();
+    }
+  } finally {
+    kv.close();
+    await a.close();
+    await b.close();
+    await cleanup();
+  }
+});
+
+Deno.test("[contexts] a replay past its bound is folded into a new stored value, and the old chunks go", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const a = await Chorus.open({ path, scheduler: "off" });
+  const kv = await Deno.openKv(path);
+  try {
+    await a.contexts.set("doc", bigContext(400));
+    const firstChunks = await chunkVersions(kv, "doc");
+    let folded = false;
+    let longest = 0;
+    for (let i = 0; i < 400 && !folded; i++) {
+      await a.contexts.update("doc", { cursors: { [`user-${i}`]: { at: i, note: "moved" } } });
+      const rec = await head(kv, "doc");
+      longest = Math.max(longest, rec.r?.byteLength ?? 0);
+      folded = rec.r === undefined;
+      if (folded) {
+        assert.deepEqual(await chunkVersions(kv, "doc"), [rec.v], "only the new value's chunks");
+        assert.notDeepEqual(firstChunks, [rec.v]);
+      }
+    }
+    assert.ok(folded, "the replay was folded");
+    assert.ok(longest <= REPLAY_MAX_BYTES, `replay of ${longest} bytes`);
+    const b = await Chorus.open({ path, scheduler: "off" });
+    try {
+      assert.deepEqual(await b.contexts.get("doc"), await a.contexts.get("doc"));
+    } finally {
+      await b.close();
+    }
+  } finally {
+    kv.close();
+    await a.close();
+    await cleanup();
+  }
+});
+
+Deno.test("[contexts] small contexts, and chunks that expire, are stored whole on every change", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const kv = await Deno.openKv(path);
+  try {
+    const a = await Chorus.open({
+      path,
+      scheduler: "off",
+      config: { contextAutoDelete: true },
+    });
+    try {
+      await a.contexts.set("small", { n: 0 });
+      await a.contexts.set("big", bigContext(400));
+      for (let i = 1; i <= 3; i++) {
+        await a.contexts.update("small", { n: i });
+        await a.contexts.update("big", { cursors: { u: i } });
+      }
+      assert.equal((await head(kv, "small")).r, undefined);
+      const big = await head(kv, "big");
+      assert.equal(big.r, undefined, "chunks with an expiry are written with their head");
+      assert.ok(big.ce);
+    } finally {
+      await a.close();
+    }
+    // Chunks written with an expiry must not be kept by a head without one.
+    const b = await Chorus.open({ path, scheduler: "off" });
+    try {
+      const updated = await b.contexts.update("big", { cursors: { u: 4 } });
+      const rec = await head(kv, "big");
+      assert.equal(rec.r, undefined);
+      assert.equal(rec.ce, undefined);
+      assert.deepEqual(await chunkVersions(kv, "big"), [updated.version]);
+      await b.contexts.update("big", { cursors: { u: 5 } });
+      assert.ok((await head(kv, "big")).r, "kept from then on");
+    } finally {
+      await b.close();
+    }
+  } finally {
+    kv.close();
+    await cleanup();
+  }
+});
+
+Deno.test("[contexts] racing writers on two instances over a kept value: every change is in what a third reads", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const a = await Chorus.open({ path, scheduler: "off" });
+  const b = await Chorus.open({ path, scheduler: "off" });
+  const random = mulberry32(7);
+  try {
+    await a.contexts.set("doc", bigContext(300));
+    const expected: Record<string, number> = {};
+    for (let round = 0; round < 6; round++) {
+      // Each round writes 20 distinct keys of 30, half through each instance, all at once.
+      const keys = Array.from({ length: 30 }, (_, i) => `c${i}`)
+        .map((key) => ({ key, order: random() }))
+        .sort((x, y) => x.order - y.order)
+        .slice(0, 20)
+        .map((x) => x.key);
+      await Promise.all(keys.map((key, i) => {
+        expected[key] = round * 100 + i;
+        return (i % 2 ? a : b).contexts.update("doc", { cursors: { [key]: round * 100 + i } });
+      }));
+      // A removal rides on the replay too.
+      const drop = `item${round}`;
+      await b.contexts.update("doc", { items: { [drop]: null } });
+      const c = await Chorus.open({ path, scheduler: "off" });
+      try {
+        const read = await c.contexts.get("doc");
+        assert.deepEqual(read, await a.contexts.get("doc", { consistency: "strong" }));
+        assert.deepEqual(read!.context.cursors, expected);
+        assert.equal(Object.hasOwn(read!.context.items as object, drop), false);
+      } finally {
+        await c.close();
+      }
+    }
+    assert.ok((await b.contexts.get("doc", { consistency: "strong" }))!.version > 120);
+  } finally {
+    await a.close();
+    await b.close();
+    await cleanup();
+  }
+});
+
+Deno.test("[contexts] deleting a context with a kept value leaves no chunks; creating it again starts over", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const a = await Chorus.open({ path, scheduler: "off" });
+  const kv = await Deno.openKv(path);
+  try {
+    await a.contexts.set("doc", bigContext(400));
+    await a.contexts.update("doc", { cursors: { u: 1 } });
+    assert.ok((await head(kv, "doc")).r);
+    await a.contexts.delete("doc");
+    assert.deepEqual(await chunkVersions(kv, "doc"), []);
+    const again = await a.contexts.set("doc", bigContext(350));
+    const rec = await head(kv, "doc");
+    assert.equal(rec.r, undefined);
+    assert.deepEqual(await chunkVersions(kv, "doc"), [again.version]);
+    const b = await Chorus.open({ path, scheduler: "off" });
+    try {
+      assert.deepEqual(await b.contexts.get("doc"), again);
+    } finally {
+      await b.close();
+    }
+  } finally {
+    kv.close();
+    await a.close();
+    await cleanup();
+  }
+});
