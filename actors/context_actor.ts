@@ -18,7 +18,7 @@ import type { Intent, Mutation } from "../storage/store.ts";
 import { ctxDeltaKey, ctxHeadKey } from "../storage/keys.ts";
 import { deepFreeze } from "../storage/codec.ts";
 import { type ChordDelta, diffChord } from "../deltas/chord.ts";
-import { rewindShared } from "../contexts/structural.ts";
+import { applyShared, rewindShared } from "../contexts/structural.ts";
 import {
   type ContextRecord,
   dropValue,
@@ -214,31 +214,65 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
   }
 
   protected async onStart(consistency: "strong" | "eventual"): Promise<string | null> {
-    const loaded = await loadContext(this.ctx.store, this.id, consistency);
+    let deltas: RetainedDelta[] = [];
+    const loaded = await loadContext(this.ctx.store, this.id, consistency, async (rec) => {
+      deltas = await this.#deltasOf(rec, consistency);
+      return this.#caughtUp(rec, deltas);
+    });
     const rec = loaded.record;
-    // Deltas already cached for this generation are kept; only newer ones are read.
-    const cached = rec && !rec.x && this.#record?.g === rec.g
-      ? this.#deltas.filter((d) => d.version > rec.b && d.version <= rec.v)
-      : [];
-    let deltas = cached;
-    if (rec && !rec.x && rec.v > rec.b) {
-      const from = Math.max(rec.b, cached.at(-1)?.version ?? 0) + 1;
-      const more = await loadDeltas(
-        this.ctx.store,
-        this.id,
-        rec,
-        from,
-        cached.length === 0,
-        consistency,
-      );
-      deltas = contiguousSuffix([...cached, ...more], rec.v);
-    }
     this.#record = rec;
     this.#context = loaded.context;
     this.#deltas = deltas;
     this.#syncCache.clear();
     this.#emitted.loaded(rec?.v ?? 0);
     return loaded.versionstamp;
+  }
+
+  /**
+   * The retained deltas of the head `rec`, contiguous up to its version: those already cached for
+   * this generation are kept, only newer ones are read.
+   */
+  async #deltasOf(
+    rec: ContextRecord | null,
+    consistency: "strong" | "eventual",
+  ): Promise<RetainedDelta[]> {
+    if (!rec || rec.x) return [];
+    const cached = this.#record?.g === rec.g
+      ? this.#deltas.filter((d) => d.version > rec.b && d.version <= rec.v)
+      : [];
+    if (rec.v <= rec.b) return cached;
+    const from = Math.max(rec.b, cached.at(-1)?.version ?? 0) + 1;
+    const more = await loadDeltas(
+      this.ctx.store,
+      this.id,
+      rec,
+      from,
+      cached.length === 0,
+      consistency,
+    );
+    return contiguousSuffix([...cached, ...more], rec.v);
+  }
+
+  /**
+   * The context at the head `rec`'s version made from the cached one and `deltas` (the head's,
+   * contiguous up to its version), when they reach back to the cached version of the same
+   * generation with no gap: a refresh after another instance's change then costs the change, not
+   * a read and decode of the whole context. Undefined when the context must be read.
+   */
+  #caughtUp(rec: ContextRecord | null, deltas: RetainedDelta[]): JsonObject | undefined {
+    const mine = this.#record;
+    const context = this.#context;
+    if (!rec || rec.x || !mine || mine.x || !context || mine.g !== rec.g || mine.v > rec.v) {
+      return undefined;
+    }
+    const missing = rec.v - mine.v;
+    if (deltas.length < missing) return undefined;
+    let caught = context;
+    for (const d of deltas.slice(deltas.length - missing)) {
+      if (d.delta === null) return undefined;
+      caught = applyShared(caught, d.delta);
+    }
+    return caught;
   }
 
   protected begin(): ContextTx {

@@ -298,19 +298,25 @@ export interface LoadedContext {
 /**
  * Reads a context's head and (chunked) value from KV. Chunks are immutable per version, so a
  * missing chunk means the head moved on meanwhile: read again.
+ * @param known called with each head read, before its value is read; a context it gives (which
+ *   must be that head's version) is taken instead of reading and decoding the value: a reader that
+ *   holds an older version and the deltas since catches up for the cost of the change
  * @throws {ChorusError} `unavailable` when KV cannot be read or the value keeps changing
  */
 export async function loadContext(
   store: Store,
   id: string,
   consistency: "strong" | "eventual",
+  known?: (record: ContextRecord | null) => Promise<JsonObject | undefined>,
 ): Promise<LoadedContext> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const head = await store.get<ContextRecord>(ctxHeadKey(id), consistency);
     const record = head.value;
+    const given = await known?.(record);
     if (!record || record.x || record.enc === undefined) {
       return { record, context: undefined, versionstamp: head.versionstamp };
     }
+    if (given) return { record, context: given, versionstamp: head.versionstamp };
     const stored = await readBlob(
       store,
       record as BlobRef,

@@ -10,7 +10,7 @@ import { Chorus } from "../../mod.ts";
 import type { ContextRecord } from "../../contexts/layout.ts";
 import { REPLAY_MAX_BYTES } from "../../contexts/layout.ts";
 import { ctxChunkKey, ctxHeadKey } from "../../storage/keys.ts";
-import { tempKvPath } from "../_helpers.ts";
+import { tempKvPath, until } from "../_helpers.ts";
 import { mulberry32 } from "../../prng.ts";
 
 /**
@@ -217,6 +217,38 @@ Deno.test("[contexts] deleting a context with a kept value leaves no chunks; cre
   } finally {
     kv.close();
     await a.close();
+    await cleanup();
+  }
+});
+
+Deno.test("[contexts] an instance holding a context catches up on another's changes from the deltas, without reading the value", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const a = await Chorus.open({ path, scheduler: "off" });
+  const b = await Chorus.open({ path, scheduler: "off" });
+  const kv = await Deno.openKv(path);
+  const seen: number[] = [];
+  let stop = () => {};
+  try {
+    const created = await a.contexts.set("doc", bigContext(400));
+    stop = await b.contexts.subscribe("doc", (e) => seen.push(e.version));
+    assert.deepEqual(await b.contexts.get("doc"), created);
+    // From here on the stored value cannot be read: only a reader that catches up from the
+    // deltas (and the writer, which holds the context) can still tell the context.
+    for (const v of await chunkVersions(kv, "doc")) {
+      for await (const e of kv.list({ prefix: ctxChunkKey("doc", v, 0).slice(0, 3) })) {
+        await kv.delete(e.key);
+      }
+    }
+    for (let i = 0; i < 5; i++) await a.contexts.update("doc", { cursors: { [`u${i}`]: i } });
+    const last = created.version + 5;
+    await until(() => seen.at(-1) === last, "b saw the last change");
+    assert.deepEqual(seen, [2, 3, 4, 5, 6].map((n) => created.version - 1 + n));
+    assert.deepEqual(await b.contexts.get("doc"), await a.contexts.get("doc"));
+  } finally {
+    stop();
+    kv.close();
+    await a.close();
+    await b.close();
     await cleanup();
   }
 });
