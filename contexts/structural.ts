@@ -82,57 +82,50 @@ function mergeNode(
  * @throws {ChorusError} `conflict` when the delta does not fit (a bug, or a corrupt log)
  */
 export function revertShared(context: JsonObject, delta: ChordDelta): JsonObject {
-  let out: JsonObject | undefined;
-  for (const key of Object.keys(delta)) {
-    const entry = delta[key];
-    if (isChordMarker(entry)) {
-      const marker = entry as ChordMarker;
-      out ??= { ...context };
-      if (marker.action === "added") delete out[key];
-      else setOwn(out, key, marker.old_value);
-      continue;
-    }
-    const child = getOwn(context, key);
-    if (!isJsonObject(child)) {
-      throw new ChorusError("conflict", `Cannot revert delta at "${key}": no object there`);
-    }
-    const reverted = revertShared(child, entry as ChordDelta);
-    if (reverted !== child) {
-      out ??= { ...context };
-      setOwn(out, key, reverted);
-    }
-  }
-  return out ?? context;
+  return walkShared(context, delta, false);
 }
 
 /**
  * Applies one stored chord delta, sharing every untouched subtree: the forward twin of
  * {@linkcode revertShared}, for deltas this module's actor wrote itself (trusted). With a deeply
- * frozen context and delta the result is deeply frozen.
+ * frozen context and delta the result is deeply frozen (a reverted context is only diffed, so
+ * {@linkcode revertShared} leaves its new nodes unfrozen).
  * @throws {ChorusError} `conflict` when the delta does not fit (a bug, or a corrupt log)
  */
 export function applyShared(context: JsonObject, delta: ChordDelta): JsonObject {
+  return walkShared(context, delta, true);
+}
+
+function walkShared(context: JsonObject, delta: ChordDelta, forward: boolean): JsonObject {
   let out: JsonObject | undefined;
   for (const key of Object.keys(delta)) {
     const entry = delta[key];
     if (isChordMarker(entry)) {
       const marker = entry as ChordMarker;
       out ??= { ...context };
-      if (marker.action === "removed") delete out[key];
-      else setOwn(out, key, marker.value);
+      if (marker.action === (forward ? "removed" : "added")) delete out[key];
+      else {
+        setOwn(
+          out,
+          key,
+          forward ? (marker as { value: Json }).value : (marker as { old_value: Json }).old_value,
+        );
+      }
       continue;
     }
     const child = getOwn(context, key);
     if (!isJsonObject(child)) {
-      throw new ChorusError("conflict", `Cannot apply delta at "${key}": no object there`);
+      const action = forward ? "apply" : "revert";
+      throw new ChorusError("conflict", `Cannot ${action} delta at "${key}": no object there`);
     }
-    const applied = applyShared(child, entry as ChordDelta);
-    if (applied !== child) {
+    const next = walkShared(child, entry as ChordDelta, forward);
+    if (next !== child) {
       out ??= { ...context };
-      setOwn(out, key, applied);
+      setOwn(out, key, next);
     }
   }
-  return out ? Object.freeze(out) : context;
+  if (!out) return context;
+  return forward ? Object.freeze(out) : out;
 }
 
 /** Walks back from `current` over `deltas` (oldest first) to the context before the first. */
