@@ -29,6 +29,16 @@ function bigContext(items: number): Record<string, unknown> {
   return { title: "a large document", items: list, cursors: {} };
 }
 
+/** What a new instance on `path`, which has never held `id`, reads for it. */
+async function readAnew(path: string, id: string, consistency?: "eventual") {
+  const fresh = await Chorus.open({ path, scheduler: "off" });
+  try {
+    return await fresh.contexts.get(id, { consistency });
+  } finally {
+    await fresh.close();
+  }
+}
+
 async function head(kv: Deno.Kv, id: string): Promise<ContextRecord> {
   const entry = await kv.get<ContextRecord>(ctxHeadKey(id));
   assert.ok(entry.value, `no head for ${id}`);
@@ -64,12 +74,7 @@ Deno.test("[contexts] a large context keeps its stored value under small changes
     assert.deepEqual(theirs, mine);
     assert.deepEqual(theirs!.context.cursors, { u0: 28, u1: 29, u2: 26, u3: 27 });
     // The eventual read of an instance without the actor loads it from KV too.
-    const c = await Chorus.open({ path, scheduler: "off" });
-    try {
-      assert.deepEqual(await c.contexts.get("doc", { consistency: "eventual" }), mine);
-    } finally {
-      await c.close();
-    }
+    assert.deepEqual(await readAnew(path, "doc", "eventual"), mine);
   } finally {
     kv.close();
     await a.close();
@@ -99,12 +104,7 @@ Deno.test("[contexts] a replay past its bound is folded into a new stored value,
     }
     assert.ok(folded, "the replay was folded");
     assert.ok(longest <= REPLAY_MAX_BYTES, `replay of ${longest} bytes`);
-    const b = await Chorus.open({ path, scheduler: "off" });
-    try {
-      assert.deepEqual(await b.contexts.get("doc"), await a.contexts.get("doc"));
-    } finally {
-      await b.close();
-    }
+    assert.deepEqual(await readAnew(path, "doc"), await a.contexts.get("doc"));
   } finally {
     kv.close();
     await a.close();
@@ -176,15 +176,10 @@ Deno.test("[contexts] racing writers on two instances over a kept value: every c
       // A removal rides on the replay too.
       const drop = `item${round}`;
       await b.contexts.update("doc", { items: { [drop]: null } });
-      const c = await Chorus.open({ path, scheduler: "off" });
-      try {
-        const read = await c.contexts.get("doc");
-        assert.deepEqual(read, await a.contexts.get("doc", { consistency: "strong" }));
-        assert.deepEqual(read!.context.cursors, expected);
-        assert.equal(Object.hasOwn(read!.context.items as object, drop), false);
-      } finally {
-        await c.close();
-      }
+      const read = await readAnew(path, "doc");
+      assert.deepEqual(read, await a.contexts.get("doc", { consistency: "strong" }));
+      assert.deepEqual(read!.context.cursors, expected);
+      assert.equal(Object.hasOwn(read!.context.items as object, drop), false);
     }
     assert.ok((await b.contexts.get("doc", { consistency: "strong" }))!.version > 120);
   } finally {
@@ -208,12 +203,7 @@ Deno.test("[contexts] deleting a context with a kept value leaves no chunks; cre
     const rec = await head(kv, "doc");
     assert.equal(rec.r, undefined);
     assert.deepEqual(await chunkVersions(kv, "doc"), [again.version]);
-    const b = await Chorus.open({ path, scheduler: "off" });
-    try {
-      assert.deepEqual(await b.contexts.get("doc"), again);
-    } finally {
-      await b.close();
-    }
+    assert.deepEqual(await readAnew(path, "doc"), again);
   } finally {
     kv.close();
     await a.close();
