@@ -7,8 +7,9 @@
  * has a baseline doing the same JSON work — apply the patch, diff, keep the delta log, compute each
  * participant's merged delta (or hand each subscriber each delta) — with no actor and no KV.
  *
- * Also: one writer updating a large context (120 KB and 480 KB of JSON), each update awaited,
- * against one durable commit (a raw `kv.set`) on the same file: the floor of any durable update.
+ * Also: one writer updating a large context (120 KB and 480 KB of JSON), each update awaited (and,
+ * in one row, awaited until a subscriber on a second instance of the same file has it), against
+ * one durable commit (a raw `kv.set`) on the same file: the floor of any durable update.
  *
  * Run: `deno bench -A bench/contexts_bench.ts` (iterations/s = 1 / avg; p99 is in the table).
  * @module
@@ -249,9 +250,30 @@ async function largeSetup(id: string, items: number) {
     await chorus.contexts.update(id, { cursors: { [`u${n % 8}`]: n } });
   };
 }
+/**
+ * The same on two instances of one KV file: an update made through this instance, awaited until a
+ * subscriber on the other one has it (the other instance's actor catches up on each change).
+ */
+async function largeAcrossSetup(id: string, items: number) {
+  await chorus.contexts.set(id, largeContext(items));
+  let seen = 0;
+  let wake = () => {};
+  await other.contexts.subscribe(id, (e: ContextEvent) => {
+    seen = e.version;
+    wake();
+  });
+  let n = 0;
+  return async () => {
+    n++;
+    const { version } = await chorus.contexts.update(id, { cursors: { [`u${n % 8}`]: n } });
+    while (seen < version) await new Promise<void>((resolve) => wake = resolve);
+  };
+}
+const other = await Chorus.open({ path: `${dir}/bench.kv`, scheduler: "off" });
 const large = {
   k120: await largeSetup("large-120k", 500),
   k480: await largeSetup("large-480k", 2000),
+  across: await largeAcrossSetup("large-across-480k", 2000),
 };
 
 Deno.bench("one durable commit: raw kv.set on the same KV file (large-context floor)", {
@@ -272,6 +294,15 @@ Deno.bench("chorus embedded, one update to a 480 KB context", {
   n: 500,
   warmup: 20,
 }, large.k480);
+Deno.bench(
+  "chorus embedded, one update to a 480 KB context, seen by another instance's subscriber",
+  {
+    group: "large context, one writer",
+    n: 500,
+    warmup: 20,
+  },
+  large.across,
+);
 
 Deno.bench("one durable commit: raw kv.set on the same KV file", {
   group: "commit",
