@@ -29,6 +29,7 @@ import {
   loadDeltas,
   packPages,
   type RetainedDelta,
+  storedOf,
   tombstone,
 } from "../contexts/layout.ts";
 import type { DeltaFormat } from "../deltas/format.ts";
@@ -308,14 +309,14 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     // changes on top (a large context with small changes: see keepValue).
     if (rec.x || (tx.contextChanged && !keepValue(old, rec, fresh, expireIn))) {
       delete rec.enc, delete rec.d, delete rec.n, delete rec.cv, delete rec.ce, delete rec.sz;
-      delete rec.r;
+      delete rec.r, delete rec.k;
       drops.push(...dropValue(id, old));
       if (!rec.x) {
         const laid = layoutValue(rec, { id, context: tx.context, config, expireIn });
         mutations.push(...laid.mutations);
         bytes += laid.bytes;
       }
-    } else bytes += (rec.d?.byteLength ?? 0) + (rec.r?.byteLength ?? 0);
+    } else bytes += (storedOf(rec).d?.byteLength ?? 0) + (rec.r?.byteLength ?? 0);
     const keptPages = new Set(sameGeneration ? tx.deltas.map((d) => d.page) : []);
     const oldPages = new Set(tx.before.deltas.map((d) => d.page));
     for (const page of oldPages) {

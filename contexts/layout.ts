@@ -59,6 +59,13 @@ export interface ContextRecord extends Partial<BlobRef> {
    * Absent: the stored value is version `v`'s.
    */
   r?: Uint8Array;
+  /**
+   * With a replay: where the stored value is. The record's own value fields then hold an empty
+   * gzip value ({@linkcode UNREADABLE}), which versions of Chorus that know no replay fail to
+   * decode: they answer 503 for the context rather than serve it, or write over it, without its
+   * replay (Deno Deploy runs old and new deployments on one KV).
+   */
+  k?: StoredRef;
   /** True for a tombstone: the context was deleted or expired; the version is remembered. */
   x?: true;
 }
@@ -139,9 +146,20 @@ export function headExpireIn(
   return config.contextAutoDelete ? config.contextTtlMs : undefined;
 }
 
+/** Where a stored value is: inline or in chunks keyed by version `cv` (else the record's). */
+export type StoredRef = BlobRef & { cv?: number };
+
+/** The value fields of a head that older versions read instead of its kept value. */
+const UNREADABLE = new Uint8Array(0);
+
+/** Where a record's stored value is: its own value fields, or with a replay, the kept ones. */
+export function storedOf(record: ContextRecord): StoredRef {
+  return record.r && record.k ? record.k : record as StoredRef;
+}
+
 /** The keys of the chunks holding a record's value, for reading or dropping them. */
 export function valueChunkKey(id: string, record: ContextRecord): ChunkKeyOf {
-  const version = record.cv ?? record.v;
+  const version = storedOf(record).cv ?? record.v;
   return (i) => ctxChunkKey(id, version, i);
 }
 
@@ -150,7 +168,9 @@ export function valueChunkKey(id: string, record: ContextRecord): ChunkKeyOf {
  * (none when the value is inline or there is no record).
  */
 export function dropValue(id: string, record: ContextRecord | null): Mutation[] {
-  return record?.n ? dropBlob(record as BlobRef, valueChunkKey(id, record)) : [];
+  if (!record) return [];
+  const stored = storedOf(record);
+  return stored.n ? dropBlob(stored, valueChunkKey(id, record)) : [];
 }
 
 const utf8 = new TextEncoder();
@@ -173,14 +193,15 @@ export function keepValue(
   expireIn: number | undefined,
 ): boolean {
   if (!old || old.x || old.enc === undefined || old.g !== rec.g || rec.x) return false;
-  if (old.n && (old.ce || expireIn !== undefined)) return false;
+  const kept = storedOf(old);
+  if (kept.n && (old.ce || expireIn !== undefined)) return false;
   const count = rec.v - old.v;
   if (count < 1 || fresh.length !== count || fresh[0].version !== old.v + 1) return false;
-  const sz = old.sz ?? 0;
+  const sz = kept.sz ?? 0;
   const limit = Math.min(
     REPLAY_MAX_BYTES,
     sz / 4,
-    HEAD_MAX_BYTES - (old.d?.byteLength ?? 0),
+    HEAD_MAX_BYTES - (kept.d?.byteLength ?? 0),
     MAX_STORED_BYTES - sz,
   );
   let size = old.r ? old.r.byteLength : 1;
@@ -198,10 +219,10 @@ export function keepValue(
   const before = old.r ? fromUtf8.decode(old.r).slice(0, -1) + "," : "[";
   const replay = utf8.encode(before + texts.join(",") + "]");
   if (replay.byteLength > limit) return false;
-  rec.enc = old.enc;
-  rec.sz = sz;
-  if (old.d) rec.d = old.d;
-  if (old.n) rec.n = old.n, rec.cv = old.cv;
+  rec.k = { enc: kept.enc, sz };
+  if (kept.d) rec.k.d = kept.d;
+  if (kept.n) rec.k.n = kept.n, rec.k.cv = kept.cv;
+  rec.enc = "gzip", rec.sz = 0, rec.d = UNREADABLE;
   rec.r = replay;
   return true;
 }
@@ -317,12 +338,7 @@ export async function loadContext(
       return { record, context: undefined, versionstamp: head.versionstamp };
     }
     if (given) return { record, context: given, versionstamp: head.versionstamp };
-    const stored = await readBlob(
-      store,
-      record as BlobRef,
-      valueChunkKey(id, record),
-      consistency,
-    );
+    const stored = await readBlob(store, storedOf(record), valueChunkKey(id, record), consistency);
     if (stored === undefined) continue;
     const context = record.r ? replay(id, stored as JsonObject, record.r) : stored as JsonObject;
     return { record, context, versionstamp: head.versionstamp };
