@@ -14,6 +14,7 @@
  * @module
  */
 import { ChorusError } from "../errors.ts";
+import { log } from "../log.ts";
 import type { Intent, Mutation } from "../storage/store.ts";
 import { ctxDeltaKey, ctxHeadKey } from "../storage/keys.ts";
 import { deepFreeze } from "../storage/codec.ts";
@@ -269,9 +270,18 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     const missing = rec.v - mine.v;
     if (deltas.length < missing) return undefined;
     let caught = context;
-    for (const d of deltas.slice(deltas.length - missing)) {
-      if (d.delta === null) return undefined;
-      caught = applyShared(caught, d.delta);
+    try {
+      for (const d of deltas.slice(deltas.length - missing)) {
+        if (d.delta === null) return undefined;
+        caught = applyShared(caught, d.delta);
+      }
+    } catch (error) {
+      // A delta that does not fit (a corrupt log): the value, read whole, is the authority.
+      log.warn("a context could not catch up from its deltas; reading it whole", {
+        error,
+        id: this.id,
+      });
+      return undefined;
     }
     return caught;
   }
@@ -308,7 +318,7 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     // A changed context is stored again, unless its stored value is kept with a replay of the
     // changes on top (a large context with small changes: see keepValue).
     if (rec.x || (tx.contextChanged && !keepValue(old, rec, fresh, expireIn))) {
-      delete rec.enc, delete rec.d, delete rec.n, delete rec.cv, delete rec.ce, delete rec.sz;
+      delete rec.enc, delete rec.d, delete rec.n, delete rec.cv, delete rec.p, delete rec.sz;
       delete rec.r, delete rec.k;
       drops.push(...dropValue(id, old));
       if (!rec.x) {
@@ -404,10 +414,13 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
       return { id: this.id, version: prev!.v, context: tx.context! };
     }
     const version = (prev?.v ?? 0) + 1;
-    const context = deepFreeze(to);
+    deepFreeze(delta);
+    // What every other holder gets, down to the order of keys: the previous context with the delta
+    // applied (a reader of a replay, an instance catching up, a client following the deltas). A
+    // merge patch's result already is that; a replacement or a JSON Patch may order keys otherwise.
+    const context = from === undefined || known ? deepFreeze(to) : applyShared(from, delta);
     if (tx.deltas === tx.before.deltas) tx.deltas = tx.deltas.slice();
     const at = Math.max(tx.now, prev?.u ?? 0);
-    deepFreeze(delta);
     if (from === undefined) {
       // A creation: a new generation whose log starts here.
       tx.record = { v: version, g: newGeneration(), b: version, u: at };

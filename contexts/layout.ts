@@ -51,8 +51,8 @@ export interface ContextRecord extends Partial<BlobRef> {
   u: number;
   /** Version whose chunk keys hold the value, when it is chunked. */
   cv?: number;
-  /** True when the value's chunks were written with an expiry (they may not outlive it). */
-  ce?: true;
+  /** True when the value's chunks were written with no expiry (see {@linkcode StoredRef}). */
+  p?: true;
   /**
    * When the stored value is older than `v` (a large value is not stored again on every change):
    * the chord deltas that take it to version `v`, oldest first, as the UTF-8 JSON text of an array.
@@ -146,8 +146,12 @@ export function headExpireIn(
   return config.contextAutoDelete ? config.contextTtlMs : undefined;
 }
 
-/** Where a stored value is: inline or in chunks keyed by version `cv` (else the record's). */
-export type StoredRef = BlobRef & { cv?: number };
+/**
+ * Where a stored value is: inline or in chunks keyed by version `cv` (else the record's). `p`: the
+ * chunks were written with no expiry, so a head may keep them for as long as it lives (heads
+ * written before this mark, or with `CHORUS_CONTEXT_AUTO_DELETE`, have chunks that may expire).
+ */
+export type StoredRef = BlobRef & { cv?: number; p?: true };
 
 /** The value fields of a head that older versions read instead of its kept value. */
 const UNREADABLE = new Uint8Array(0);
@@ -182,7 +186,7 @@ const fromUtf8 = new TextDecoder();
  * changing nothing, when the value has to be stored again instead: another generation or no
  * stored value, new versions that are not all there (trimmed, or a gap), a replay over its bounds
  * ({@linkcode REPLAY_MAX_BYTES}, a quarter of the value, the head entry's size, the stored-value
- * limit), or chunks whose lifetime is not the head's (written with an expiry, or one is wanted).
+ * limit), or chunks not known to live as long as the head (not marked `p`, or the head expires).
  * @param fresh the commit's new versions, oldest first
  * @param expireIn the lifetime the head gets (see {@linkcode headExpireIn})
  */
@@ -194,7 +198,7 @@ export function keepValue(
 ): boolean {
   if (!old || old.x || old.enc === undefined || old.g !== rec.g || rec.x) return false;
   const kept = storedOf(old);
-  if (kept.n && (old.ce || expireIn !== undefined)) return false;
+  if (kept.n && (!kept.p || expireIn !== undefined)) return false;
   const count = rec.v - old.v;
   if (count < 1 || fresh.length !== count || fresh[0].version !== old.v + 1) return false;
   const sz = kept.sz ?? 0;
@@ -221,7 +225,7 @@ export function keepValue(
   if (replay.byteLength > limit) return false;
   rec.k = { enc: kept.enc, sz };
   if (kept.d) rec.k.d = kept.d;
-  if (kept.n) rec.k.n = kept.n, rec.k.cv = kept.cv;
+  if (kept.n) rec.k.n = kept.n, rec.k.cv = kept.cv, rec.k.p = true;
   rec.enc = "gzip", rec.sz = 0, rec.d = UNREADABLE;
   rec.r = replay;
   return true;
@@ -246,13 +250,15 @@ export function layoutValue(
 ): { mutations: Mutation[]; bytes: number } {
   const { id, config, expireIn } = options;
   const encoded = encodeValue(options.context, compressionOptions(config), `context "${id}"`);
+  // Only a value whose chunks live as long as the head can be kept (see keepValue): only such a
+  // value is moved out of the head to spare rewriting it there.
   const laid = layoutBlob(encoded, (i) => ctxChunkKey(id, record.v, i), {
     expireIn,
-    inlineMax: INLINE_MAX_BYTES,
+    inlineMax: expireIn === undefined ? INLINE_MAX_BYTES : undefined,
   });
   Object.assign(record, laid.ref);
   if (laid.ref.n) record.cv = record.v;
-  if (laid.ref.n && expireIn !== undefined) record.ce = true;
+  if (laid.ref.n && expireIn === undefined) record.p = true;
   return { mutations: laid.mutations, bytes: encoded.bytes.byteLength };
 }
 

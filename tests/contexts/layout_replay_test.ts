@@ -127,15 +127,17 @@ Deno.test("[contexts] small contexts, and chunks that expire, are stored whole o
     });
     try {
       await a.contexts.set("small", { n: 0 });
-      await a.contexts.set("big", bigContext(400));
+      // Over one entry even compressed: chunked, and with auto-delete its chunks expire.
+      await a.contexts.set("big", bigContext(1200));
       for (let i = 1; i <= 3; i++) {
         await a.contexts.update("small", { n: i });
         await a.contexts.update("big", { cursors: { u: i } });
       }
       assert.equal((await head(kv, "small")).r, undefined);
       const big = await head(kv, "big");
+      assert.ok(big.n, "chunked");
       assert.equal(big.r, undefined, "chunks with an expiry are written with their head");
-      assert.ok(big.ce);
+      assert.equal(big.p, undefined, "its chunks may expire");
     } finally {
       await a.close();
     }
@@ -145,7 +147,7 @@ Deno.test("[contexts] small contexts, and chunks that expire, are stored whole o
       const updated = await b.contexts.update("big", { cursors: { u: 4 } });
       const rec = await head(kv, "big");
       assert.equal(rec.r, undefined);
-      assert.equal(rec.ce, undefined);
+      assert.equal(rec.p, true, "chunks written with no expiry");
       assert.deepEqual(await chunkVersions(kv, "big"), [updated.version]);
       await b.contexts.update("big", { cursors: { u: 5 } });
       assert.ok((await head(kv, "big")).r, "kept from then on");
@@ -241,6 +243,72 @@ Deno.test("[contexts] an instance holding a context catches up on another's chan
   } finally {
     stop();
     kv.close();
+    await a.close();
+    await b.close();
+    await cleanup();
+  }
+});
+
+Deno.test("[contexts] a head that does not say its chunks never expire (an older build's) has its value stored again", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const kv = await Deno.openKv(path);
+  try {
+    const a = await Chorus.open({ path, scheduler: "off" });
+    try {
+      await a.contexts.set("doc", bigContext(400));
+    } finally {
+      await a.close();
+    }
+    // As a build from before the mark wrote it (with auto-delete on, its chunks would expire).
+    const { p: _, ...older } = await head(kv, "doc");
+    await kv.set(ctxHeadKey("doc"), older);
+    const b = await Chorus.open({ path, scheduler: "off" });
+    try {
+      const updated = await b.contexts.update("doc", { cursors: { u: 1 } });
+      const rec = await head(kv, "doc");
+      assert.equal(rec.r, undefined, "not kept");
+      assert.deepEqual(await chunkVersions(kv, "doc"), [updated.version]);
+      await b.contexts.update("doc", { cursors: { u: 2 } });
+      assert.ok((await head(kv, "doc")).r, "kept from then on");
+    } finally {
+      await b.close();
+    }
+  } finally {
+    kv.close();
+    await cleanup();
+  }
+});
+
+Deno.test("[contexts] every instance holds a version's keys in the same order, whatever the change", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const a = await Chorus.open({ path, scheduler: "off" });
+  const b = await Chorus.open({ path, scheduler: "off" });
+  let stop = () => {};
+  try {
+    await a.contexts.set("doc", { a: 1, ...bigContext(300) });
+    let seen = 0;
+    stop = await b.contexts.subscribe("doc", (e) => seen = e.version);
+    await b.contexts.get("doc");
+    const changes = [
+      () =>
+        a.contexts.update("doc", [{ op: "remove", path: "/a" }, {
+          op: "add",
+          path: "/a",
+          value: 2,
+        }]),
+      () => a.contexts.update("doc", [{ op: "move", from: "/title", path: "/z" }]),
+      () => a.contexts.set("doc", { z: 0, ...bigContext(300), a: 5 }),
+      () => a.contexts.update("doc", { a: null, b: { nested: true } }),
+    ];
+    for (const change of changes) {
+      const { version } = await change();
+      await until(() => seen === version, `b has version ${version}`);
+      const text = JSON.stringify(await a.contexts.get("doc"));
+      assert.equal(JSON.stringify(await b.contexts.get("doc")), text, "caught up");
+      assert.equal(JSON.stringify(await readAnew(path, "doc")), text, "read anew");
+    }
+  } finally {
+    stop();
     await a.close();
     await b.close();
     await cleanup();
