@@ -72,9 +72,9 @@ export interface ContextRecord extends Partial<BlobRef> {
 
 /**
  * The most a head's replay ({@linkcode ContextRecord.r}) may hold, in bytes. Past it, or past a
- * quarter of the stored value's JSON size, the commit stores the value again: a small context is
- * stored whole on every change, a large one about once per this many bytes of changes, and a
- * reader applies at most this much on top of what it decodes.
+ * quarter of the stored value's JSON size, the commit stores the value again: a context of a few
+ * KB keeps a few hundred bytes of changes at most, a large one this much, and a reader applies at
+ * most this much on top of what it decodes.
  */
 export const REPLAY_MAX_BYTES = 16_384;
 
