@@ -18,7 +18,8 @@
  *   where `kv` and `api` are words of routes and `cart:42` is not) gets the answer of any other
  *   path with the same beginning and a last segment that is not a word of a route either: no
  *   route can tell two such segments apart. So the first walk for `/api/v1/kv/<key>` serves
- *   every other key, with the parameters bound to the last segment set to the new one. At most
+ *   every other key, with the parameters bound to the last segment set to the new one (in the
+ *   form Hono's RegExp router answers in: shared handlers, a new array of values). At most
  *   {@linkcode REMEMBERED_SHAPES} beginnings are kept. Routes with constrained or optional
  *   parameters (`:id{[0-9]+}`, `:id?`) could tell segments apart: with any of them, no shape is
  *   kept.
@@ -26,7 +27,7 @@
  * A remembered answer is shared by the requests that get it; Hono only reads it.
  * @module
  */
-import type { Params, Result, Router } from "hono/router";
+import type { ParamIndexMap, ParamStash, Result, Router } from "hono/router";
 import { TrieRouter } from "hono/router/trie-router";
 
 /** How many method-and-path answers are kept (each a few hundred bytes). */
@@ -36,12 +37,17 @@ export const REMEMBERED_PATH_LENGTH = 256;
 /** How many path beginnings (per method) keep the answer of their shape. */
 export const REMEMBERED_SHAPES = 1_000;
 
-/** The answer for one path beginning, and where the last segment goes in it. */
+/**
+ * The answer for one path beginning, in the form where parameters are looked up in an array of
+ * values (Hono's `ParamStash`, as its RegExp router answers): the handlers and their parameters'
+ * indexes are shared by every path of the shape, so a request makes only that array, with its
+ * last segment at index 0, rather than a copy of the answer and a parameter object per handler.
+ */
 interface Shape<T> {
-  /** The walked answer it was taken from. */
-  answer: [T, Params][];
-  /** `[handler index, parameter name]` of every parameter bound to the last segment. */
-  binds: [number, string][];
+  /** Every handler with its parameters' indexes into the stash. */
+  handlers: [T, ParamIndexMap][];
+  /** The stash with index 0 to fill: then the values of the parameters not bound to the last one. */
+  stash: ParamStash;
 }
 
 /** Hono's trie router with a bounded memory of its answers (see the module doc). */
@@ -119,25 +125,13 @@ export class RememberingRouter<T> implements Router<T> {
       const walked = this.#walk(method, path);
       // A segment of the beginning equal to the last one would look bound to it: not kept.
       if (shapes.size < REMEMBERED_SHAPES && !start.split("/").includes(last)) {
-        const answer = walked[0] as [T, Params][];
-        const binds: [number, string][] = [];
-        answer.forEach(([, params], i) => {
-          for (const name in params) if (params[name] === last) binds.push([i, name]);
-        });
-        shapes.set(start, { answer, binds });
+        shapes.set(start, shapeOf(walked, last));
       }
       return walked;
     }
-    if (shape.binds.length === 0) return [shape.answer];
-    const answer = shape.answer.slice();
-    for (const [i, name] of shape.binds) {
-      const [handler, params] = answer[i];
-      // The trie router's params have no prototype; so do these.
-      const bound: Params = Object.assign(Object.create(null), params);
-      bound[name] = last;
-      answer[i] = [handler, bound];
-    }
-    return [answer];
+    const stash = shape.stash.slice();
+    stash[0] = last;
+    return [shape.handlers, stash];
   }
 
   #remember(answers: Map<string, Result<T>>, path: string, answer: Result<T>): void {
@@ -150,6 +144,24 @@ export class RememberingRouter<T> implements Router<T> {
     }
     answers.set(path, answer);
   }
+}
+
+/**
+ * The shape of a walked answer (the trie router's form) whose path ends in `last`: each parameter
+ * equal to `last` is bound to stash index 0, every other one gets an index of its own holding its
+ * value.
+ */
+function shapeOf<T>(walked: Result<T>, last: string): Shape<T> {
+  const stash: ParamStash = [last];
+  const handlers = (walked[0] as [T, Record<string, string>][]).map(([handler, params]) => {
+    // The trie router's params have no prototype; nor do these indexes.
+    const indexes: ParamIndexMap = Object.create(null);
+    for (const name in params) {
+      indexes[name] = params[name] === last ? 0 : stash.push(params[name]) - 1;
+    }
+    return [handler, indexes] as [T, ParamIndexMap];
+  });
+  return { handlers, stash };
 }
 
 /** The map of one method in `byMethod`, made on first use. */
