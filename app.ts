@@ -29,7 +29,7 @@ import type { RealtimeServer } from "./realtime/server.ts";
 import { isJsonMediaType, readJsonBody, validationHook } from "./routes/_common.ts";
 import { RememberingRouter } from "./routes/_router.ts";
 import { cors } from "hono/cors";
-import { setSecurityHeaders } from "./auth/security_headers.ts";
+import { isCompleteAnswer, setSecurityHeaders } from "./auth/security_headers.ts";
 import { requestIdOf } from "./observability/request_id.ts";
 import { getConnInfo } from "hono/deno";
 import type { TokenStore } from "./auth/tokens.ts";
@@ -123,13 +123,13 @@ export function edgeMiddleware(metrics?: Metrics): MiddlewareHandler {
     const started = performance.now();
     const id = requestIdOf(c.req.header("x-request-id"));
     await next();
-    const headers = c.res.headers;
-    setSecurityHeaders(headers);
-    if (id) headers.set("X-Request-Id", id);
+    const res = c.res;
+    if (!isCompleteAnswer(res)) setSecurityHeaders(res.headers);
+    if (id) res.headers.set("X-Request-Id", id);
     metrics?.observe(
       c.req.method,
       routeLabel(c.req.routePath),
-      c.res.status,
+      res.status,
       (performance.now() - started) / 1000,
     );
   };

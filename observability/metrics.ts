@@ -107,10 +107,21 @@ export function statusLabel(status: number): string {
   return Number.isInteger(status) && status >= 100 && status <= 599 ? String(status) : "other";
 }
 
+/** Each method's place in a series' slot number; any other method is {@linkcode METHOD_OTHER}. */
+const METHOD_INDEX = new Map([...HTTP_METHODS].map((m, i) => [m, i]));
+const METHOD_OTHER = HTTP_METHODS.size;
+const METHOD_SLOTS = HTTP_METHODS.size + 1;
+
+/** A status's part of a series' slot number: the code when it has its own label, else 0. */
+function statusSlot(status: number): number {
+  return Number.isInteger(status) && status >= 100 && status <= 599 ? status : 0;
+}
+
 interface HttpSeries {
   method: string;
   route: string;
   status: string;
+  /** Requests whose duration fell in each bucket (not cumulative; rendering adds them up). */
   buckets: number[];
   sum: number;
   count: number;
@@ -125,6 +136,8 @@ export class Metrics {
    * path, and a map lookup plus a bucket walk costs a fraction of labelled prom-client observes.
    */
   readonly #http = new Map<string, HttpSeries>();
+  /** The same series by route, then by status and method ({@linkcode Metrics.observe}). */
+  readonly #byRoute = new Map<string, Map<number, HttpSeries>>();
   readonly #store: Store;
   readonly #siblings?: MetricsSiblings;
 
@@ -288,36 +301,48 @@ export class Metrics {
   /**
    * Records one HTTP request. Labels are bounded whatever the client sends: a non-standard method
    * counts as `other`, a status outside 100–599 as `other`, and `route` should be a route pattern
-   * (see {@linkcode routeLabel}), never a raw path.
+   * (see {@linkcode routeLabel}), never a raw path. A request builds no strings: series are found
+   * by route, then by a number made of the status and the method's place in {@linkcode HTTP_METHODS},
+   * and only the bucket the duration falls in is counted (rendering makes the buckets cumulative).
    */
   observe(method: string, route: string, status: number, seconds: number): void {
-    const m = methodLabel(method);
-    const st = statusLabel(status);
-    let key = `${m} ${st} ${route}`;
-    let series = this.#http.get(key);
-    if (!series) {
-      if (this.#http.size >= MAX_HTTP_SERIES) {
-        route = "overflow";
-        key = `${m} ${st} ${route}`;
-        series = this.#http.get(key);
-      }
-      if (!series) {
-        series = {
-          method: m,
-          route,
-          status: st,
-          buckets: HTTP_BUCKETS.map(() => 0),
-          sum: 0,
-          count: 0,
-        };
-        this.#http.set(key, series);
-      }
-    }
-    for (let i = 0; i < HTTP_BUCKETS.length; i++) {
-      if (seconds <= HTTP_BUCKETS[i]) series.buckets[i]++;
-    }
+    const slot = statusSlot(status) * METHOD_SLOTS + (METHOD_INDEX.get(method) ?? METHOD_OTHER);
+    const series = this.#byRoute.get(route)?.get(slot) ??
+      this.#newSeries(method, route, status, slot);
+    let i = 0;
+    while (i < HTTP_BUCKETS.length && seconds > HTTP_BUCKETS[i]) i++;
+    if (i < HTTP_BUCKETS.length) series.buckets[i]++;
     series.sum += seconds;
     series.count++;
+  }
+
+  /**
+   * The series of a label set seen for the first time. Once {@linkcode MAX_HTTP_SERIES} are kept,
+   * a new label set counts in its `overflow` series and is not remembered by route (so the index
+   * stays bounded too; such requests take this slower path each time).
+   */
+  #newSeries(method: string, route: string, status: number, slot: number): HttpSeries {
+    const m = methodLabel(method);
+    const st = statusLabel(status);
+    const key = `${m} ${st} ${route}`;
+    const known = this.#http.get(key);
+    if (!known && this.#http.size >= MAX_HTTP_SERIES) {
+      return this.#seriesOf(`${m} ${st} overflow`, m, "overflow", st);
+    }
+    const series = known ?? this.#seriesOf(key, m, route, st);
+    let slots = this.#byRoute.get(route);
+    if (!slots) this.#byRoute.set(route, slots = new Map());
+    slots.set(slot, series);
+    return series;
+  }
+
+  #seriesOf(key: string, method: string, route: string, status: string): HttpSeries {
+    let series = this.#http.get(key);
+    if (!series) {
+      series = { method, route, status, buckets: HTTP_BUCKETS.map(() => 0), sum: 0, count: 0 };
+      this.#http.set(key, series);
+    }
+    return series;
   }
 
   /** This instance's figures as metric families (what a sibling sends, what `render` writes). */
@@ -332,11 +357,12 @@ export class Metrics {
     };
     for (const s of this.#http.values()) {
       const labels = { method: s.method, route: s.route, status: s.status };
+      let below = 0;
       HTTP_BUCKETS.forEach((le, i) =>
         http.samples.push({
           name: `${name}_bucket`,
           labels: { le: String(le), ...labels },
-          value: s.buckets[i],
+          value: below += s.buckets[i],
         })
       );
       http.samples.push(

@@ -12,7 +12,7 @@ import { ChorusError } from "../errors.ts";
 import type { KvApi } from "../actors/kv_api.ts";
 import { MAX_BULK_ITEMS, MAX_LIST_LIMIT, MAX_TTL_SECONDS, validateKey } from "../actors/kv_api.ts";
 import { principalOf, requirePrefix } from "../auth/middleware.ts";
-import { jsonHeaders } from "../auth/security_headers.ts";
+import { jsonAnswer } from "../auth/security_headers.ts";
 import { jsonText } from "../storage/codec.ts";
 import {
   ConsistencyQuery,
@@ -336,9 +336,7 @@ export function kvRoutes(deps: KvRoutesDeps): OpenAPIHono {
       ifExists: ifMatch === "*",
       ifNoneMatch: noMatchAll(c.req.header("if-none-match")),
     });
-    return new Response(JSON.stringify(result), {
-      headers: jsonHeaders({ etag: etag(result.version) }),
-    });
+    return jsonAnswer(JSON.stringify(result), { etag: etag(result.version) });
   });
 
   app.openAPIRegistry.registerPath(getRoute);
@@ -364,7 +362,7 @@ export function kvRoutes(deps: KvRoutesDeps): OpenAPIHono {
     const value = found.value === undefined ? "" : `,"value":${jsonText(found.value)}`;
     const ttl = query.with_ttl === "true" ? `,"ttl":${JSON.stringify(found.ttl)}` : "";
     const body = `{"key":${JSON.stringify(key)}${value},"version":${found.version}${ttl}}`;
-    return new Response(body, { headers: jsonHeaders({ etag: etag(found.version) }) });
+    return jsonAnswer(body, { etag: etag(found.version) });
   });
 
   app.openapi(deleteRoute, async (c) => {

@@ -52,6 +52,37 @@ Deno.test("metrics labels: standard methods kept, others collapse; statuses outs
   }
 });
 
+Deno.test("metrics: HTTP histogram buckets are cumulative, with +Inf equal to the count", async () => {
+  const { chorus } = await openTest();
+  try {
+    const metrics = new Metrics({ store: chorus.store, actors: chorus.registry });
+    for (const seconds of [0.0001, 0.0005, 0.003, 0.003, 0.2, 7]) {
+      metrics.observe("GET", "/h", 200, seconds);
+    }
+    metrics.observe("PUT", "/h", 200, 0.003);
+    const text = await metrics.render();
+    const bucket = (le: string, method = "GET") =>
+      text.split("\n").find((l) =>
+        l.startsWith("chorus_http_request_duration_seconds_bucket{") &&
+        l.includes(`le="${le}",method="${method}",route="/h",status="200"`)
+      )?.split(" ").at(-1);
+    assert.equal(bucket("0.0005"), "2"); // a duration equal to a bound counts in it
+    assert.equal(bucket("0.001"), "2");
+    assert.equal(bucket("0.005"), "4");
+    assert.equal(bucket("0.25"), "5");
+    assert.equal(bucket("2.5"), "5");
+    assert.equal(bucket("+Inf"), "6");
+    assert.equal(bucket("0.0025", "PUT"), "0");
+    assert.equal(bucket("0.005", "PUT"), "1");
+    assert.match(
+      text,
+      /chorus_http_request_duration_seconds_sum\{method="GET",route="\/h",status="200"\} 7\.2066/,
+    );
+  } finally {
+    await chorus.close();
+  }
+});
+
 Deno.test("metrics: past MAX_HTTP_SERIES, new series fold into the route overflow", async () => {
   const { chorus } = await openTest();
   try {
