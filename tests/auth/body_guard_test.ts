@@ -145,3 +145,20 @@ Deno.test("[http] a client that goes away while sending its body is not a server
     await s.close();
   }
 });
+
+Deno.test("[http] an empty restore that names a JSON type is read as a backup (400), never as JSON first (500)", async () => {
+  const { chorus } = await openTest();
+  try {
+    for (const type of ["application/json", "application/vnd.example+json"]) {
+      const res = await chorus.app.request("/api/v1/admin/restore?force=true", {
+        method: "POST",
+        headers: { "content-type": type, "content-length": "0" },
+        body: "",
+      });
+      assert.equal(res.status, 400, type);
+      assert.equal((await res.json()).error.code, "invalid_request");
+    }
+  } finally {
+    await chorus.close();
+  }
+});
