@@ -67,6 +67,8 @@ export interface KvTx {
   /** New bytes when the value changed in this batch. */
   bytes?: EncodedValue;
   changes: KvChange[];
+  /** Each change's {@linkcode logCost}, by position (what its log page is sized with). */
+  costs: number[];
   dirty: boolean;
 }
 
@@ -140,6 +142,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
       record: this.#state.record,
       value: this.#state.value,
       changes: [],
+      costs: [],
       dirty: false,
     };
   }
@@ -174,7 +177,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
     mutations.push({ type: "set", key: kvHeadKey(key), value: encodeKvHead(rec), expireIn });
     // The change log exists for watchers; unwatched keys skip it (half the writes per change).
     const logging = this.subscriberCount > 0 || (rec.w ?? 0) > tx.now;
-    for (const page of logging ? logPages(tx.changes) : []) {
+    for (const page of logging ? logPages(tx.changes, tx.costs) : []) {
       mutations.push({
         type: "set",
         key: kvLogKey(key, page.last.version),
@@ -309,7 +312,11 @@ export class KvActor extends Actor<KvTx, KvChange> {
     tx.value = value;
     tx.bytes = encoded;
     tx.dirty = true;
-    tx.changes.push(changeOf(this.id, "set", version, value, encoded.rawSize, expiresAt, tx.now));
+    addChange(
+      tx,
+      changeOf(this.id, "set", version, value, encoded.rawSize, expiresAt, tx.now),
+      encoded.rawSize,
+    );
     return { key: this.id, value, version, expiresAt };
   }
 
@@ -339,7 +346,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
     tx.value = undefined;
     tx.bytes = undefined;
     tx.dirty = true;
-    tx.changes.push({ key: this.id, op: "delete", version, at: tx.now });
+    addChange(tx, { key: this.id, op: "delete", version, at: tx.now }, Infinity);
     return true;
   }
 
@@ -376,7 +383,11 @@ export class KvActor extends Actor<KvTx, KvChange> {
     tx.value = next;
     tx.bytes = encoded;
     tx.dirty = true;
-    tx.changes.push(changeOf(this.id, "set", version, next, encoded.rawSize, expiresAt, tx.now));
+    addChange(
+      tx,
+      changeOf(this.id, "set", version, next, encoded.rawSize, expiresAt, tx.now),
+      encoded.rawSize,
+    );
     return { key: this.id, value: next, version, expiresAt };
   }
 
@@ -389,7 +400,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
     tx.value = undefined;
     tx.bytes = undefined;
     tx.dirty = true;
-    tx.changes.push({ key: this.id, op: "expire", version, at: tx.now });
+    addChange(tx, { key: this.id, op: "expire", version, at: tx.now }, Infinity);
   }
 
   /**
@@ -425,11 +436,19 @@ function changeOf(
   at: number,
 ): KvChange {
   const change: KvChange = { key, op, version, expires_at: expiresAt, at };
-  if (rawSize <= LOG_VALUE_BYTES) {
-    change.value = value;
-    loggedCost.set(change, logCost(key, rawSize));
-  } else change.value_omitted = true;
+  if (rawSize <= LOG_VALUE_BYTES) change.value = value;
+  else change.value_omitted = true;
   return change;
+}
+
+/**
+ * Records a change of a batch with its log cost (`rawSize`: its value's JSON bytes; `Infinity`
+ * for a change without a value). Kept beside the change rather than in a `WeakMap` keyed by it,
+ * which every put paid for whether or not the key is logged.
+ */
+function addChange(tx: KvTx, change: KvChange, rawSize: number): void {
+  tx.changes.push(change);
+  tx.costs.push(logCost(change.key, rawSize));
 }
 
 /**
@@ -449,9 +468,6 @@ export function logCost(key: string, rawSize: number): number {
   return 256 + 2 * key.length + (rawSize <= LOG_VALUE_BYTES ? 3 * rawSize : 0);
 }
 
-/** The {@linkcode logCost} of each change that carries a value. */
-const loggedCost = new WeakMap<KvChange, number>();
-
 /** A run of one batch's changes stored as one log entry, keyed by its last version. */
 interface LogPage {
   changes: KvChange[];
@@ -465,11 +481,12 @@ interface LogPage {
  * instead of one per change. An entry is keyed by its last version and holds that change alone
  * (the layout of a single change) or the array of the page's changes, oldest first.
  */
-function logPages(changes: KvChange[]): LogPage[] {
+function logPages(changes: KvChange[], costs: number[]): LogPage[] {
   const pages: LogPage[] = [];
   let page: LogPage | undefined;
-  for (const change of changes) {
-    const size = loggedCost.get(change) ?? logCost(change.key, Infinity);
+  for (let i = 0; i < changes.length; i++) {
+    const change = changes[i];
+    const size = costs[i];
     if (!page || page.bytes + size > LOG_PAGE_BYTES) {
       page = { changes: [], last: change, bytes: 0 };
       pages.push(page);
