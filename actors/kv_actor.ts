@@ -67,8 +67,8 @@ export interface KvTx {
   /** New bytes when the value changed in this batch. */
   bytes?: EncodedValue;
   changes: KvChange[];
-  /** Each change's {@linkcode logCost}, by position (what its log page is sized with). */
-  costs: number[];
+  /** Each change's value size in JSON bytes, by position (`Infinity`: no value), to size log pages. */
+  sizes: number[];
   dirty: boolean;
 }
 
@@ -142,7 +142,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
       record: this.#state.record,
       value: this.#state.value,
       changes: [],
-      costs: [],
+      sizes: [],
       dirty: false,
     };
   }
@@ -177,7 +177,7 @@ export class KvActor extends Actor<KvTx, KvChange> {
     mutations.push({ type: "set", key: kvHeadKey(key), value: encodeKvHead(rec), expireIn });
     // The change log exists for watchers; unwatched keys skip it (half the writes per change).
     const logging = this.subscriberCount > 0 || (rec.w ?? 0) > tx.now;
-    for (const page of logging ? logPages(tx.changes, tx.costs) : []) {
+    for (const page of logging ? logPages(tx.changes, tx.sizes) : []) {
       mutations.push({
         type: "set",
         key: kvLogKey(key, page.last.version),
@@ -442,13 +442,13 @@ function changeOf(
 }
 
 /**
- * Records a change of a batch with its log cost (`rawSize`: its value's JSON bytes; `Infinity`
- * for a change without a value). Kept beside the change rather than in a `WeakMap` keyed by it,
- * which every put paid for whether or not the key is logged.
+ * Records a change of a batch with its value's size (`rawSize`: JSON bytes; `Infinity` for a
+ * change without a value), which sizes its log page if the key is logged. Kept beside the change
+ * rather than in a `WeakMap` keyed by it, which every put paid for whether or not it was logged.
  */
 function addChange(tx: KvTx, change: KvChange, rawSize: number): void {
   tx.changes.push(change);
-  tx.costs.push(logCost(change.key, rawSize));
+  tx.sizes.push(rawSize);
 }
 
 /**
@@ -481,12 +481,12 @@ interface LogPage {
  * instead of one per change. An entry is keyed by its last version and holds that change alone
  * (the layout of a single change) or the array of the page's changes, oldest first.
  */
-function logPages(changes: KvChange[], costs: number[]): LogPage[] {
+function logPages(changes: KvChange[], sizes: number[]): LogPage[] {
   const pages: LogPage[] = [];
   let page: LogPage | undefined;
   for (let i = 0; i < changes.length; i++) {
     const change = changes[i];
-    const size = costs[i];
+    const size = logCost(change.key, sizes[i]);
     if (!page || page.bytes + size > LOG_PAGE_BYTES) {
       page = { changes: [], last: change, bytes: 0 };
       pages.push(page);

@@ -325,11 +325,10 @@ export class Metrics {
     const m = methodLabel(method);
     const st = statusLabel(status);
     const key = `${m} ${st} ${route}`;
-    const known = this.#http.get(key);
-    if (!known && this.#http.size >= MAX_HTTP_SERIES) {
+    if (this.#http.size >= MAX_HTTP_SERIES && !this.#http.has(key)) {
       return this.#seriesOf(`${m} ${st} overflow`, m, "overflow", st);
     }
-    const series = known ?? this.#seriesOf(key, m, route, st);
+    const series = this.#seriesOf(key, m, route, st);
     let slots = this.#byRoute.get(route);
     if (!slots) this.#byRoute.set(route, slots = new Map());
     slots.set(slot, series);

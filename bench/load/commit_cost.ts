@@ -13,36 +13,42 @@
  * @module
  */
 const msPerSize = Number(Deno.args[0] ?? 1500);
+if (!Number.isFinite(msPerSize) || msPerSize < 100) {
+  console.error("usage: deno run -A bench/load/commit_cost.ts [ms-per-size ≥ 100, default 1500]");
+  Deno.exit(2);
+}
 const dir = await Deno.makeTempDir({ prefix: "chorus-bench-commit-" });
 const kv = await Deno.openKv(`${dir}/commit.kv`);
 const value = new Uint8Array(40);
 
 const rows: string[] = [];
-for (const size of [1, 8, 32, 64, 128]) {
-  const keys = Array.from({ length: size }, (_, i) => ["kv", `k${i}`]);
-  let inCall = 0;
-  let commits = 0;
-  const started = performance.now();
-  while (performance.now() - started < msPerSize) {
-    const op = kv.atomic();
-    for (const key of keys) op.set(key, value);
-    const before = performance.now();
-    const done = op.commit();
-    inCall += performance.now() - before;
-    const result = await done;
-    if (!result.ok) throw new Error("a commit without checks failed");
-    commits++;
+try {
+  for (const size of [1, 8, 32, 64, 128]) {
+    const keys = Array.from({ length: size }, (_, i) => ["kv", `k${i}`]);
+    let inCall = 0;
+    let commits = 0;
+    const started = performance.now();
+    while (performance.now() - started < msPerSize) {
+      const op = kv.atomic();
+      for (const key of keys) op.set(key, value);
+      const before = performance.now();
+      const done = op.commit();
+      inCall += performance.now() - before;
+      const result = await done;
+      if (!result.ok) throw new Error("a commit without checks failed");
+      commits++;
+    }
+    const wall = performance.now() - started;
+    const wallUs = (wall * 1000 / commits).toFixed(0);
+    const inCallUs = (inCall * 1000 / commits).toFixed(1);
+    const share = `${(inCall / wall * 100).toFixed(0)}%`;
+    const setsPerSecond = Math.round(size * commits / wall * 1000);
+    rows.push(`| ${size} | ${wallUs} | ${inCallUs} | ${share} | ${setsPerSecond} |`);
   }
-  const wall = performance.now() - started;
-  rows.push(
-    `| ${size} | ${(wall * 1000 / commits).toFixed(0)} | ${
-      (inCall * 1000 / commits).toFixed(1)
-    } | ` +
-      `${(inCall / wall * 100).toFixed(0)}% | ${Math.round(size * commits / wall * 1000)} |`,
-  );
+} finally {
+  kv.close();
+  await Deno.remove(dir, { recursive: true });
 }
-kv.close();
-await Deno.remove(dir, { recursive: true });
 
 console.log(
   `Raw Deno KV commits one after another (\`bench/load/commit_cost.ts\`), ${msPerSize} ms per ` +

@@ -127,3 +127,44 @@ Deno.test("[metrics] promtool check metrics accepts the exposition", async () =>
     await chorus.close();
   }
 });
+
+Deno.test("metrics: workers' HTTP histograms add up in a scrape, still cumulative", async () => {
+  const { chorus } = await openTest();
+  const channel = `test-${crypto.randomUUID()}`;
+  const workers = ["w0", "w1"].map((id) =>
+    new Metrics({
+      store: chorus.store,
+      actors: chorus.registry,
+      siblings: { channel, id, timeoutMs: 30_000 },
+    })
+  );
+  try {
+    workers[0].observe("GET", "/s", 200, 0.0001);
+    workers[0].observe("GET", "/s", 200, 0.003);
+    workers[1].observe("GET", "/s", 200, 0.003);
+    workers[1].observe("GET", "/s", 200, 9);
+    // Until the workers have met on the channel, a scrape holds one worker's figures.
+    let text = "";
+    for (let i = 0; i < 400 && !text.includes('route="/s",status="200"} 4'); i++) {
+      if (i) await new Promise((r) => setTimeout(r, 25));
+      text = await workers[0].render();
+    }
+    const value = (le: string) =>
+      text.split("\n").find((l) =>
+        l.startsWith(
+          `chorus_http_request_duration_seconds_bucket{le="${le}",method="GET",route="/s"`,
+        )
+      )?.split(" ").at(-1);
+    assert.equal(value("0.0005"), "1");
+    assert.equal(value("0.005"), "3");
+    assert.equal(value("2.5"), "3");
+    assert.equal(value("+Inf"), "4");
+    assert.match(
+      text,
+      /chorus_http_request_duration_seconds_count\{method="GET",route="\/s",status="200"\} 4/,
+    );
+  } finally {
+    for (const w of workers) w.close();
+    await chorus.close();
+  }
+});
