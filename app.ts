@@ -273,7 +273,7 @@ export function createApp(deps: AppDeps): OpenAPIHono {
     const cancelBody = guardBody(c, restore ? MAX_RESTORE_BYTES : deps.config.maxBody);
     // (A request built in process may carry a body without either header.) A backup is never
     // JSON, whatever an empty request's content type says: the restore route reads its bytes.
-    const json = !restore && c.req.raw.body !== null &&
+    const json = !restore && (withBody || c.req.raw.body !== null) &&
       isJsonMediaType(withBody ? mime : (c.req.header("content-type") ?? "").split(";")[0].trim());
     try {
       return await (restore ? restoreDeadlines : deadlines).run(async () => {

@@ -19,6 +19,11 @@ import { joinChunks } from "../storage/codec.ts";
 /** A guarded body: its limit, the reader {@linkcode readBody} holds, and why it was cut off. */
 interface Guard {
   limit: number;
+  /**
+   * Whether the request declared its length (within the limit): HTTP framing then bounds the body
+   * and it is read whole, without a stream.
+   */
+  declared: boolean;
   reader?: ReadableStreamDefaultReader<Uint8Array>;
   /**
    * Why the body was refused while it was read. Routes see the read fail and may turn that into a
@@ -61,18 +66,19 @@ export function tooLarge(limit: number): ChorusError {
  * @throws {ChorusError} `payload_too_large` when the declared length exceeds `limit`
  */
 export function guardBody(c: Context, limit: number): (reason: ChorusError) => void {
-  const body = c.req.raw.body;
-  if (!body) return () => {};
   const declared = c.req.header("content-length");
   if (declared !== undefined && (!/^\d+$/.test(declared) || Number(declared) > limit)) {
     throw tooLarge(limit);
   }
-  const guard: Guard = { limit };
+  const guard: Guard = { limit, declared: declared !== undefined };
   guards.set(c, guard);
   return (reason) => {
     guard.failure ??= reason;
     if (guard.reader) guard.reader.cancel(reason).catch(() => {});
-    else if (!body.locked) body.cancel(reason).catch(() => {});
+    else {
+      const body = c.req.raw.body;
+      if (body && !body.locked) body.cancel(reason).catch(() => {});
+    }
   };
 }
 
@@ -83,11 +89,25 @@ export function guardBody(c: Context, limit: number): (reason: ChorusError) => v
  * @throws {ChorusError} `payload_too_large`, or the reason the body was cancelled
  */
 export async function readBody(c: Context): Promise<Uint8Array> {
-  const body = c.req.raw.body;
   const guard = guards.get(c);
+  if (guard?.failure) throw guard.failure;
+  if (guard?.declared) {
+    // Its length is declared and within the limit: read it whole. A body hyper already holds
+    // (a small request's, usually) is then handed over as it is, with no stream made around it.
+    let bytes: Uint8Array;
+    try {
+      bytes = await c.req.raw.bytes();
+    } catch (e) {
+      throw guard.failure ?? e;
+    }
+    if (guard.failure) throw guard.failure;
+    // Framing holds a client to its declared length; a request made in process may say otherwise.
+    if (bytes.byteLength > guard.limit) throw guard.failure = tooLarge(guard.limit);
+    return bytes;
+  }
+  const body = c.req.raw.body;
   if (!body) return new Uint8Array(0);
   if (!guard) return new Uint8Array(await c.req.raw.arrayBuffer());
-  if (guard.failure) throw guard.failure;
   const reader = guard.reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
