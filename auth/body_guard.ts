@@ -33,12 +33,16 @@ interface Guard {
   failure?: ChorusError;
 }
 
-/** Guards by request context (the context outlives anything a route does to the request). */
-const guards = new WeakMap<Context, Guard>();
+/**
+ * Where a request context keeps its guard (the context outlives anything a route does to the
+ * request): a property of the context rather than a `WeakMap` entry every write would pay for.
+ */
+const GUARD = Symbol("body guard");
+type Guarded = Context & { [GUARD]?: Guard };
 
 /** The error that ended a request's body read early, if any (see {@linkcode guardBody}). */
 export function bodyFailureOf(c: Context): ChorusError | undefined {
-  return guards.get(c)?.failure;
+  return (c as Guarded)[GUARD]?.failure;
 }
 
 /** Whether a request carries a body (a length other than 0, or a transfer encoding). */
@@ -71,7 +75,7 @@ export function guardBody(c: Context, limit: number): (reason: ChorusError) => v
     throw tooLarge(limit);
   }
   const guard: Guard = { limit, declared: declared !== undefined };
-  guards.set(c, guard);
+  (c as Guarded)[GUARD] = guard;
   return (reason) => {
     guard.failure ??= reason;
     if (guard.reader) guard.reader.cancel(reason).catch(() => {});
@@ -89,7 +93,7 @@ export function guardBody(c: Context, limit: number): (reason: ChorusError) => v
  * @throws {ChorusError} `payload_too_large`, or the reason the body was cancelled
  */
 export async function readBody(c: Context): Promise<Uint8Array> {
-  const guard = guards.get(c);
+  const guard = (c as Guarded)[GUARD];
   if (guard?.failure) throw guard.failure;
   if (guard?.declared) {
     // Its length is declared and within the limit: read it whole. A body hyper already holds
