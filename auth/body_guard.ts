@@ -4,10 +4,12 @@
  * Hono's `bodyLimit` buffers a chunked body (one without `Content-Length`) whole before the next
  * middleware runs, so a client could make the server hold hundreds of megabytes before
  * authentication had even looked at the request. Here nothing is read ahead: a declared length
- * over the limit is refused at once, and {@linkcode readBody} counts bytes as it reads them and
- * fails the request with 413 past the limit. The route's deadline
- * (see `deadlines.ts`) bounds the time: when it passes, the body is cancelled, so a client that
- * trickles bytes cannot keep a request open.
+ * over the limit is refused at once; a body within its declared length is read whole when a route
+ * asks (HTTP framing holds the client to that length); a chunked body is counted as
+ * {@linkcode readBody} reads it and fails the request with 413 past the limit. The route's
+ * deadline (see `deadlines.ts`) bounds the time: when it passes, the client gets 504 and a body
+ * still being streamed is cancelled, so a client that trickles bytes cannot keep a request open (a
+ * body being read whole ends with the request).
  *
  * Run it after authentication and rate limiting: a refused request never has a byte read.
  * @module
