@@ -55,6 +55,26 @@ async function chunkVersions(kv: Deno.Kv, id: string): Promise<number[]> {
   return [...versions].sort((a, b) => a - b);
 }
 
+/**
+ * Opens another instance on `path` and checks that its next update of `id` stores the value
+ * again (no replay, chunks of that version only, marked as written with no expiry) and that the
+ * update after it keeps the value and carries a replay.
+ */
+async function storedAgainThenKept(path: string, kv: Deno.Kv, id: string): Promise<void> {
+  const b = await Chorus.open({ path, scheduler: "off" });
+  try {
+    const updated = await b.contexts.update(id, { cursors: { u: 4 } });
+    const rec = await head(kv, id);
+    assert.equal(rec.r, undefined, "not kept");
+    assert.equal(rec.p, true, "chunks written with no expiry");
+    assert.deepEqual(await chunkVersions(kv, id), [updated.version]);
+    await b.contexts.update(id, { cursors: { u: 5 } });
+    assert.ok((await head(kv, id)).r, "kept from then on");
+  } finally {
+    await b.close();
+  }
+}
+
 Deno.test("[contexts] a large context keeps its stored value under small changes; another instance reads it exactly", async () => {
   const { path, cleanup } = await tempKvPath();
   const a = await Chorus.open({ path, scheduler: "off" });
@@ -142,18 +162,7 @@ Deno.test("[contexts] small contexts, and chunks that expire, are stored whole o
       await a.close();
     }
     // Chunks written with an expiry must not be kept by a head without one.
-    const b = await Chorus.open({ path, scheduler: "off" });
-    try {
-      const updated = await b.contexts.update("big", { cursors: { u: 4 } });
-      const rec = await head(kv, "big");
-      assert.equal(rec.r, undefined);
-      assert.equal(rec.p, true, "chunks written with no expiry");
-      assert.deepEqual(await chunkVersions(kv, "big"), [updated.version]);
-      await b.contexts.update("big", { cursors: { u: 5 } });
-      assert.ok((await head(kv, "big")).r, "kept from then on");
-    } finally {
-      await b.close();
-    }
+    await storedAgainThenKept(path, kv, "big");
   } finally {
     kv.close();
     await cleanup();
@@ -262,17 +271,7 @@ Deno.test("[contexts] a head that does not say its chunks never expire (an older
     // As a build from before the mark wrote it (with auto-delete on, its chunks would expire).
     const { p: _, ...older } = await head(kv, "doc");
     await kv.set(ctxHeadKey("doc"), older);
-    const b = await Chorus.open({ path, scheduler: "off" });
-    try {
-      const updated = await b.contexts.update("doc", { cursors: { u: 1 } });
-      const rec = await head(kv, "doc");
-      assert.equal(rec.r, undefined, "not kept");
-      assert.deepEqual(await chunkVersions(kv, "doc"), [updated.version]);
-      await b.contexts.update("doc", { cursors: { u: 2 } });
-      assert.ok((await head(kv, "doc")).r, "kept from then on");
-    } finally {
-      await b.close();
-    }
+    await storedAgainThenKept(path, kv, "doc");
   } finally {
     kv.close();
     await cleanup();
