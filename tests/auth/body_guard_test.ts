@@ -162,3 +162,19 @@ Deno.test("[http] an empty restore that names a JSON type is read as a backup (4
     await chorus.close();
   }
 });
+
+Deno.test("[http] a body longer than its declared length (a request built in process) is still held to the limit", async () => {
+  const { chorus } = await openTest({ config: { maxBody: 100 } });
+  try {
+    const res = await chorus.app.request("/api/v1/kv/a", {
+      method: "PUT",
+      headers: { "content-type": "application/json", "content-length": "20" },
+      body: JSON.stringify({ value: "x".repeat(500) }),
+    });
+    assert.equal(res.status, 413);
+    assert.equal((await res.json()).error.code, "payload_too_large");
+    assert.equal(await chorus.kv.get("a"), null);
+  } finally {
+    await chorus.close();
+  }
+});
