@@ -19,7 +19,7 @@ import type { Intent, Mutation } from "../storage/store.ts";
 import { ctxDeltaKey, ctxHeadKey } from "../storage/keys.ts";
 import { deepFreeze } from "../storage/codec.ts";
 import { type ChordDelta, diffChord } from "../deltas/chord.ts";
-import { applyShared, rewindShared } from "../contexts/structural.ts";
+import { applyShared, mergePatchInPlace, rewindShared } from "../contexts/structural.ts";
 import {
   type ContextRecord,
   dropValue,
@@ -74,11 +74,48 @@ export type SyncResult =
   | { type: "delta"; from_version: number; version: number; delta: unknown }
   | { type: "no_change"; version: number };
 
+/**
+ * The context at one version of a write batch, made only when someone asks for it: a merge patch
+ * changes the batch's working copy in place, so the contexts of the versions before the batch's
+ * last are the batch's first one with the deltas since applied again. An answer nobody reads (a
+ * socket's `update` replies with the version only) costs nothing.
+ */
+interface VersionContext {
+  /** The context at this version, once made (or known). */
+  context?: JsonObject | undefined;
+  /** The version before, and this version's delta from it, while `context` is not made yet. */
+  prev?: VersionContext;
+  delta?: ChordDelta;
+}
+
+/** The context of `at`, made from the nearest earlier version that has it. */
+function contextAt(at: VersionContext): JsonObject | undefined {
+  const chain: VersionContext[] = [];
+  let known = at;
+  while (known.prev) {
+    chain.push(known);
+    known = known.prev;
+  }
+  let context = known.context;
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const node = chain[i];
+    context = node.context = applyShared(context!, node.delta!);
+    node.prev = node.delta = undefined;
+  }
+  return context;
+}
+
 /** The working copy of one write batch. */
 export interface ContextTx {
   now: number;
   record: ContextRecord | null;
+  /**
+   * The context as the batch has made it so far. Merge patches change the nodes the batch made
+   * itself in place; it is frozen whole before anything else shares it ({@linkcode settle}).
+   */
   context: JsonObject | undefined;
+  /** The context at the batch's current version, for the answers ({@linkcode VersionContext}). */
+  head: VersionContext;
   deltas: RetainedDelta[];
   events: ContextEvent[];
   /** The record and deltas as they were when the batch began (what the commit replaces). */
@@ -291,6 +328,7 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
       now: this.ctx.clock.now(),
       record: this.#record,
       context: this.#context,
+      head: { context: this.#context },
       deltas: this.#deltas,
       events: [],
       before: { record: this.#record, deltas: this.#deltas },
@@ -300,6 +338,7 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
   }
 
   protected intent(tx: ContextTx): Intent | null {
+    settle(tx);
     if (!tx.dirty || !tx.record) return null;
     const { config } = this.ctx;
     const id = this.id;
@@ -364,6 +403,7 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
 
   /** Replaces the context (creating it when absent); no change, no new version. */
   setOp(tx: ContextTx, context: JsonObject): ContextValue {
+    settle(tx);
     const live = isLiveContext(tx.record, tx.now, contextLifeMs(this.ctx.config));
     if (live && deepEqual(tx.context, context)) {
       return { id: this.id, version: tx.record!.v, context: tx.context! };
@@ -384,8 +424,28 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     if (!isLiveContext(tx.record, tx.now, contextLifeMs(this.ctx.config))) {
       throw notFound("update", this.id);
     }
+    settle(tx);
     const next = change(tx.context!);
     return this.#change(tx, tx.context!, next.context, next.delta);
+  }
+
+  /**
+   * Applies an RFC 7386 merge patch (deeply frozen) to the live context, in place on the batch's
+   * working copy (see {@linkcode mergePatchInPlace}); records only what really changed, and keeps
+   * the version when nothing did. The answer's context is made when it is read.
+   * @throws {ChorusError} `not_found` when absent or expired
+   */
+  mergeOp(tx: ContextTx, patch: JsonObject): ContextValue {
+    if (!isLiveContext(tx.record, tx.now, contextLifeMs(this.ctx.config))) {
+      throw notFound("update", this.id);
+    }
+    const { context, delta } = mergePatchInPlace(tx.context!, patch);
+    if (Object.keys(delta).length > 0) {
+      this.#newVersion(tx, delta, false);
+      tx.context = context;
+      tx.head = { prev: tx.head, delta };
+    }
+    return answerOf(this.id, tx.record!.v, tx.head);
   }
 
   /** Deletes the context, leaving a tombstone that remembers the version. @throws `not_found` */
@@ -393,15 +453,18 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     if (!isLiveContext(tx.record, tx.now, contextLifeMs(this.ctx.config))) {
       throw notFound("delete", this.id);
     }
+    settle(tx);
     tx.record = tombstone(tx.record!, tx.now);
     const version = tx.record.v;
     tx.context = undefined;
+    tx.head = { context: undefined };
     tx.deltas = [];
     tx.dirty = true;
     tx.events.push({ type: "deleted", id: this.id, version, at: tx.now });
     return { deleted: true, version };
   }
 
+  /** Records a replacement or a JSON Patch's result (`tx.context` settled: see settle). */
   #change(
     tx: ContextTx,
     from: JsonObject | undefined,
@@ -413,16 +476,27 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     if (from !== undefined && Object.keys(delta).length === 0) {
       return { id: this.id, version: prev!.v, context: tx.context! };
     }
-    const version = (prev?.v ?? 0) + 1;
     deepFreeze(delta);
     // What every other holder gets, down to the order of keys: the previous context with the delta
     // applied (a reader of a replay, an instance catching up, a client following the deltas). A
     // merge patch's result already is that; a replacement or a JSON Patch may order keys otherwise.
     const context = from === undefined || known ? deepFreeze(to) : applyShared(from, delta);
+    const version = this.#newVersion(tx, delta, from === undefined);
+    tx.context = context;
+    tx.head = { context };
+    return { id: this.id, version, context };
+  }
+
+  /**
+   * Records a new version in the working copy: its record, its delta in the log (unless `created`:
+   * a creation starts a new generation whose log starts here) and its event.
+   */
+  #newVersion(tx: ContextTx, delta: ChordDelta, created: boolean): number {
+    const prev = tx.record;
+    const version = (prev?.v ?? 0) + 1;
     if (tx.deltas === tx.before.deltas) tx.deltas = tx.deltas.slice();
     const at = Math.max(tx.now, prev?.u ?? 0);
-    if (from === undefined) {
-      // A creation: a new generation whose log starts here.
+    if (created) {
       tx.record = { v: version, g: newGeneration(), b: version, u: at };
       tx.deltas = [];
     } else {
@@ -430,7 +504,6 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
       const base = Math.max(prev!.b, version - this.ctx.config.deltaThreshold);
       tx.record = { v: version, g: prev!.g, b: base, u: at };
     }
-    tx.context = context;
     tx.contextChanged = true;
     tx.dirty = true;
     tx.events.push({
@@ -441,8 +514,40 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
       delta,
       at,
     });
-    return { id: this.id, version, context };
+    return version;
   }
+}
+
+/**
+ * Freezes the batch's working copy whole, so it can be shared: before an op that does not change
+ * it in place, and before the batch is committed. The batch's current version then has it as is.
+ */
+function settle(tx: ContextTx): void {
+  if (tx.context === undefined || Object.isFrozen(tx.context)) return;
+  deepFreeze(tx.context);
+  tx.head.context = tx.context;
+  tx.head.prev = tx.head.delta = undefined;
+}
+
+/** A write's answer, whose context is made from `head` when it is first read. */
+function answerOf(id: string, version: number, head: VersionContext): ContextValue {
+  if (!head.prev) return { id, version, context: head.context! };
+  return {
+    id,
+    version,
+    // An accessor of the literal itself: enumerable and own, so JSON, spreads and structured
+    // clones see the context like any other member.
+    get context(): JsonObject {
+      const context = contextAt(head)!;
+      Object.defineProperty(this, "context", {
+        value: context,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+      return context;
+    },
+  };
 }
 
 function deltaEvent(id: string, d: RetainedDelta): ContextEvent {

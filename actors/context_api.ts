@@ -16,7 +16,6 @@ import type { WriterAnswer } from "../storage/one_writer.ts";
 import { createDeltaFormats, DEFAULT_DELTA_FORMAT, type DeltaFormat } from "../deltas/format.ts";
 import { isJsonObject, type JsonObject } from "../deltas/json.ts";
 import { applyJsonPatch, type JsonPatchOperation } from "../deltas/json_patch.ts";
-import { mergePatchShared } from "../contexts/structural.ts";
 import type { ChordDelta } from "../deltas/chord.ts";
 import {
   type ContextActor,
@@ -362,13 +361,18 @@ export class ContextsApi {
       );
     }
     const actor = this.#actor(id);
-    // A merge patch is applied copy-on-write with its delta built alongside (cost ∝ the patch);
-    // a JSON Patch is applied to a copy and diffed.
-    const change = type === "json-patch"
-      ? (context: JsonObject) => ({
-        context: applyJsonPatch(context, owned as JsonPatchOperation[]),
-      })
-      : (context: JsonObject) => mergePatchShared(context, owned as JsonObject);
+    // A merge patch is applied to the batch's working copy with its delta built alongside (cost ∝
+    // the patch); a JSON Patch is applied to a copy and diffed.
+    if (type === "merge-patch") {
+      return await this.#write(
+        actor,
+        (tx) => actor.mergeOp(tx, owned as JsonObject),
+        weightOf(owned),
+      );
+    }
+    const change = (context: JsonObject) => ({
+      context: applyJsonPatch(context, owned as JsonPatchOperation[]),
+    });
     return await this.#write(actor, (tx) => actor.updateOp(tx, change), weightOf(owned));
   }
 

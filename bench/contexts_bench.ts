@@ -4,8 +4,9 @@
  * updates every participant calls `sync` with its last version) and "stateful" (every participant
  * holds a subscriber receiving deltas as they happen). One iteration = every participant makes one
  * update (a merge patch of its own cursor) and catches up; participants act concurrently. Each group
- * has a baseline doing the same JSON work — apply the patch, diff, keep the delta log, compute each
- * participant's merged delta (or hand each subscriber each delta) — with no actor and no KV.
+ * has a baseline doing the same JSON work — apply the patches (a round's in place on one working
+ * copy, frozen once, as a write batch does), diff, keep the delta log, compute each participant's
+ * merged delta (or hand each subscriber each delta) — with no actor and no KV.
  *
  * Also: one writer updating a large context (120 KB and 480 KB of JSON), each update awaited (and,
  * in one row, awaited until a subscriber on a second instance of the same file has it), against
@@ -17,7 +18,7 @@
 import { Chorus } from "../mod.ts";
 import type { ContextEvent } from "../mod.ts";
 import { type ChordDelta, diffChord } from "../deltas/chord.ts";
-import { mergePatchShared, rewindShared } from "../contexts/structural.ts";
+import { mergePatchInPlace, rewindShared } from "../contexts/structural.ts";
 import type { JsonObject } from "../deltas/json.ts";
 import { deepFreeze } from "../storage/codec.ts";
 
@@ -117,15 +118,17 @@ function baselineSetup(count: number, stateful: boolean) {
   return () => {
     n++;
     for (const room of rooms) {
+      // One batch of updates per room, as Chorus commits them: applied to the batch's working copy,
+      // which is frozen once at the end.
       for (let p = 0; p < PARTICIPANTS; p++) {
-        const { context: next, delta } = mergePatchShared(room.context, patchOf(p, n));
-        room.context = deepFreeze(next);
-        deepFreeze(delta);
+        const { context: next, delta } = mergePatchInPlace(room.context, deepFreeze(patchOf(p, n)));
+        room.context = next;
         room.version++;
         room.log.push(delta);
         if (room.log.length > 100) room.log.shift();
         if (stateful) { for (let s = 0; s < PARTICIPANTS; s++) room.last[s] = room.version; }
       }
+      deepFreeze(room.context);
       if (!stateful) {
         // Every participant is at the same version: one merged delta, as Chorus's cache gives.
         const behind = room.version - room.last[0];

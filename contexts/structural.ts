@@ -12,6 +12,7 @@
  */
 import { ChorusError } from "../errors.ts";
 import { type ChordDelta, type ChordMarker, isChordMarker } from "../deltas/chord.ts";
+import { deepFreeze } from "../storage/codec.ts";
 import {
   deepEqual,
   getOwn,
@@ -27,6 +28,9 @@ export interface SharedChange {
   delta: ChordDelta;
 }
 
+/** The delta of a patch that changes nothing. */
+const NO_CHANGE: ChordDelta = Object.freeze({});
+
 /**
  * Applies an RFC 7386 merge patch to a context, sharing every untouched subtree, and builds the
  * chord delta of what really changed (the same delta `diffChord(context, result)` gives, up to
@@ -35,17 +39,36 @@ export interface SharedChange {
  * @returns the new context (`context` itself when nothing changed) and its delta
  */
 export function mergePatchShared(context: JsonObject, patch: JsonObject): SharedChange {
-  const { value, delta } = mergeNode(context, patch);
-  return { context: value, delta: delta ?? {} };
+  const { value, delta } = mergeNode(context, patch, false);
+  return { context: value, delta: delta ?? NO_CHANGE };
+}
+
+/**
+ * Applies a merge patch to a write batch's working copy, as {@linkcode mergePatchShared} does,
+ * except that the nodes the batch made itself (those not frozen yet) are changed in place rather
+ * than copied again. A batch of fifty updates to one context then copies each node on their paths
+ * once, not fifty times. Frozen nodes are shared with other versions and are copied as usual.
+ *
+ * The working copy must be the batch's alone until it is frozen whole (`deepFreeze`) at the end of
+ * the batch; the delta is frozen, and so is every node it names (an old value must not change
+ * afterwards), so a node recorded in a delta is copied, not changed, by a later patch.
+ * @returns the working copy (a new root when the old one was frozen) and the change's delta
+ */
+export function mergePatchInPlace(context: JsonObject, patch: JsonObject): SharedChange {
+  const { value, delta } = mergeNode(context, patch, true);
+  return { context: value, delta: delta ?? NO_CHANGE };
 }
 
 function mergeNode(
   target: JsonObject,
   patch: JsonObject,
+  inPlace: boolean,
 ): { value: JsonObject; delta: ChordDelta | undefined } {
-  let out: JsonObject | undefined;
+  let out: JsonObject | undefined = inPlace && !Object.isFrozen(target) ? target : undefined;
   let delta: ChordDelta | undefined;
   const write = (key: string, value: Json | undefined, entry: ChordMarker | ChordDelta) => {
+    // The nodes a marker names are frozen with it: a later patch of the batch copies them.
+    if (inPlace && "action" in entry) deepFreeze(entry);
     out ??= { ...target };
     if (value === undefined) delete out[key];
     else setOwn(out, key, value);
@@ -58,14 +81,19 @@ function mergeNode(
     if (change === null) {
       if (current !== undefined) write(key, undefined, { action: "removed", old_value: current });
     } else if (isJsonObject(change) && isJsonObject(current)) {
-      const sub = mergeNode(current, change);
+      // A patch with a key `action` may record this node whole as an old value: it must not be
+      // changed in place then.
+      if (inPlace && Object.hasOwn(change, "action")) deepFreeze(current);
+      const sub = mergeNode(current, change, inPlace);
       if (!sub.delta) continue;
       const entry = Object.hasOwn(sub.delta, "action")
         ? { action: "modified" as const, value: sub.value, old_value: current }
         : sub.delta;
       write(key, sub.value, entry);
     } else {
-      const value = isJsonObject(change) ? Object.freeze(mergeNode({}, change).value) : change;
+      const value = isJsonObject(change)
+        ? Object.freeze(mergeNode({}, change, false).value)
+        : change;
       if (current === undefined) write(key, value, { action: "added", value });
       else if (!deepEqual(current, value)) {
         write(key, value, { action: "modified", value, old_value: current });
@@ -73,7 +101,8 @@ function mergeNode(
     }
   }
   if (delta) Object.freeze(delta);
-  return { value: out ? Object.freeze(out) : target, delta };
+  if (!out) return { value: target, delta };
+  return { value: inPlace ? out : Object.freeze(out), delta };
 }
 
 /**
@@ -82,7 +111,7 @@ function mergeNode(
  * @throws {ChorusError} `conflict` when the delta does not fit (a bug, or a corrupt log)
  */
 export function revertShared(context: JsonObject, delta: ChordDelta): JsonObject {
-  return walkShared(context, delta, false);
+  return walkShared(context, delta, false, undefined);
 }
 
 /**
@@ -93,16 +122,30 @@ export function revertShared(context: JsonObject, delta: ChordDelta): JsonObject
  * @throws {ChorusError} `conflict` when the delta does not fit (a bug, or a corrupt log)
  */
 export function applyShared(context: JsonObject, delta: ChordDelta): JsonObject {
-  return walkShared(context, delta, true);
+  return walkShared(context, delta, true, undefined);
 }
 
-function walkShared(context: JsonObject, delta: ChordDelta, forward: boolean): JsonObject {
-  let out: JsonObject | undefined;
+/**
+ * @param made the nodes a rewind made so far: a later step of the same rewind changes those in
+ *   place instead of copying them again (undefined: copy every node a change touches)
+ */
+function walkShared(
+  context: JsonObject,
+  delta: ChordDelta,
+  forward: boolean,
+  made: Set<JsonObject> | undefined,
+): JsonObject {
+  let out: JsonObject | undefined = made?.has(context) ? context : undefined;
+  const copy = () => {
+    const fresh = { ...context };
+    made?.add(fresh);
+    return fresh;
+  };
   for (const key of Object.keys(delta)) {
     const entry = delta[key];
     if (isChordMarker(entry)) {
       const marker = entry as ChordMarker;
-      out ??= { ...context };
+      out ??= copy();
       if (marker.action === (forward ? "removed" : "added")) delete out[key];
       else {
         setOwn(
@@ -118,9 +161,9 @@ function walkShared(context: JsonObject, delta: ChordDelta, forward: boolean): J
       const action = forward ? "apply" : "revert";
       throw new ChorusError("conflict", `Cannot ${action} delta at "${key}": no object there`);
     }
-    const next = walkShared(child, entry as ChordDelta, forward);
+    const next = walkShared(child, entry as ChordDelta, forward, made);
     if (next !== child) {
-      out ??= { ...context };
+      out ??= copy();
       setOwn(out, key, next);
     }
   }
@@ -128,9 +171,16 @@ function walkShared(context: JsonObject, delta: ChordDelta, forward: boolean): J
   return forward ? Object.freeze(out) : out;
 }
 
-/** Walks back from `current` over `deltas` (oldest first) to the context before the first. */
+/**
+ * Walks back from `current` over `deltas` (oldest first) to the context before the first. Each node
+ * on the changed paths is copied once for the whole walk, not once per delta: fifty changes to one
+ * large object copy it once. The result shares untouched subtrees and is not frozen.
+ */
 export function rewindShared(current: JsonObject, deltas: readonly ChordDelta[]): JsonObject {
   let context = current;
-  for (let i = deltas.length - 1; i >= 0; i--) context = revertShared(context, deltas[i]);
+  const made = deltas.length > 1 ? new Set<JsonObject>() : undefined;
+  for (let i = deltas.length - 1; i >= 0; i--) {
+    context = walkShared(context, deltas[i], false, made);
+  }
   return context;
 }

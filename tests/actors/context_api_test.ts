@@ -56,6 +56,71 @@ Deno.test("contexts: concurrent updates on one instance are group-committed, gap
   }
 });
 
+Deno.test("contexts: each answer of a batch holds the context at its own version, however it is read", async () => {
+  const { chorus } = await openTest();
+  try {
+    const start = { title: "room", people: { a: { cursor: 0 }, b: { cursor: 0 } } };
+    await chorus.contexts.set("batch", start);
+    const patches: unknown[] = [
+      { people: { a: { cursor: 1 } } },
+      { people: { b: { cursor: 1 }, c: { cursor: 0 } } },
+      [{ op: "replace", path: "/title", value: "renamed" }],
+      { people: { a: null } },
+      { people: { a: { cursor: 2 } } },
+      { title: "renamed" },
+      { people: { c: { action: "kept as data" } } },
+    ];
+    const answers = await Promise.all(patches.map((p) => chorus.contexts.update("batch", p)));
+    // The expected versions, made one patch at a time by the JSON Patch and merge patch rules.
+    const expected: { version: number; context: unknown }[] = [];
+    let context: Record<string, unknown> = structuredClone(start);
+    let version = 1;
+    const merge = (target: unknown, patch: unknown): unknown => {
+      if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return patch;
+      const out = { ...(target as Record<string, unknown>) };
+      for (const [k, v] of Object.entries(patch)) {
+        if (v === null) delete out[k];
+        else out[k] = merge(typeof out[k] === "object" ? out[k] : {}, v);
+      }
+      return out;
+    };
+    for (const patch of patches) {
+      const next = Array.isArray(patch)
+        ? { ...context, title: "renamed" }
+        : merge(context, patch) as Record<string, unknown>;
+      if (JSON.stringify(next) !== JSON.stringify(context)) version++;
+      context = next;
+      expected.push({ version, context: structuredClone(context) });
+    }
+    // Read the last first, then JSON, a spread and a structured clone of the others.
+    for (let i = answers.length - 1; i >= 0; i--) {
+      assert.equal(answers[i].version, expected[i].version, `answer ${i}`);
+      assert.deepEqual(answers[i].context, expected[i].context, `answer ${i}`);
+    }
+    const fresh = await Promise.all(
+      patches.slice(0, 2).map((_, i) =>
+        chorus.contexts.update("batch", { people: { a: { cursor: 10 + i } } })
+      ),
+    );
+    assert.deepEqual(JSON.parse(JSON.stringify(fresh[0])).context.people.a, { cursor: 10 });
+    assert.deepEqual({ ...fresh[0] }.context.people, structuredClone(fresh[0]).context.people);
+    assert.deepEqual(fresh[1].context.people, {
+      a: { cursor: 11 },
+      b: { cursor: 1 },
+      c: { cursor: 0, action: "kept as data" },
+    });
+    const now = await chorus.contexts.get("batch");
+    assert.deepEqual(now!.context, fresh[1].context);
+    assert.ok(Object.isFrozen(now!.context) && Object.isFrozen(now!.context.people));
+    assert.ok(Object.isFrozen(fresh[0].context.people));
+    // The deltas of the batch take each version to the next.
+    const log = await chorus.contexts.deltas("batch", { since: 1 });
+    assert.deepEqual(log.deltas.map((d) => d.version), [2, 3, 4, 5, 6, 7, 8, 9]);
+  } finally {
+    await chorus.close();
+  }
+});
+
 Deno.test("contexts: a failing op in a batch fails alone and leaves no trace", async () => {
   const { chorus } = await openTest();
   try {

@@ -1,12 +1,21 @@
 /**
  * Copy-on-write merge patches: the result and its delta come out deeply frozen (each new node is
  * frozen as it is made), untouched subtrees are shared, and the delta is the one a full diff gives.
- * Applying the stored deltas forward (a head's replay) gives every later version back.
+ * Applying the stored deltas forward (a head's replay) gives every later version back. A write
+ * batch's merge patches change its own working copy in place and must give the same versions and
+ * deltas as copying every time, without changing anything a version or a delta already holds.
  * @module
  */
 import assert from "node:assert/strict";
-import { applyShared, mergePatchShared, rewindShared } from "../../contexts/structural.ts";
-import { diffChord } from "../../deltas/chord.ts";
+import {
+  applyShared,
+  mergePatchInPlace,
+  mergePatchShared,
+  revertShared,
+  rewindShared,
+} from "../../contexts/structural.ts";
+import { mulberry32 } from "../../prng.ts";
+import { type ChordDelta, diffChord } from "../../deltas/chord.ts";
 import { deepFreeze } from "../../storage/codec.ts";
 import type { JsonObject } from "../../deltas/json.ts";
 
@@ -78,4 +87,70 @@ Deno.test("[structural] stored deltas applied forward give each later version, s
     () => applyShared(start, { title: { x: { action: "added", value: 1 } } }),
     /no object there/,
   );
+});
+
+const KEYS = ["a", "b", "c", "action", "value"];
+
+/** A random merge patch over a few keys, deep at times, with `null`s that remove. */
+function randomPatch(rand: () => number, depth = 0): JsonObject {
+  const patch: JsonObject = {};
+  for (const key of KEYS) {
+    const r = rand();
+    if (r < 0.55) continue;
+    if (r < 0.65) patch[key] = null;
+    else if (r < 0.8 || depth > 2) patch[key] = Math.floor(rand() * 4);
+    else if (r < 0.85) patch[key] = [Math.floor(rand() * 3)];
+    else patch[key] = randomPatch(rand, depth + 1);
+  }
+  return patch;
+}
+
+Deno.test("[structural] patches applied in place to a batch's working copy match copy-on-write, and change nothing shared", () => {
+  for (let seed = 1; seed <= 300; seed++) {
+    const rand = mulberry32(seed);
+    const start = deepFreeze({ a: { b: { c: 1 } }, value: 2, c: { action: 3 } }) as JsonObject;
+    const versions = [start];
+    const deltas: ChordDelta[] = [];
+    let working = start;
+    const recorded: { delta: ChordDelta; copy: ChordDelta }[] = [];
+    for (let step = 0; step < 12; step++) {
+      const patch = deepFreeze(randomPatch(rand));
+      const expected = mergePatchShared(versions.at(-1)!, patch);
+      const change = mergePatchInPlace(working, patch);
+      working = change.context;
+      assert.deepEqual(working, expected.context, `seed ${seed}, step ${step}`);
+      assert.deepEqual(change.delta, expected.delta, `seed ${seed}, step ${step}`);
+      assert.ok(isDeepFrozen(change.delta), `seed ${seed}, step ${step}: delta not frozen`);
+      versions.push(expected.context);
+      deltas.push(change.delta);
+      recorded.push({ delta: change.delta, copy: structuredClone(change.delta) });
+    }
+    // Nothing a recorded delta holds (its old values above all) changed under later patches.
+    for (const { delta, copy } of recorded) assert.deepEqual(delta, copy, `seed ${seed}`);
+    assert.deepEqual(start, { a: { b: { c: 1 } }, value: 2, c: { action: 3 } });
+    deepFreeze(working);
+    assert.deepEqual(working, versions.at(-1));
+    // Rewinding (which also changes its own new nodes in place) gives every earlier version.
+    for (let back = 0; back <= deltas.length; back++) {
+      const at = deltas.length - back;
+      assert.deepEqual(rewindShared(working, deltas.slice(at)), versions[at], `seed ${seed}`);
+    }
+    assert.ok(isDeepFrozen(working));
+  }
+});
+
+Deno.test("[structural] a rewind over many deltas equals reverting one at a time", () => {
+  const rand = mulberry32(7);
+  let context = deepFreeze({ people: {} }) as JsonObject;
+  const deltas: ChordDelta[] = [];
+  for (let i = 0; i < 60; i++) {
+    const patch = deepFreeze({ people: { [`p${i % 7}`]: { cursor: i, ...randomPatch(rand) } } });
+    const change = mergePatchShared(context, patch);
+    context = change.context;
+    deltas.push(change.delta);
+  }
+  let oneByOne = context;
+  for (let i = deltas.length - 1; i >= 0; i--) oneByOne = revertShared(oneByOne, deltas[i]);
+  assert.deepEqual(rewindShared(context, deltas), oneByOne);
+  assert.deepEqual(oneByOne, { people: {} });
 });
