@@ -157,7 +157,9 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
   #context: JsonObject | undefined;
   #deltas: RetainedDelta[] = [];
   readonly #emitted = new EmittedVersion<ContextEvent>((e) => e.version);
-  #syncCache = new Map<string, { result: SyncResult; until: number }>();
+  /** Sync results by format name, then by the client's version; emptied on every change. */
+  #syncCache = new Map<string, Map<number, { result: SyncResult; until: number }>>();
+  #syncCached = 0;
 
   constructor(id: string, ctx: ActorContext) {
     super("context", id, ctx);
@@ -173,8 +175,7 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
    * The retained deltas after `since`, oldest first, contiguous up to the current version; the
    * expired ones and everything up to the last gap are left out.
    */
-  retained(since = 0): RetainedDelta[] {
-    const now = this.ctx.clock.now();
+  retained(since = 0, now = this.ctx.clock.now()): RetainedDelta[] {
     const ttl = this.ctx.config.deltaTtlMs;
     let start = 0;
     for (let i = 0; i < this.#deltas.length; i++) {
@@ -191,38 +192,45 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
    * @throws {ChorusError} `not_found` when the context is absent or expired
    */
   sync(clientVersion: number | undefined, format: DeltaFormat): SyncResult {
-    const live = this.current();
-    if (!live) throw notFound("sync", this.id);
-    const full = (): SyncResult => ({
-      type: "full_context",
-      version: live.version,
-      context: live.context,
-    });
-    if (clientVersion === undefined || clientVersion > live.version) return full();
-    if (clientVersion === live.version) return { type: "no_change", version: live.version };
-    const key = `${format.name}\u0000${clientVersion}`;
     const now = this.ctx.clock.now();
-    const cached = this.#syncCache.get(key);
+    const record = this.#record;
+    if (!isLiveContext(record, now, contextLifeMs(this.ctx.config))) {
+      throw notFound("sync", this.id);
+    }
+    const version = record.v;
+    const context = this.#context!;
+    if (clientVersion === undefined || clientVersion > version) {
+      return { type: "full_context", version, context };
+    }
+    if (clientVersion === version) return { type: "no_change", version };
+    let cache = this.#syncCache.get(format.name);
+    const cached = cache?.get(clientVersion);
     if (cached && now < cached.until) return cached.result;
-    const deltas = this.retained(clientVersion);
+    const deltas = this.retained(clientVersion, now);
     let result: SyncResult;
-    if (deltas.length !== live.version - clientVersion) result = full();
-    else {
+    if (deltas.length !== version - clientVersion) {
+      result = { type: "full_context", version, context };
+    } else {
       const chords = deltas.map((d) => d.delta!);
       const delta = format.name === "chord" && chords.length === 1
         ? chords[0]
-        : format.diff(rewindShared(live.context, chords), live.context);
-      result = delta === undefined ? full() : deepFreeze({
+        : format.diff(rewindShared(context, chords), context);
+      result = delta === undefined ? { type: "full_context", version, context } : deepFreeze({
         type: "delta",
         from_version: clientVersion,
-        version: live.version,
+        version,
         delta,
       });
     }
-    if (this.#syncCache.size >= SYNC_CACHE) this.#syncCache.clear();
+    if (this.#syncCached >= SYNC_CACHE) {
+      this.#clearSyncCache();
+      cache = undefined;
+    }
+    if (!cache) this.#syncCache.set(format.name, cache = new Map());
     // Valid until the oldest delta it used expires (a full answer: until the next change).
     const until = deltas.length ? deltas[0].at + this.ctx.config.deltaTtlMs : Infinity;
-    this.#syncCache.set(key, { result, until });
+    cache.set(clientVersion, { result, until });
+    this.#syncCached++;
     return result;
   }
 
@@ -244,6 +252,11 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     return deltas.map((d) => deltaEvent(this.id, d));
   }
 
+  #clearSyncCache(): void {
+    this.#syncCache.clear();
+    this.#syncCached = 0;
+  }
+
   #live(record: ContextRecord | null): record is ContextRecord {
     return isLiveContext(record, this.ctx.clock.now(), contextLifeMs(this.ctx.config));
   }
@@ -262,7 +275,7 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     this.#record = rec;
     this.#context = loaded.context;
     this.#deltas = deltas;
-    this.#syncCache.clear();
+    this.#clearSyncCache();
     this.#emitted.loaded(rec?.v ?? 0);
     return loaded.versionstamp;
   }
@@ -390,7 +403,7 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     this.#record = tx.record;
     this.#context = tx.context;
     this.#deltas = tx.deltas;
-    this.#syncCache.clear();
+    this.#clearSyncCache();
     return this.#emitted.fresh(tx.events);
   }
 

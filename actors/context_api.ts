@@ -241,6 +241,11 @@ export class ContextsApi {
     return this.#deps.registry.get<ContextActor>("context", validateContextId(id));
   }
 
+  /** The actor of an id already checked with {@linkcode validateContextId}. */
+  #actorOf(id: string): ContextActor {
+    return this.#deps.registry.get<ContextActor>("context", id);
+  }
+
   /**
    * The delta format called `name` (default `chord`).
    * @throws {ChorusError} `invalid_request` for an unknown name
@@ -272,7 +277,7 @@ export class ContextsApi {
     if (writer) {
       return this.#handOver(writer, "set", id, [id, owned], () => this.#set(id, owned, true));
     }
-    const actor = this.#actor(id);
+    const actor = this.#actorOf(id);
     return await this.#write(actor, (tx) => actor.setOp(tx, owned), weightOf(owned));
   }
 
@@ -360,7 +365,7 @@ export class ContextsApi {
         () => this.#update(id, owned, { type }, true),
       );
     }
-    const actor = this.#actor(id);
+    const actor = this.#actorOf(id);
     // A merge patch is applied to the batch's working copy with its delta built alongside (cost ∝
     // the patch); a JSON Patch is applied to a copy and diffed.
     if (type === "merge-patch") {
@@ -425,7 +430,7 @@ export class ContextsApi {
     validateContextId(id);
     const writer = here ? null : this.#elsewhere();
     if (writer) return this.#handOver(writer, "delete", id, [id], () => this.#delete(id, true));
-    const actor = this.#actor(id);
+    const actor = this.#actorOf(id);
     return await this.#write(actor, (tx) => actor.deleteOp(tx), 256);
   }
 

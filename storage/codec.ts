@@ -326,7 +326,10 @@ export function joinChunks(chunks: Uint8Array[]): Uint8Array {
 export function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
+    // Walked without making an array of the members (`Object.values`): a batch's working copy is
+    // frozen on every commit. JSON objects inherit no enumerable keys, so `for…in` sees their own.
+    if (Array.isArray(value)) { for (let i = 0; i < value.length; i++) deepFreeze(value[i]); }
+    else for (const key in value) deepFreeze(value[key]);
   }
   return value;
 }
