@@ -64,7 +64,11 @@ export interface ContextValue {
   id: string;
   /** The context's version: +1 on every change, never reused after a delete. */
   version: number;
-  /** The context itself; frozen, since it is the cached copy shared with other readers. */
+  /**
+   * The context itself; frozen, since it is shared with other readers. In the answer of a merge
+   * patch that shared its write batch with later ones, it is made when first read (an own,
+   * enumerable accessor until then).
+   */
   context: JsonObject;
 }
 
@@ -229,8 +233,8 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     if (!cache) this.#syncCache.set(format.name, cache = new Map());
     // Valid until the oldest delta it used expires (a full answer: until the next change).
     const until = deltas.length ? deltas[0].at + this.ctx.config.deltaTtlMs : Infinity;
+    if (!cache.has(clientVersion)) this.#syncCached++;
     cache.set(clientVersion, { result, until });
-    this.#syncCached++;
     return result;
   }
 
@@ -425,21 +429,17 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
   }
 
   /**
-   * Applies `change` to the live context (a patch applier that throws on a bad patch, returning
-   * the new context, and its chord delta when it knows it); records only what
-   * really changed, and keeps the version when nothing did.
+   * Applies `change` to the live context (a JSON Patch applier that returns a new context and
+   * throws on a bad patch); records only what really changed, and keeps the version when nothing
+   * did.
    * @throws {ChorusError} `not_found` when absent or expired; whatever `change` throws
    */
-  updateOp(
-    tx: ContextTx,
-    change: (context: JsonObject) => { context: JsonObject; delta?: ChordDelta },
-  ): ContextValue {
+  updateOp(tx: ContextTx, change: (context: JsonObject) => JsonObject): ContextValue {
     if (!isLiveContext(tx.record, tx.now, contextLifeMs(this.ctx.config))) {
       throw notFound("update", this.id);
     }
     settle(tx);
-    const next = change(tx.context!);
-    return this.#change(tx, tx.context!, next.context, next.delta);
+    return this.#change(tx, tx.context!, change(tx.context!));
   }
 
   /**
@@ -478,22 +478,18 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
   }
 
   /** Records a replacement or a JSON Patch's result (`tx.context` settled: see settle). */
-  #change(
-    tx: ContextTx,
-    from: JsonObject | undefined,
-    to: JsonObject,
-    known?: ChordDelta,
-  ): ContextValue {
-    const delta = known ?? diffChord(from ?? {}, to);
+  #change(tx: ContextTx, from: JsonObject | undefined, to: JsonObject): ContextValue {
+    const delta = diffChord(from ?? {}, to);
     const prev = tx.record;
     if (from !== undefined && Object.keys(delta).length === 0) {
       return { id: this.id, version: prev!.v, context: tx.context! };
     }
     deepFreeze(delta);
     // What every other holder gets, down to the order of keys: the previous context with the delta
-    // applied (a reader of a replay, an instance catching up, a client following the deltas). A
-    // merge patch's result already is that; a replacement or a JSON Patch may order keys otherwise.
-    const context = from === undefined || known ? deepFreeze(to) : applyShared(from, delta);
+    // applied (a reader of a replay, an instance catching up, a client following the deltas); a
+    // replacement or a JSON Patch may order keys otherwise. (A merge patch's result already is
+    // that: see mergeOp.)
+    const context = from === undefined ? deepFreeze(to) : applyShared(from, delta);
     const version = this.#newVersion(tx, delta, from === undefined);
     tx.context = context;
     tx.head = { context };
@@ -542,25 +538,40 @@ function settle(tx: ContextTx): void {
   tx.head.prev = tx.head.delta = undefined;
 }
 
-/** A write's answer, whose context is made from `head` when it is first read. */
+/**
+ * A merge's answer, whose context is made from `head` when it is first read: an own, enumerable
+ * accessor, so JSON, spreads and structured clones see the context like any other member, that
+ * turns into a plain data member on that first read (or when it is assigned). An answer frozen or
+ * sealed before it is read keeps the accessor, which gives the same context every time.
+ */
 function answerOf(id: string, version: number, head: VersionContext): ContextValue {
   if (!head.prev) return { id, version, context: head.context! };
-  return {
+  const answer: ContextValue = {
     id,
     version,
-    // An accessor of the literal itself: enumerable and own, so JSON, spreads and structured
-    // clones see the context like any other member.
     get context(): JsonObject {
       const context = contextAt(head)!;
-      Object.defineProperty(this, "context", {
-        value: context,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+      if (this === answer && Object.isExtensible(answer)) holdContext(answer, context);
       return context;
     },
+    set context(context: JsonObject) {
+      if (!Object.isExtensible(this)) {
+        throw new TypeError("Cannot assign to read only property 'context' of a frozen answer");
+      }
+      holdContext(this, context);
+    },
   };
+  return answer;
+}
+
+/** Makes `context` a plain data member of `answer`, in place of its accessor. */
+function holdContext(answer: object, context: JsonObject): void {
+  Object.defineProperty(answer, "context", {
+    value: context,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
 }
 
 function deltaEvent(id: string, d: RetainedDelta): ContextEvent {

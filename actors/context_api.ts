@@ -375,9 +375,7 @@ export class ContextsApi {
         weightOf(owned),
       );
     }
-    const change = (context: JsonObject) => ({
-      context: applyJsonPatch(context, owned as JsonPatchOperation[]),
-    });
+    const change = (context: JsonObject) => applyJsonPatch(context, owned as JsonPatchOperation[]);
     return await this.#write(actor, (tx) => actor.updateOp(tx, change), weightOf(owned));
   }
 
@@ -438,7 +436,7 @@ export class ContextsApi {
    * What a client holding `version` needs to be current: `{type: "no_change"}`, one merged
    * `{type: "delta"}` in `format` (default `chord`), or `{type: "full_context"}` when the client
    * has no version, an unknown one, one older than the retained deltas, or the format cannot
-   * express the change. Results are frozen and shared: do not mutate them.
+   * express the change. Results are shared: do not mutate them.
    * @throws {ChorusError} `not_found`; `invalid_request` for a bad version or unknown format
    */
   async sync(

@@ -7,7 +7,9 @@
  *
  * The results share structure with their inputs: only use them with frozen contexts and deltas.
  * Every node a change creates is frozen as it is made, so a result is deeply frozen at a cost
- * proportional to the change, not to the context.
+ * proportional to the change, not to the context. Two exceptions work on copies of their own and
+ * leave them unfrozen: {@linkcode mergePatchInPlace} (a write batch's working copy, frozen by the
+ * batch before it is shared) and {@linkcode rewindShared} (an older version, only ever diffed).
  * @module
  */
 import { ChorusError } from "../errors.ts";
@@ -49,8 +51,8 @@ export function mergePatchShared(context: JsonObject, patch: JsonObject): Shared
  * than copied again. A batch of fifty updates to one context then copies each node on their paths
  * once, not fifty times. Frozen nodes are shared with other versions and are copied as usual.
  *
- * The working copy must be the batch's alone until it is frozen whole (`deepFreeze`) at the end of
- * the batch; the delta is frozen, and so is every node it names (an old value must not change
+ * The working copy must be the batch's alone until it is frozen whole (`deepFreeze`) before anything
+ * else shares it (another kind of change, the commit); the delta is frozen, and so is every node it names (an old value must not change
  * afterwards), so a node recorded in a delta is copied, not changed, by a later patch.
  * @returns the working copy (a new root when the old one was frozen) and the change's delta
  */

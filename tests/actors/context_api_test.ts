@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { call, openTest } from "../_helpers.ts";
 import type { ContextEvent } from "../../mod.ts";
+import type { JsonObject } from "../../deltas/json.ts";
 
 Deno.test("contexts: set/update/get/delete through chorus.contexts", async () => {
   const { chorus } = await openTest();
@@ -109,13 +110,29 @@ Deno.test("contexts: each answer of a batch holds the context at its own version
       b: { cursor: 1 },
       c: { cursor: 0, action: "kept as data" },
     });
+    // An answer frozen before it is read still gives its context; an unfrozen one can be changed.
+    const more = await Promise.all(
+      [0, 1, 2].map((i) => chorus.contexts.update("batch", { people: { b: { cursor: 20 + i } } })),
+    );
+    Object.freeze(more[0]);
+    assert.deepEqual((more[0].context.people as JsonObject).b, { cursor: 20 });
+    assert.equal(more[0].context, more[0].context);
+    assert.throws(() => {
+      (more[0] as { context: unknown }).context = {};
+    }, TypeError);
+    more[1].context = { replaced: true };
+    assert.deepEqual(more[1], {
+      id: "batch",
+      version: more[1].version,
+      context: { replaced: true },
+    });
     const now = await chorus.contexts.get("batch");
-    assert.deepEqual(now!.context, fresh[1].context);
+    assert.deepEqual(now!.context, more[2].context);
     assert.ok(Object.isFrozen(now!.context) && Object.isFrozen(now!.context.people));
     assert.ok(Object.isFrozen(fresh[0].context.people));
     // The deltas of the batch take each version to the next.
     const log = await chorus.contexts.deltas("batch", { since: 1 });
-    assert.deepEqual(log.deltas.map((d) => d.version), [2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(log.deltas.map((d) => d.version), [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
   } finally {
     await chorus.close();
   }
