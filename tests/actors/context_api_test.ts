@@ -327,3 +327,20 @@ Deno.test("contexts: with auto-delete off, CHORUS_CONTEXT_TTL does not expire co
     await chorus.close();
   }
 });
+
+Deno.test("contexts: refused input comes back as a rejected promise, never a throw", async () => {
+  const { chorus } = await openTest();
+  try {
+    let update: Promise<unknown> | undefined, sync: Promise<unknown> | undefined;
+    assert.doesNotThrow(() => {
+      update = chorus.contexts.update("", { a: 1 });
+      sync = chorus.contexts.sync("x", -1);
+    });
+    await assert.rejects(update!, /context id/);
+    await assert.rejects(sync!, /non-negative integer/);
+    await assert.rejects(chorus.contexts.update("x", 5), /must be a JSON object/);
+    await assert.rejects(chorus.contexts.sync("x", 1, { format: "nope" }), /Cannot use format/);
+  } finally {
+    await chorus.close();
+  }
+});
