@@ -379,33 +379,43 @@ export class KvApi {
     return this.#timed(options, `put "${key}"`, () => this.#put(key, value, options));
   }
 
-  async #put(
+  /** Not `async`, and answered by the op itself: a put makes one promise, the actor's. */
+  #put(
     key: string,
     value: unknown,
     options: KvPutOptions = {},
     here = false,
   ): Promise<KvWriteResult> {
-    validateKey(key);
-    if (options.ttl !== undefined) validateTtl(options.ttl);
-    const writer = here ? null : this.#elsewhere();
-    if (writer) {
-      // Copied here as JSON stores it (what the writer would store), so the clone is plain JSON.
-      const json = options.handOver ? value : frozenJsonCopy(value);
-      const args = [key, json, { ...options, handOver: true }];
-      return this.#handOver(writer, "put", [key], args, () => this.#put(key, value, options, true));
+    try {
+      validateKey(key);
+      if (options.ttl !== undefined) validateTtl(options.ttl);
+      const writer = here ? null : this.#elsewhere();
+      if (writer) {
+        // Copied here as JSON stores it (what the writer would store), so the clone is plain JSON.
+        const json = options.handOver ? value : frozenJsonCopy(value);
+        const args = [key, json, { ...options, handOver: true }];
+        return this.#handOver(
+          writer,
+          "put",
+          [key],
+          args,
+          () => this.#put(key, value, options, true),
+        );
+      }
+      let owned: unknown;
+      if (options.handOver) {
+        assertStorableJson(value);
+        owned = deepFreezeOwned(value);
+      } else owned = frozenJsonCopy(value);
+      const encoded = this.#encode(owned, options.compress);
+      const actor = this.#actor(key);
+      return actor.write(
+        (tx) => writeResult(actor.putOp(tx, owned, encoded, options)),
+        encoded.bytes.byteLength + logCost(key, encoded.rawSize),
+      );
+    } catch (e) {
+      return Promise.reject(e);
     }
-    let owned: unknown;
-    if (options.handOver) {
-      assertStorableJson(value);
-      owned = deepFreezeOwned(value);
-    } else owned = frozenJsonCopy(value);
-    const encoded = this.#encode(owned, options.compress);
-    const actor = this.#actor(key);
-    const entry = await actor.write(
-      (tx) => actor.putOp(tx, owned, encoded, options),
-      encoded.bytes.byteLength + logCost(key, encoded.rawSize),
-    );
-    return writeResult(entry);
   }
 
   /**
