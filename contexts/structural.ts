@@ -51,9 +51,10 @@ export function mergePatchShared(context: JsonObject, patch: JsonObject): Shared
  * than copied again. A batch of fifty updates to one context then copies each node on their paths
  * once, not fifty times. Frozen nodes are shared with other versions and are copied as usual.
  *
- * The working copy must be the batch's alone until it is frozen whole (`deepFreeze`) before anything
- * else shares it (another kind of change, the commit); the delta is frozen, and so is every node it names (an old value must not change
- * afterwards), so a node recorded in a delta is copied, not changed, by a later patch.
+ * The working copy must be the batch's alone until it is frozen whole (`deepFreeze`) before
+ * anything else shares it (another kind of change, the commit); the delta is frozen, and so is
+ * every node it names (an old value must not change afterwards), so a node recorded in a delta is
+ * copied, not changed, by a later patch.
  * @returns the working copy (a new root when the old one was frozen) and the change's delta
  */
 export function mergePatchInPlace(context: JsonObject, patch: JsonObject): SharedChange {
@@ -67,44 +68,49 @@ function mergeNode(
   inPlace: boolean,
 ): { value: JsonObject; delta: ChordDelta | undefined } {
   let out: JsonObject | undefined = inPlace && !Object.isFrozen(target) ? target : undefined;
-  let delta: ChordDelta | undefined;
-  const write = (key: string, value: Json | undefined, entry: ChordMarker | ChordDelta) => {
-    // The nodes a marker names are frozen with it: a later patch of the batch copies them.
-    if (inPlace && "action" in entry) deepFreeze(entry);
-    out ??= { ...target };
-    if (value === undefined) delete out[key];
-    else setOwn(out, key, value);
-    delta ??= {};
-    setOwn(delta as JsonObject, key, Object.freeze(entry) as JsonObject);
-  };
-  for (const key of Object.keys(patch)) {
+  let delta: JsonObject | undefined;
+  // A patch is plain JSON (parsed or copied by frozenJsonCopy): `for…in` sees its own keys.
+  for (const key in patch) {
     const change = patch[key];
     const current = getOwn(target, key);
+    let value: Json | undefined;
+    let entry: ChordMarker | ChordDelta;
+    let marker = true;
     if (change === null) {
-      if (current !== undefined) write(key, undefined, { action: "removed", old_value: current });
+      if (current === undefined) continue;
+      entry = { action: "removed", old_value: current };
     } else if (isJsonObject(change) && isJsonObject(current)) {
       // A patch with a key `action` may record this node whole as an old value: it must not be
       // changed in place then.
       if (inPlace && Object.hasOwn(change, "action")) deepFreeze(current);
       const sub = mergeNode(current, change, inPlace);
       if (!sub.delta) continue;
-      const entry = Object.hasOwn(sub.delta, "action")
-        ? { action: "modified" as const, value: sub.value, old_value: current }
-        : sub.delta;
-      write(key, sub.value, entry);
-    } else {
-      const value = isJsonObject(change)
-        ? Object.freeze(mergeNode({}, change, false).value)
-        : change;
-      if (current === undefined) write(key, value, { action: "added", value });
-      else if (!deepEqual(current, value)) {
-        write(key, value, { action: "modified", value, old_value: current });
+      value = sub.value;
+      if (Object.hasOwn(sub.delta, "action")) {
+        entry = { action: "modified", value: sub.value, old_value: current };
+      } else {
+        entry = sub.delta;
+        marker = false;
       }
+    } else {
+      value = isJsonObject(change) ? Object.freeze(mergeNode({}, change, false).value) : change;
+      if (current === undefined) entry = { action: "added", value };
+      else if (deepEqual(current, value)) continue;
+      else entry = { action: "modified", value, old_value: current };
     }
+    // The nodes a marker names are frozen with it: a later patch of the batch copies them.
+    if (inPlace && marker) deepFreeze(entry);
+    else Object.freeze(entry);
+    out ??= { ...target };
+    if (value === undefined) delete out[key];
+    else setOwn(out, key, value);
+    delta ??= {};
+    setOwn(delta, key, entry as JsonObject);
   }
   if (delta) Object.freeze(delta);
-  if (!out) return { value: target, delta };
-  return { value: inPlace ? out : Object.freeze(out), delta };
+  const changes = delta as ChordDelta | undefined;
+  if (!out) return { value: target, delta: changes };
+  return { value: inPlace ? out : Object.freeze(out), delta: changes };
 }
 
 /**
