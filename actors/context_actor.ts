@@ -66,7 +66,7 @@ export interface ContextValue {
   version: number;
   /**
    * The context itself; frozen, since it is shared with other readers. In the answer of a merge
-   * patch that shared its write batch with later ones, it is made when first read (an own,
+   * patch followed by other changes in its write batch, it is made when first read (an own,
    * enumerable accessor until then).
    */
   context: JsonObject;
@@ -120,6 +120,11 @@ export interface ContextTx {
   context: JsonObject | undefined;
   /** The context at the batch's current version, for the answers ({@linkcode VersionContext}). */
   head: VersionContext;
+  /**
+   * The answers made at `head` whose context is not made yet: when the batch's working copy is
+   * frozen ({@linkcode settle}) it is their context, so they get it as a plain member then.
+   */
+  headAnswers: ContextValue[];
   deltas: RetainedDelta[];
   events: ContextEvent[];
   /** The record and deltas as they were when the batch began (what the commit replaces). */
@@ -346,6 +351,7 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
       record: this.#record,
       context: this.#context,
       head: { context: this.#context },
+      headAnswers: [],
       deltas: this.#deltas,
       events: [],
       before: { record: this.#record, deltas: this.#deltas },
@@ -457,8 +463,11 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
       this.#newVersion(tx, delta, false);
       tx.context = context;
       tx.head = { prev: tx.head, delta };
+      tx.headAnswers.length = 0;
     }
-    return answerOf(this.id, tx.record!.v, tx.head);
+    const answer = answerOf(this.id, tx.record!.v, tx.head);
+    if (tx.head.prev) tx.headAnswers.push(answer);
+    return answer;
   }
 
   /** Deletes the context, leaving a tombstone that remembers the version. @throws `not_found` */
@@ -471,6 +480,7 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     const version = tx.record.v;
     tx.context = undefined;
     tx.head = { context: undefined };
+    tx.headAnswers.length = 0;
     tx.deltas = [];
     tx.dirty = true;
     tx.events.push({ type: "deleted", id: this.id, version, at: tx.now });
@@ -493,6 +503,7 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
     const version = this.#newVersion(tx, delta, from === undefined);
     tx.context = context;
     tx.head = { context };
+    tx.headAnswers.length = 0;
     return { id: this.id, version, context };
   }
 
@@ -529,13 +540,17 @@ export class ContextActor extends Actor<ContextTx, ContextEvent> {
 
 /**
  * Freezes the batch's working copy whole, so it can be shared: before an op that does not change
- * it in place, and before the batch is committed. The batch's current version then has it as is.
+ * it in place, and before the batch is committed. The batch's current version then has it as is,
+ * and so do the answers made at that version.
  */
 function settle(tx: ContextTx): void {
   if (tx.context === undefined || Object.isFrozen(tx.context)) return;
   deepFreeze(tx.context);
   tx.head.context = tx.context;
   tx.head.prev = tx.head.delta = undefined;
+  // The answers at this version (a lone update's above all) hold it as a plain member.
+  for (const answer of tx.headAnswers) holdContext(answer, tx.context);
+  tx.headAnswers.length = 0;
 }
 
 /**

@@ -69,8 +69,8 @@ function mergeNode(
 ): { value: JsonObject; delta: ChordDelta | undefined } {
   let out: JsonObject | undefined = inPlace && !Object.isFrozen(target) ? target : undefined;
   let delta: JsonObject | undefined;
-  // A patch is plain JSON (parsed or copied by frozenJsonCopy): `for…in` sees its own keys.
   for (const key in patch) {
+    if (!Object.hasOwn(patch, key)) continue; // own keys only, whatever a prototype may add
     const change = patch[key];
     const current = getOwn(target, key);
     let value: Json | undefined;

@@ -327,9 +327,12 @@ export function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
     Object.freeze(value);
     // Walked without making an array of the members (`Object.values`): a batch's working copy is
-    // frozen on every commit. JSON objects inherit no enumerable keys, so `for…in` sees their own.
-    if (Array.isArray(value)) { for (let i = 0; i < value.length; i++) deepFreeze(value[i]); }
-    else for (const key in value) deepFreeze(value[key]);
+    // frozen on every commit. Own keys only, whatever a polluted prototype may add.
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) deepFreeze(value[i]);
+    } else {
+      for (const key in value) if (Object.hasOwn(value, key)) deepFreeze(value[key]);
+    }
   }
   return value;
 }

@@ -93,23 +93,35 @@ Deno.test("contexts: each answer of a batch holds the context at its own version
       context = next;
       expected.push({ version, context: structuredClone(context) });
     }
-    // Read the last first, then JSON, a spread and a structured clone of the others.
+    // Read from the last to the first: each is made from the versions before it.
     for (let i = answers.length - 1; i >= 0; i--) {
       assert.equal(answers[i].version, expected[i].version, `answer ${i}`);
       assert.deepEqual(answers[i].context, expected[i].context, `answer ${i}`);
+      assert.deepEqual(Object.keys(answers[i]), ["id", "version", "context"]);
     }
+    // Each of a new batch's answers is first read another way: JSON, a spread, a structured clone.
     const fresh = await Promise.all(
-      patches.slice(0, 2).map((_, i) =>
-        chorus.contexts.update("batch", { people: { a: { cursor: 10 + i } } })
+      [10, 11, 12, 13].map((n) =>
+        chorus.contexts.update("batch", { people: { a: { cursor: n } } })
       ),
     );
-    assert.deepEqual(JSON.parse(JSON.stringify(fresh[0])).context.people.a, { cursor: 10 });
-    assert.deepEqual({ ...fresh[0] }.context.people, structuredClone(fresh[0]).context.people);
-    assert.deepEqual(fresh[1].context.people, {
-      a: { cursor: 11 },
+    const cursor = (context: unknown) =>
+      ((context as JsonObject).people as JsonObject).a as JsonObject;
+    assert.deepEqual(cursor(JSON.parse(JSON.stringify(fresh[0])).context), { cursor: 10 });
+    assert.deepEqual(cursor({ ...fresh[1] }.context), { cursor: 11 });
+    assert.deepEqual(cursor(structuredClone(fresh[2]).context), { cursor: 12 });
+    // The batch's last answer holds the committed context as a plain member; earlier ones hold it
+    // once read.
+    assert.ok("value" in Object.getOwnPropertyDescriptor(fresh[3], "context")!);
+    assert.equal(fresh[3].context, (await chorus.contexts.get("batch"))!.context);
+    assert.ok("value" in Object.getOwnPropertyDescriptor(fresh[0], "context")!);
+    assert.deepEqual(fresh[3].context.people, {
+      a: { cursor: 13 },
       b: { cursor: 1 },
       c: { cursor: 0, action: "kept as data" },
     });
+    const lone = await chorus.contexts.update("batch", { title: "alone" });
+    assert.ok("value" in Object.getOwnPropertyDescriptor(lone, "context")!);
     // An answer frozen before it is read still gives its context; an unfrozen one can be changed.
     const more = await Promise.all(
       [0, 1, 2].map((i) => chorus.contexts.update("batch", { people: { b: { cursor: 20 + i } } })),
@@ -132,7 +144,10 @@ Deno.test("contexts: each answer of a batch holds the context at its own version
     assert.ok(Object.isFrozen(fresh[0].context.people));
     // The deltas of the batch take each version to the next.
     const log = await chorus.contexts.deltas("batch", { since: 1 });
-    assert.deepEqual(log.deltas.map((d) => d.version), [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    assert.deepEqual(
+      log.deltas.map((d) => d.version),
+      Array.from({ length: 14 }, (_, i) => i + 2),
+    );
   } finally {
     await chorus.close();
   }

@@ -91,6 +91,20 @@ Deno.test("[structural] stored deltas applied forward give each later version, s
 
 const KEYS = ["a", "b", "c", "action", "value"];
 
+/** RFC 7386 merge patch, written here independently of contexts/structural.ts. */
+function rfc7386(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> =
+    target !== null && typeof target === "object" && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete out[key];
+    else out[key] = rfc7386(out[key], value);
+  }
+  return out;
+}
+
 /** A random merge patch over a few keys, deep at times, with `null`s that remove. */
 function randomPatch(rand: () => number, depth = 0): JsonObject {
   const patch: JsonObject = {};
@@ -115,11 +129,17 @@ Deno.test("[structural] patches applied in place to a batch's working copy match
     const recorded: { delta: ChordDelta; copy: ChordDelta }[] = [];
     for (let step = 0; step < 12; step++) {
       const patch = deepFreeze(randomPatch(rand));
-      const expected = mergePatchShared(versions.at(-1)!, patch);
+      const before = versions.at(-1)!;
+      const expected = mergePatchShared(before, patch);
       const change = mergePatchInPlace(working, patch);
       working = change.context;
-      assert.deepEqual(working, expected.context, `seed ${seed}, step ${step}`);
-      assert.deepEqual(change.delta, expected.delta, `seed ${seed}, step ${step}`);
+      const at = `seed ${seed}, step ${step}`;
+      // Against RFC 7386 written independently here, and the delta applied both ways.
+      assert.deepEqual(working, rfc7386(before, patch), at);
+      assert.deepEqual(applyShared(before, change.delta), rfc7386(before, patch), at);
+      assert.deepEqual(revertShared(expected.context, change.delta), before, at);
+      assert.deepEqual(working, expected.context, at);
+      assert.deepEqual(change.delta, expected.delta, at);
       assert.ok(isDeepFrozen(change.delta), `seed ${seed}, step ${step}: delta not frozen`);
       versions.push(expected.context);
       deltas.push(change.delta);
@@ -153,4 +173,30 @@ Deno.test("[structural] a rewind over many deltas equals reverting one at a time
   for (let i = deltas.length - 1; i >= 0; i--) oneByOne = revertShared(oneByOne, deltas[i]);
   assert.deepEqual(rewindShared(context, deltas), oneByOne);
   assert.deepEqual(oneByOne, { people: {} });
+});
+
+Deno.test("[structural] keys a polluted prototype adds are neither merged nor frozen", () => {
+  const extra = { mutable: true };
+  Object.defineProperty(Object.prototype, "polluted", {
+    value: extra,
+    enumerable: true,
+    configurable: true,
+    writable: true,
+  });
+  try {
+    const context = deepFreeze({ a: 1, nested: { b: 2 } }) as JsonObject;
+    const patch = deepFreeze({ nested: { c: 3 } }) as JsonObject;
+    for (const change of [mergePatchShared(context, patch), mergePatchInPlace(context, patch)]) {
+      assert.deepEqual(JSON.parse(JSON.stringify(change.context)), {
+        a: 1,
+        nested: { b: 2, c: 3 },
+      });
+      assert.ok(!Object.hasOwn(change.context, "polluted"));
+      assert.deepEqual(Object.keys(change.delta), ["nested"]);
+    }
+    deepFreeze({ x: { y: 1 } });
+    assert.ok(!Object.isFrozen(extra));
+  } finally {
+    delete (Object.prototype as Record<string, unknown>).polluted;
+  }
 });
