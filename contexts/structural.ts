@@ -99,8 +99,12 @@ function mergeNode(
       else entry = { action: "modified", value, old_value: current };
     }
     // The nodes a marker names are frozen with it: a later patch of the batch copies them.
-    if (inPlace && marker) deepFreeze(entry);
-    else Object.freeze(entry);
+    if (inPlace && marker) {
+      const named = entry as { value?: Json; old_value?: Json };
+      if (typeof named.value === "object") deepFreeze(named.value);
+      if (typeof named.old_value === "object") deepFreeze(named.old_value);
+    }
+    Object.freeze(entry);
     out ??= { ...target };
     if (value === undefined) delete out[key];
     else setOwn(out, key, value);
