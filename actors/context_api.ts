@@ -330,7 +330,12 @@ export class ContextsApi {
    * `details.op_index`) when a JSON Patch op does not apply — the context is then unchanged
    */
   update(id: string, patch: unknown, options: { type?: PatchType } = {}): Promise<ContextValue> {
-    return settled(() => this.#update(id, patch, options, false));
+    // Not `async`: the actor's promise is the answer; input it refuses comes back as a rejection.
+    try {
+      return this.#update(id, patch, options, false);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   #update(
@@ -440,12 +445,15 @@ export class ContextsApi {
     version?: number,
     options: { format?: string; consistency?: Consistency } = {},
   ): Promise<SyncResult> {
-    return settled(() => {
+    // Not `async`, as update.
+    try {
       if (version !== undefined) validateVersion(version);
       const format = this.format(options.format);
       const mode = options.consistency ?? this.#deps.config.readConsistency;
       return this.#read(id, mode, (actor) => actor.sync(version, format));
-    });
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
@@ -589,18 +597,6 @@ export class ContextsApi {
       for (const event of backlog) deliver(event);
       return unsubscribe;
     });
-  }
-}
-
-/**
- * The promise `start` returns, or a rejected one when it throws: the hot calls check their input
- * and post to the actor without the extra promise and turns an `async` function costs.
- */
-function settled<T>(start: () => Promise<T>): Promise<T> {
-  try {
-    return start();
-  } catch (error) {
-    return Promise.reject(error);
   }
 }
 
