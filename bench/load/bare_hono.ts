@@ -21,7 +21,7 @@ app.put("/api/v1/kv/:key", async (c) => {
   map.set(key, { value: body.value, version });
   return c.json({ key, version });
 });
-if (Deno.args[0]) {
+if (import.meta.main && Deno.args[0]) {
   Deno.serve({ hostname: "127.0.0.1", port: Number(Deno.args[0]), onListen: () => {} }, app.fetch);
 }
 

@@ -1,0 +1,156 @@
+/**
+ * Where a kv request's main-thread time goes, in process: the main thread's CPU time per
+ * operation (its own `utime + stime` from `/proc/thread-self/stat`, so neither KV's SQLite thread
+ * nor V8's helper threads nor another process count) for each layer of `PUT` and `GET
+ * /api/v1/kv/:key`, with no network:
+ *
+ * - **request**: making the `Request` and reading its body, what every in-process call pays;
+ * - **bare Hono**: `bare_hono.ts`'s app (the HTTP benchmarks' reference) answering it from a `Map`;
+ * - **Chorus**: `chorus.fetch`, the whole HTTP path (middleware, validation, actor, group commit);
+ * - **embedded**: the call the route makes, `chorus.kv.put(key, value, { handOver: true })` or
+ *   `chorus.kv.get(key)`, without HTTP.
+ *
+ * Chorus minus embedded is what Chorus's HTTP layer costs; bare Hono minus request is what a
+ * minimal Hono route costs. Throughput on a shared machine moves with the neighbours; CPU per
+ * operation of one thread moves much less, so this is the figure to compare changes of the HTTP
+ * path by. 64 closed loops per phase over 1,000 keys (PUT) or one hot key (GET), on a durable
+ * temp-dir KV file; phases take turns (see `inTurns` in `_closed_loop.ts`). Linux only.
+ *
+ * Run: `deno run -A bench/load/http_cpu.ts [--quick] [--warmup=<s>] [--seconds=<s>]`
+ * @module
+ */
+import { Chorus } from "../../mod.ts";
+import bare from "./bare_hono.ts";
+import { closedLoop, durations, fmt, table } from "./_closed_loop.ts";
+
+const STAT = "/proc/thread-self/stat";
+
+/** The calling thread's CPU time so far, in clock ticks (1/100 s on Linux). */
+function threadTicks(): number {
+  // Fields after the command name (which may hold spaces) start at `state`; utime and stime are
+  // the 14th and 15th fields of the whole line.
+  const after = Deno.readTextFileSync(STAT).split(") ")[1].split(" ");
+  return Number(after[11]) + Number(after[12]);
+}
+
+try {
+  threadTicks();
+} catch (e) {
+  console.error(`Cannot read ${STAT} (${(e as Error).message}): this benchmark needs Linux.`);
+  Deno.exit(1);
+}
+
+const d = durations();
+const ROUNDS = d.quick ? 3 : 5;
+const LOOPS = 64;
+const KEYS = 1_000;
+
+const dir = await Deno.makeTempDir({ prefix: "chorus-http-cpu-" });
+const chorus = await Chorus.open({ path: `${dir}/kv.sqlite` });
+let counter = 0;
+const keyOf = () => `k${Math.floor(Math.random() * KEYS)}`;
+const putBody = () => `{"value":{"n":${++counter},"s":"hello"}}`;
+const putRequest = () => {
+  const body = putBody();
+  return new Request(`http://127.0.0.1/api/v1/kv/${keyOf()}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json", "content-length": String(body.length) },
+    body,
+  });
+};
+const getRequest = () => new Request("http://127.0.0.1/api/v1/kv/hot");
+
+async function answered(res: Response | Promise<Response>): Promise<void> {
+  const r = await res;
+  if (r.status !== 200) throw new Error(`${r.status}: ${await r.text()}`);
+  await r.body?.cancel();
+}
+
+interface Layer {
+  name: string;
+  op: () => Promise<unknown>;
+}
+
+const put: Layer[] = [
+  { name: "request", op: () => putRequest().text() },
+  { name: "bare Hono", op: () => answered(bare.fetch(putRequest())) },
+  { name: "Chorus", op: () => answered(chorus.fetch(putRequest())) },
+  {
+    name: "embedded",
+    op: () => chorus.kv.put(keyOf(), { n: ++counter, s: "hello" }, { handOver: true }),
+  },
+];
+const get: Layer[] = [
+  { name: "request", op: () => Promise.resolve(getRequest()) },
+  { name: "bare Hono", op: () => answered(bare.fetch(getRequest())) },
+  { name: "Chorus", op: () => answered(chorus.fetch(getRequest())) },
+  { name: "embedded", op: () => chorus.kv.get("hot") },
+];
+
+// Both servers hold the hot key before anything is measured.
+await answered(chorus.fetch(
+  new Request("http://127.0.0.1/api/v1/kv/hot", {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: '{"value":{"n":0,"s":"hello"}}',
+  }),
+));
+await answered(bare.fetch(
+  new Request("http://127.0.0.1/api/v1/kv/hot", {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: '{"value":{"n":0,"s":"hello"}}',
+  }),
+));
+
+/** Ops and main-thread ticks of each layer, summed over turns taken in rotation. */
+async function measure(layers: Layer[]): Promise<{ ops: number; ticks: number; secs: number }[]> {
+  const settle = Math.min(0.2, d.warmup);
+  for (const l of layers) await closedLoop(LOOPS, { warmup: d.warmup, seconds: 0 }, l.op);
+  const totals = layers.map(() => ({ ops: 0, ticks: 0, secs: 0 }));
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [i, l] of layers.entries()) {
+      await closedLoop(LOOPS, { warmup: settle, seconds: 0 }, l.op);
+      const before = threadTicks();
+      const turn = await closedLoop(LOOPS, { warmup: 0, seconds: d.seconds / ROUNDS }, l.op);
+      totals[i].ticks += threadTicks() - before;
+      totals[i].ops += turn.ops;
+      totals[i].secs += turn.secs;
+    }
+  }
+  return totals;
+}
+
+const rows: string[][] = [];
+for (const [method, layers] of [["PUT", put], ["GET", get]] as const) {
+  const results = await measure(layers);
+  const us = results.map((r) => (r.ticks * 10_000) / r.ops); // 1 tick = 10 ms = 10,000 µs
+  const [request, bareHono, whole, embedded] = us;
+  results.forEach((r, i) => {
+    const note = i === 1
+      ? `Hono's own: ${(bareHono - request).toFixed(1)} µs`
+      : i === 2
+      ? `**${(whole / bareHono).toFixed(2)}× bare Hono**; HTTP layer (minus embedded): ${
+        (whole - embedded).toFixed(1)
+      } µs`
+      : "";
+    rows.push([
+      method,
+      layers[i].name,
+      fmt(r.ops / r.secs),
+      us[i].toFixed(1),
+      note,
+    ]);
+  });
+}
+await chorus.close();
+await Deno.remove(dir, { recursive: true });
+
+console.log(
+  `\n${LOOPS} closed loops in process, ${d.seconds} s per layer in ${ROUNDS} turns after ${d.warmup} s of warm-up, ${Deno.build.target}\n`,
+);
+table(
+  ["method", "layer", "ops/s", "main-thread µs per op", "compared"],
+  rows,
+  [2, 3],
+);
