@@ -26,12 +26,11 @@ import type { Registry } from "./actors/registry.ts";
 import type { Members } from "./storage/members.ts";
 import { socketRoutes } from "./routes/socket.ts";
 import type { RealtimeServer } from "./realtime/server.ts";
-import { isJsonMediaType, readJsonBody, validationHook } from "./routes/_common.ts";
+import { clientAddress, isJsonMediaType, readJsonBody, validationHook } from "./routes/_common.ts";
 import { RememberingRouter } from "./routes/_router.ts";
 import { cors } from "hono/cors";
 import { isCompleteAnswer, setSecurityHeaders } from "./auth/security_headers.ts";
 import { requestIdOf } from "./observability/request_id.ts";
-import { getConnInfo } from "hono/deno";
 import type { TokenStore } from "./auth/tokens.ts";
 import { timingSafeEqual } from "./auth/tokens.ts";
 import { authMiddleware, bearerOf, principalOf } from "./auth/middleware.ts";
@@ -90,15 +89,6 @@ export interface AppDeps {
   limits?: Limits;
   /** Caps the SSE streams (with sockets) one client address holds open; absent: no cap. */
   streams?: StreamCaps;
-}
-
-/** The client address for per-IP rate limits (`unknown` outside `Deno.serve`). */
-function clientAddress(c: Context): string {
-  try {
-    return getConnInfo(c).remote.address ?? "unknown";
-  } catch {
-    return "unknown";
-  }
 }
 
 const HTTP_CODES: Record<number, ErrorCode> = {

@@ -160,3 +160,16 @@ export async function jsonBodyOf(c: Context): Promise<unknown> {
 export function isJsonMediaType(mime: string): boolean {
   return JSON_MEDIA_TYPE.test(mime);
 }
+
+/**
+ * The client's IP address, for the per-address limits: `unknown` for a request made in process
+ * (`app.fetch` with no connection info) or one over a Unix socket. Read from `Deno.serve`'s
+ * handler info directly rather than through Hono's `getConnInfo`, which throws when there is
+ * none: catching an exception on every request cost more than the rest of a cached read.
+ */
+export function clientAddress(c: Context): string {
+  const addr = (c.env as { remoteAddr?: unknown } | undefined)?.remoteAddr;
+  if (typeof addr !== "object" || addr === null) return "unknown";
+  const hostname = (addr as { hostname?: unknown }).hostname;
+  return typeof hostname === "string" ? hostname : "unknown";
+}

@@ -6,7 +6,7 @@
  * @module
  */
 import { Hono } from "hono";
-import { getConnInfo } from "hono/deno";
+import { clientAddress } from "./_common.ts";
 import { noteAddress } from "../auth/rate_limit.ts";
 import type { RealtimeServer } from "../realtime/server.ts";
 
@@ -22,13 +22,7 @@ export function socketRoutes(deps: SocketDeps): Hono {
   app.get("/socket/websocket", (c) => deps.realtime.upgrade(c.req.raw));
   // Kronop's path. The app notes client addresses for `/socket/*` only: note this one here.
   app.get("/ws/websocket", (c) => {
-    let address = "unknown";
-    try {
-      address = getConnInfo(c).remote.address ?? "unknown";
-    } catch {
-      // outside Deno.serve (tests calling fetch directly)
-    }
-    noteAddress(c.req.raw, address);
+    noteAddress(c.req.raw, clientAddress(c));
     return deps.realtime.upgrade(c.req.raw);
   });
   return app;
