@@ -7,6 +7,9 @@
  * - **request**: making the `Request` and reading its body, what every in-process call pays;
  * - **bare Hono**: `bare_hono.ts`'s app (the HTTP benchmarks' reference) answering it from a `Map`;
  * - **Chorus**: `chorus.fetch`, the whole HTTP path (middleware, validation, actor, group commit);
+ * - **Chorus, auth on**: the same on a second instance with auth on, with a kv token (what a
+ *   deployment runs; made in process, the request has no client address, so the failed-auth guard
+ *   counts it under `unknown`);
  * - **embedded**: the call the route makes, `chorus.kv.put(key, value, { handOver: true })` or
  *   `chorus.kv.get(key)`, without HTTP.
  *
@@ -47,18 +50,28 @@ const KEYS = 1_000;
 
 const dir = await Deno.makeTempDir({ prefix: "chorus-http-cpu-" });
 const chorus = await Chorus.open({ path: `${dir}/kv.sqlite` });
+const guarded = await Chorus.open({
+  path: `${dir}/auth.sqlite`,
+  config: { auth: true, adminToken: `sk_chorus_bench-${crypto.randomUUID()}` },
+});
+const { token } = await guarded.tokens.create({ scopes: ["kv:read", "kv:write"] });
+const bearer = `Bearer ${token}`;
 let counter = 0;
 const keyOf = () => `k${Math.floor(Math.random() * KEYS)}`;
 const putBody = () => `{"value":{"n":${++counter},"s":"hello"}}`;
-const putRequest = () => {
+const putRequest = (authorization?: string) => {
   const body = putBody();
-  return new Request(`http://127.0.0.1/api/v1/kv/${keyOf()}`, {
-    method: "PUT",
-    headers: { "content-type": "application/json", "content-length": String(body.length) },
-    body,
-  });
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "content-length": String(body.length),
+  };
+  if (authorization) headers.authorization = authorization;
+  return new Request(`http://127.0.0.1/api/v1/kv/${keyOf()}`, { method: "PUT", headers, body });
 };
-const getRequest = () => new Request("http://127.0.0.1/api/v1/kv/hot");
+const getRequest = (authorization?: string) =>
+  new Request("http://127.0.0.1/api/v1/kv/hot", {
+    headers: authorization ? { authorization } : {},
+  });
 
 /** Checks the answer; its body (a string held in memory) is left unread, as no layer needs it. */
 async function answered(res: Response | Promise<Response>): Promise<void> {
@@ -75,6 +88,7 @@ const put: Layer[] = [
   { name: "request", op: () => putRequest().text() },
   { name: "bare Hono", op: () => answered(bare.fetch(putRequest())) },
   { name: "Chorus", op: () => answered(chorus.fetch(putRequest())) },
+  { name: "Chorus, auth on", op: () => answered(guarded.fetch(putRequest(bearer))) },
   {
     name: "embedded",
     op: () => chorus.kv.put(keyOf(), { n: ++counter, s: "hello" }, { handOver: true }),
@@ -84,24 +98,22 @@ const get: Layer[] = [
   { name: "request", op: () => Promise.resolve(getRequest()) },
   { name: "bare Hono", op: () => answered(bare.fetch(getRequest())) },
   { name: "Chorus", op: () => answered(chorus.fetch(getRequest())) },
+  { name: "Chorus, auth on", op: () => answered(guarded.fetch(getRequest(bearer))) },
   { name: "embedded", op: () => chorus.kv.get("hot") },
 ];
 
-// Both servers hold the hot key before anything is measured.
-await answered(chorus.fetch(
-  new Request("http://127.0.0.1/api/v1/kv/hot", {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: '{"value":{"n":0,"s":"hello"}}',
-  }),
-));
-await answered(bare.fetch(
-  new Request("http://127.0.0.1/api/v1/kv/hot", {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: '{"value":{"n":0,"s":"hello"}}',
-  }),
-));
+// Every server holds the hot key before anything is measured.
+for (
+  const [app, headers] of [[chorus, {}], [guarded, { authorization: bearer }], [bare, {}]] as const
+) {
+  await answered(app.fetch(
+    new Request("http://127.0.0.1/api/v1/kv/hot", {
+      method: "PUT",
+      headers: { ...headers, "content-type": "application/json" },
+      body: '{"value":{"n":0,"s":"hello"}}',
+    }),
+  ));
+}
 
 /** Ops and main-thread ticks of each layer, summed over turns taken in rotation. */
 async function measure(layers: Layer[]): Promise<{ ops: number; ticks: number; secs: number }[]> {
@@ -125,7 +137,7 @@ const rows: string[][] = [];
 for (const [method, layers] of [["PUT", put], ["GET", get]] as const) {
   const results = await measure(layers);
   const us = results.map((r) => (r.ticks * 10_000) / r.ops); // 1 tick = 10 ms = 10,000 µs
-  const [request, bareHono, whole, embedded] = us;
+  const [request, bareHono, whole, withAuth, embedded] = us;
   results.forEach((r, i) => {
     const note = i === 1
       ? `Hono's own: ${(bareHono - request).toFixed(1)} µs`
@@ -133,6 +145,8 @@ for (const [method, layers] of [["PUT", put], ["GET", get]] as const) {
       ? `**${(whole / bareHono).toFixed(2)}× bare Hono**; HTTP layer (minus embedded): ${
         (whole - embedded).toFixed(1)
       } µs`
+      : i === 3
+      ? `${(withAuth / bareHono).toFixed(2)}× bare Hono; auth: ${(withAuth - whole).toFixed(1)} µs`
       : "";
     rows.push([
       method,
@@ -144,6 +158,7 @@ for (const [method, layers] of [["PUT", put], ["GET", get]] as const) {
   });
 }
 await chorus.close();
+await guarded.close();
 await Deno.remove(dir, { recursive: true });
 
 console.log(
