@@ -43,34 +43,44 @@ export interface LoopResult {
   ops: number;
   /** The window's real length in seconds. */
   secs: number;
+  /** How far the `meter` given advanced over the window (e.g. a thread's CPU ticks). */
+  used?: number;
 }
 
 /**
  * Runs `loops` closed loops of `op` for `warmup` seconds, then counts the operations completed
  * over the next `seconds`; each loop stops with its first operation to complete after that.
  * `op(loop, i)` gets the loop's index and its own iteration count; each call counts as
- * `opsPerCall` operations (e.g. 64 for one atomic commit of 64 sets).
+ * `opsPerCall` operations (e.g. 64 for one atomic commit of 64 sets). With `meter`, it is read
+ * when the first operation is counted and again when the loops have stopped, and the difference
+ * is returned as `used` (CPU time spent in the window, say).
  */
 export async function closedLoop(
   loops: number,
   d: Pick<Durations, "warmup" | "seconds">,
   op: (loop: number, i: number) => Promise<unknown>,
   opsPerCall = 1,
+  meter?: () => number,
 ): Promise<LoopResult> {
   // The clock is read after every operation rather than left to timers: an operation that settles
   // in microtasks alone (a cached read) never lets a timer fire.
   const t0 = performance.now() + d.warmup * 1000;
   const t1 = t0 + d.seconds * 1000;
   let counted = 0;
+  let opened: number | undefined;
   await Promise.all(Array.from({ length: loops }, async (_, loop) => {
     for (let i = 0;; i++) {
       await op(loop, i);
       const now = performance.now();
       if (now >= t1) return;
-      if (now >= t0) counted += opsPerCall;
+      if (now >= t0) {
+        if (meter && opened === undefined) opened = meter();
+        counted += opsPerCall;
+      }
     }
   }));
-  return { opsPerSec: counted / d.seconds, ops: counted, secs: d.seconds };
+  const used = meter && opened !== undefined ? meter() - opened : undefined;
+  return { opsPerSec: counted / d.seconds, ops: counted, secs: d.seconds, used };
 }
 
 /** A closed-loop phase for {@linkcode inTurns}: `loops` loops of `op`. */
@@ -88,17 +98,19 @@ export interface Phase {
  * turns of `seconds / rounds` each (A, B, A, B …), each turn after a short settle of its own that
  * is not counted. On a shared machine a disk stall or a busy neighbour then falls on all of them
  * alike instead of on whichever phase happened to run at that moment, so their ratio is steadier
- * than with one long phase after another.
+ * than with one long phase after another. With `meter`, each result's `used` sums what it
+ * advanced over the phase's counted windows (see {@linkcode closedLoop}).
  * @returns one result per phase, its counts summed over its turns
  */
 export async function inTurns(
   phases: Phase[],
   d: Pick<Durations, "warmup" | "seconds">,
   rounds: number,
+  meter?: () => number,
 ): Promise<LoopResult[]> {
   const settle = Math.min(0.2, d.warmup);
   for (const p of phases) await closedLoop(p.loops, { warmup: d.warmup, seconds: 0 }, p.op);
-  const totals = phases.map(() => ({ ops: 0, secs: 0 }));
+  const totals = phases.map(() => ({ ops: 0, secs: 0, used: 0 }));
   for (let r = 0; r < rounds; r++) {
     for (const [i, p] of phases.entries()) {
       const turn = await closedLoop(
@@ -106,12 +118,19 @@ export async function inTurns(
         { warmup: settle, seconds: d.seconds / rounds },
         p.op,
         p.opsPerCall,
+        meter,
       );
       totals[i].ops += turn.ops;
       totals[i].secs += turn.secs;
+      totals[i].used += turn.used ?? 0;
     }
   }
-  return totals.map((t) => ({ opsPerSec: t.ops / t.secs, ops: t.ops, secs: t.secs }));
+  return totals.map((t) => ({
+    opsPerSec: t.ops / t.secs,
+    ops: t.ops,
+    secs: t.secs,
+    used: meter ? t.used : undefined,
+  }));
 }
 
 /** `12,345` for counts and rates; two decimals under 100. */

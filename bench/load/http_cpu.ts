@@ -7,9 +7,10 @@
  * - **request**: making the `Request` and reading its body, what every in-process call pays;
  * - **bare Hono**: `bare_hono.ts`'s app (the HTTP benchmarks' reference) answering it from a `Map`;
  * - **Chorus**: `chorus.fetch`, the whole HTTP path (middleware, validation, actor, group commit);
- * - **Chorus, auth on**: the same on a second instance with auth on, with a kv token (what a
- *   deployment runs; made in process, the request has no client address, so the failed-auth guard
- *   counts it under `unknown`);
+ * - **Chorus, auth on**: the same on a second instance with auth on, with a kv token in an
+ *   `Authorization` header (what a deployment runs; its "auth" figure includes making that header;
+ *   made in process, the request has no client address, so the failed-auth guard counts it under
+ *   `unknown`);
  * - **embedded**: the call the route makes, `chorus.kv.put(key, value, { handOver: true })` or
  *   `chorus.kv.get(key)`, without HTTP.
  *
@@ -17,14 +18,14 @@
  * minimal Hono route costs. Throughput on a shared machine moves with the neighbours; CPU per
  * operation of one thread moves much less, so this is the figure to compare changes of the HTTP
  * path by. 64 closed loops per phase over 1,000 keys (PUT) or one hot key (GET), on a durable
- * temp-dir KV file; phases take turns (see `inTurns` in `_closed_loop.ts`). Linux only.
+ * temp-dir KV file; phases take turns (`inTurns` in `_closed_loop.ts`, metered by the thread's CPU). Linux only.
  *
  * Run: `deno run -A bench/load/http_cpu.ts [--quick] [--warmup=<s>] [--seconds=<s>]`
  * @module
  */
 import { Chorus } from "../../mod.ts";
 import bare from "./bare_hono.ts";
-import { closedLoop, durations, fmt, table } from "./_closed_loop.ts";
+import { durations, fmt, inTurns, type Phase, table } from "./_closed_loop.ts";
 
 const STAT = "/proc/thread-self/stat";
 
@@ -79,27 +80,23 @@ async function answered(res: Response | Promise<Response>): Promise<void> {
   if (r.status !== 200) throw new Error(`${r.status}: ${await r.text()}`);
 }
 
-interface Layer {
-  name: string;
-  op: () => Promise<unknown>;
-}
-
-const put: Layer[] = [
-  { name: "request", op: () => putRequest().text() },
-  { name: "bare Hono", op: () => answered(bare.fetch(putRequest())) },
-  { name: "Chorus", op: () => answered(chorus.fetch(putRequest())) },
-  { name: "Chorus, auth on", op: () => answered(guarded.fetch(putRequest(bearer))) },
+const put: Phase[] = [
+  { loops: LOOPS, name: "request", op: () => putRequest().text() },
+  { loops: LOOPS, name: "bare Hono", op: () => answered(bare.fetch(putRequest())) },
+  { loops: LOOPS, name: "Chorus", op: () => answered(chorus.fetch(putRequest())) },
+  { loops: LOOPS, name: "Chorus, auth on", op: () => answered(guarded.fetch(putRequest(bearer))) },
   {
+    loops: LOOPS,
     name: "embedded",
     op: () => chorus.kv.put(keyOf(), { n: ++counter, s: "hello" }, { handOver: true }),
   },
 ];
-const get: Layer[] = [
-  { name: "request", op: () => Promise.resolve(getRequest()) },
-  { name: "bare Hono", op: () => answered(bare.fetch(getRequest())) },
-  { name: "Chorus", op: () => answered(chorus.fetch(getRequest())) },
-  { name: "Chorus, auth on", op: () => answered(guarded.fetch(getRequest(bearer))) },
-  { name: "embedded", op: () => chorus.kv.get("hot") },
+const get: Phase[] = [
+  { loops: LOOPS, name: "request", op: () => Promise.resolve(getRequest()) },
+  { loops: LOOPS, name: "bare Hono", op: () => answered(bare.fetch(getRequest())) },
+  { loops: LOOPS, name: "Chorus", op: () => answered(chorus.fetch(getRequest())) },
+  { loops: LOOPS, name: "Chorus, auth on", op: () => answered(guarded.fetch(getRequest(bearer))) },
+  { loops: LOOPS, name: "embedded", op: () => chorus.kv.get("hot") },
 ];
 
 // Every server holds the hot key before anything is measured.
@@ -115,28 +112,10 @@ for (
   ));
 }
 
-/** Ops and main-thread ticks of each layer, summed over turns taken in rotation. */
-async function measure(layers: Layer[]): Promise<{ ops: number; ticks: number; secs: number }[]> {
-  const settle = Math.min(0.2, d.warmup);
-  for (const l of layers) await closedLoop(LOOPS, { warmup: d.warmup, seconds: 0 }, l.op);
-  const totals = layers.map(() => ({ ops: 0, ticks: 0, secs: 0 }));
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const [i, l] of layers.entries()) {
-      await closedLoop(LOOPS, { warmup: settle, seconds: 0 }, l.op);
-      const before = threadTicks();
-      const turn = await closedLoop(LOOPS, { warmup: 0, seconds: d.seconds / ROUNDS }, l.op);
-      totals[i].ticks += threadTicks() - before;
-      totals[i].ops += turn.ops;
-      totals[i].secs += turn.secs;
-    }
-  }
-  return totals;
-}
-
 const rows: string[][] = [];
 for (const [method, layers] of [["PUT", put], ["GET", get]] as const) {
-  const results = await measure(layers);
-  const us = results.map((r) => (r.ticks * 10_000) / r.ops); // 1 tick = 10 ms = 10,000 µs
+  const results = await inTurns(layers, d, ROUNDS, threadTicks);
+  const us = results.map((r) => (r.used! * 10_000) / r.ops); // 1 tick = 10 ms = 10,000 µs
   const [request, bareHono, whole, withAuth, embedded] = us;
   results.forEach((r, i) => {
     const note = i === 1
