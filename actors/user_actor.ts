@@ -75,7 +75,20 @@ const MAX_DROPS = 200;
 /** The actor owning one user. */
 export class UserActor extends Actor<UserTx, UserFeedEntry> {
   #record: UserRecord | null = null;
+  /**
+   * The feed as held: every retained entry with a seq above {@linkcode #heldFrom}, in order. A
+   * load reads only the head, so a presence report (what each viewer joining a live event makes)
+   * costs one read, not one plus the user's whole feed; the entries before are read when a
+   * recovery or a subscriber needs them ({@linkcode #holdFrom}). `#older` holds what was read
+   * back that way and `#feed` what was written since, which a write batch extends: a read-back
+   * that lands while a batch is open then never races the batch's copy of the feed.
+   */
   #feed: UserFeedEntry[] = [];
+  #older: UserFeedEntry[] = [];
+  #heldFrom = 0;
+  /** Bumped by every load, so a read-back started before it is not kept. */
+  #loads = 0;
+  #holding?: Promise<void>;
   readonly #emitted = new EmittedVersion<UserFeedEntry>((e) => e.seq);
 
   constructor(id: string, ctx: ActorContext) {
@@ -92,12 +105,46 @@ export class UserActor extends Actor<UserTx, UserFeedEntry> {
     return this.#record?.seq ?? 0;
   }
 
-  /** Retained feed entries after `since`, and whether they reach back to `since + 1`. */
-  feedSince(since: number): { entries: UserFeedEntry[]; complete: boolean } {
+  /**
+   * Retained feed entries after `since`, and whether they reach back to `since + 1`; reads the
+   * entries not held yet first.
+   */
+  async feedSince(since: number): Promise<{ entries: UserFeedEntry[]; complete: boolean }> {
+    await this.#holdFrom(since);
     const cutoff = this.ctx.clock.now() - this.ctx.config.deltaTtlMs;
-    const live = this.#feed.filter((e) => e.seq > since && e.at > cutoff);
+    const live = [...this.#older, ...this.#feed].filter((e) => e.seq > since && e.at > cutoff);
     const first = live[0]?.seq ?? this.seq + 1;
     return { entries: live, complete: since >= this.seq || first === since + 1 };
+  }
+
+  /** Reads back the retained entries after `since` that are not held yet (one KV list). */
+  async #holdFrom(since: number): Promise<void> {
+    for (;;) {
+      await this.#holding;
+      const rec = this.#record;
+      const from = Math.max(since, rec?.b ?? 0);
+      if (!rec || this.#heldFrom <= from) return;
+      const loads = this.#loads;
+      const upTo = this.#heldFrom;
+      const read = (async () => {
+        const got: UserFeedEntry[] = [];
+        const iter = this.ctx.store.list<UserFeedEntry>({
+          start: userLogKey(this.id, from + 1),
+          end: userLogKey(this.id, upTo + 1),
+        });
+        for await (const e of iter) got.push(e.value);
+        if (loads !== this.#loads) return; // reloaded meanwhile: read against the new head
+        const b = this.#record?.b ?? 0;
+        this.#older = [...got.filter((e) => e.seq > b), ...this.#older];
+        this.#heldFrom = from;
+      })();
+      this.#holding = read;
+      try {
+        await read;
+      } finally {
+        if (this.#holding === read) this.#holding = undefined;
+      }
+    }
   }
 
   protected headKey(): Deno.KvKey {
@@ -107,18 +154,16 @@ export class UserActor extends Actor<UserTx, UserFeedEntry> {
   protected async onStart(consistency: "strong" | "eventual"): Promise<string | null> {
     const head = await this.ctx.store.get<UserRecord>(userHeadKey(this.id), consistency);
     const rec = head.value;
-    const cached = rec ? this.#feed.filter((e) => e.seq > rec.b && e.seq <= rec.seq) : [];
-    const more: UserFeedEntry[] = [];
-    const from = Math.max(rec?.b ?? 0, cached.at(-1)?.seq ?? 0) + 1;
-    if (rec && from <= rec.seq) {
-      const iter = this.ctx.store.list<UserFeedEntry>({
-        start: userLogKey(this.id, from),
-        end: userLogKey(this.id, rec.seq + 1),
-      }, { consistency });
-      for await (const e of iter) more.push(e.value);
-    }
+    this.#loads++;
+    // What is held stays held while it still ends at the head's seq (nobody else appended).
+    const held = rec
+      ? [...this.#older, ...this.#feed].filter((e) => e.seq > rec.b && e.seq <= rec.seq)
+      : [];
+    const keep = rec !== null && held.length > 0 && held.at(-1)!.seq === rec.seq;
     this.#record = rec;
-    this.#feed = [...cached, ...more];
+    this.#older = keep ? held : [];
+    this.#feed = [];
+    this.#heldFrom = keep ? Math.max(rec.b, this.#heldFrom) : rec?.seq ?? 0;
     this.#emitted.loaded(rec?.seq ?? 0);
     return head.versionstamp;
   }
@@ -142,10 +187,10 @@ export class UserActor extends Actor<UserTx, UserFeedEntry> {
     const oldSeq = tx.before?.seq ?? 0;
     const mutations: Mutation[] = [];
     let bytes = 256;
-    if (tx.feed.length > config.deltaThreshold) {
-      const cut = tx.feed.length - config.deltaThreshold;
-      rec.b = Math.max(rec.b, tx.feed[cut - 1].seq);
-      tx.feed = tx.feed.slice(cut);
+    // Retained: seq b+1 … seq, whether or not they are held here.
+    if (rec.seq - rec.b > config.deltaThreshold) {
+      rec.b = rec.seq - config.deltaThreshold;
+      tx.feed = tx.feed.filter((e) => e.seq > rec.b);
     }
     const drops: Mutation[] = [];
     for (let s = (tx.before?.b ?? 0) + 1; s <= rec.b && s <= oldSeq; s++) {
@@ -178,12 +223,22 @@ export class UserActor extends Actor<UserTx, UserFeedEntry> {
   protected adopt(tx: UserTx, _versionstamp: string): UserFeedEntry[] {
     this.#record = tx.record;
     this.#feed = tx.feed;
+    const b = tx.record?.b ?? 0;
+    if (this.#older.length && this.#older[0].seq <= b) {
+      this.#older = this.#older.filter((e) => e.seq > b);
+    }
     return this.#emitted.fresh(tx.feed);
   }
 
   protected override async onRemoteChange(): Promise<UserFeedEntry[]> {
-    await this.#emitted.reloading(() => this.reload());
-    return this.#emitted.fresh(this.#feed);
+    const before = await this.#emitted.reloading(() => this.reload());
+    if (this.subscriberCount === 0) {
+      // Nobody to tell: skip reading the entries and move the mark on.
+      this.#emitted.passed(this.seq);
+      return [];
+    }
+    await this.#holdFrom(before);
+    return this.#emitted.fresh([...this.#older, ...this.#feed]);
   }
 
   #append(tx: UserTx, entry: Omit<UserFeedEntry, "seq">): number {
