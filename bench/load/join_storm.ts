@@ -33,9 +33,15 @@
  * Every wait has a timeout and servers are stopped by PID (SIGTERM, then SIGKILL), so the script
  * always ends by itself. Prints Markdown tables.
  *
+ * With `--returning=K`, the viewers are regulars: before each Chorus run, K earlier visits (each a
+ * Chorus server on the run's KV file that the same N users join, as the same sockets, until the
+ * traffic settles, then stopped) leave every user K presence reports in their feed, and the timed
+ * storm meets a fresh server whose user actors are all cold, as at a live event's start. The
+ * bare servers keep nothing, so they run as without it.
+ *
  * Usage: deno run -A bench/load/join_storm.ts [sizes=1000,2000,5000] [--servers=bare,presence,chorus]
  *   [--quiet=1000] [--settle-max=60000] [--join-timeout=120000] [--open-timeout=60000]
- *   [--writev=chorus|both|none] [--rounds=1] [--profile]
+ *   [--writev=chorus|both|none] [--rounds=1] [--profile] [--returning=K]
  * (`--rounds=R` runs every server R times per N, in turns — bare, Chorus, bare, Chorus … — and the
  * tables give each server's median run, with every round's Chorus / bare ratio listed under them:
  * on a shared machine a bare storm of 1,000 sockets moves between 50 and 100 ms from run to run;
@@ -78,6 +84,8 @@ const WRITEV = flags.get("writev") ?? "chorus";
 const ROUNDS = Math.max(1, Number(flags.get("rounds") ?? 1));
 /** Sample Chorus's CPU (through its inspector) from the joins until the last reply; prints it. */
 const PROFILE = flags.has("profile");
+/** Earlier visits of the same users before each Chorus run (`--returning`); 0: new users. */
+const RETURNING = Math.max(0, Number(flags.get("returning") ?? 0));
 const INSPECT = "127.0.0.1:9341";
 const TOPIC = "reel:storm";
 const FD_SLACK = 512;
@@ -467,8 +475,28 @@ interface Result extends StormSummary {
   closed: string;
 }
 
+/** The same N users join on a server of the run's KV file, until it settles; then it stops. */
+async function earlierVisit(kind: Kind, n: number, port: number, kvPath: string): Promise<void> {
+  const server = await spawn(kind, port, kvPath);
+  const pool = new Storm(n, TOPIC, "storm_");
+  try {
+    await pool.open(server.url, OPEN_TIMEOUT_MS);
+    if (!await pool.joinAll(JOIN_TIMEOUT_MS) || pool.failures) {
+      throw new Error(`an earlier visit of ${n} users did not join: ${pool.firstFailure}`);
+    }
+    await pool.settle(QUIET_MS, SETTLE_MAX_MS);
+  } finally {
+    await pool.close();
+    await stop(server);
+  }
+}
+
 async function storm(kind: Kind, n: number, port: number, dir: string): Promise<Result> {
-  const server = await spawn(kind, port, `${dir}/chorus-${n}-${port}.kv`); // a fresh file per run
+  const kvPath = `${dir}/chorus-${n}-${port}.kv`; // a fresh file per run
+  if (kind === "Chorus") {
+    for (let visit = 0; visit < RETURNING; visit++) await earlierVisit(kind, n, port, kvPath);
+  }
+  const server = await spawn(kind, port, kvPath);
   const warm = new Storm(10, "reel:warmup", "warm_");
   const pool = new Storm(n, TOPIC, "storm_");
   try {
@@ -618,6 +646,11 @@ if (ROUNDS > 1) {
     console.log(`- ${fmt(n)}: ${each}`);
   }
 }
+console.log(
+  RETURNING
+    ? `\nViewers: returning users, each with ${RETURNING} earlier visit(s) in KV; Chorus's actors cold.`
+    : "\nViewers: new users.",
+);
 console.log(
   `\nFrames, KB, RSS and viewers are given as ${order}. A viewer sees the count when the last ` +
     `presence frames it got (the list from presence_state + presence_diffs, or presence_stats) ` +
