@@ -120,7 +120,9 @@ export class UserActor extends Actor<UserTx, UserFeedEntry> {
   /** Reads back the retained entries after `since` that are not held yet (one KV list). */
   async #holdFrom(since: number): Promise<void> {
     for (;;) {
-      await this.#holding;
+      // Wait out a read-back in flight (whatever its outcome) and check again with no await
+      // between the check and starting one: two read-backs at once would both prepend.
+      while (this.#holding) await this.#holding.catch(() => {});
       const rec = this.#record;
       const from = Math.max(since, rec?.b ?? 0);
       if (!rec || this.#heldFrom <= from) return;
@@ -154,16 +156,13 @@ export class UserActor extends Actor<UserTx, UserFeedEntry> {
   protected async onStart(consistency: "strong" | "eventual"): Promise<string | null> {
     const head = await this.ctx.store.get<UserRecord>(userHeadKey(this.id), consistency);
     const rec = head.value;
+    // A reload follows another writer's append, so nothing held still reaches the head's seq:
+    // hold nothing, and read back what is asked for.
     this.#loads++;
-    // What is held stays held while it still ends at the head's seq (nobody else appended).
-    const held = rec
-      ? [...this.#older, ...this.#feed].filter((e) => e.seq > rec.b && e.seq <= rec.seq)
-      : [];
-    const keep = rec !== null && held.length > 0 && held.at(-1)!.seq === rec.seq;
     this.#record = rec;
-    this.#older = keep ? held : [];
+    this.#older = [];
     this.#feed = [];
-    this.#heldFrom = keep ? Math.max(rec.b, this.#heldFrom) : rec?.seq ?? 0;
+    this.#heldFrom = rec?.seq ?? 0;
     this.#emitted.loaded(rec?.seq ?? 0);
     return head.versionstamp;
   }
@@ -231,13 +230,21 @@ export class UserActor extends Actor<UserTx, UserFeedEntry> {
   }
 
   protected override async onRemoteChange(): Promise<UserFeedEntry[]> {
+    const seen = this.versionstamp;
     const before = await this.#emitted.reloading(() => this.reload());
     if (this.subscriberCount === 0) {
       // Nobody to tell: skip reading the entries and move the mark on.
       this.#emitted.passed(this.seq);
       return [];
     }
-    await this.#holdFrom(before);
+    try {
+      await this.#holdFrom(before);
+    } catch (error) {
+      // Not caught up: keep the head's old versionstamp, so the next write fails its check and
+      // the next change is news, and either catches up again before anything is emitted.
+      this.versionstamp = seen;
+      throw error;
+    }
     return this.#emitted.fresh([...this.#older, ...this.#feed]);
   }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Chorus } from "../../mod.ts";
 import { SOCKET_REPORTS_AT_ONCE } from "../../actors/user_api.ts";
 import { tempKvPath, until } from "../_helpers.ts";
+import type { UserActor } from "../../actors/user_actor.ts";
 
 Deno.test("[users] presence reports from socket joins are all written, in order, a bounded number at once", async () => {
   const chorus = await Chorus.open({ path: ":memory:" });
@@ -114,6 +115,38 @@ Deno.test("[users] a subscriber on one instance gets the feed entries another in
     assert.equal(feed.complete, true);
     assert.deepEqual(feed.entries.map((e) => e.seq), [1, 2, 3, 4, 5]);
     stop();
+  } finally {
+    await a.close();
+    await b.close();
+    await cleanup();
+  }
+});
+
+Deno.test("[users] recoveries read back at once get the feed once each, in order", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const a = await Chorus.open({ path });
+  const b = await Chorus.open({ path });
+  try {
+    for (let i = 1; i <= 4; i++) {
+      await a.users.setPresence("many", { status: "online", activity: `visit ${i}` });
+    }
+    await b.users.seq("many");
+    const actor = b.registry.get<UserActor>("user", "many");
+    // Answered at once from the loaded head, outside the mailbox: the read-backs may overlap.
+    await until(() => actor.servesNow(), "b's actor to serve reads from memory");
+    const both = await Promise.all([
+      b.users.feedSince("many", 0),
+      b.users.feedSince("many", 0),
+      b.users.feedSince("many", 1),
+    ]);
+    assert.deepEqual(both.map((f) => f.entries.map((e) => e.seq)), [[1, 2, 3, 4], [1, 2, 3, 4], [
+      2,
+      3,
+      4,
+    ]]);
+    const later = await b.users.feedSince("many", 2);
+    assert.deepEqual(later.entries.map((e) => e.seq), [3, 4]);
+    assert.equal(later.complete, true);
   } finally {
     await a.close();
     await b.close();
