@@ -32,6 +32,26 @@ export async function tempKvPath(): Promise<{ path: string; cleanup: () => Promi
 }
 
 /**
+ * Runs `test` with two instances on one temp-dir KV file (as two processes or workers of one
+ * deployment share it), then closes both and removes the file, whether or not `test` passed.
+ */
+export async function onOneFile(
+  test: (a: Chorus, b: Chorus) => Promise<void>,
+  options: Omit<ChorusOptions, "path" | "kv"> = {},
+): Promise<void> {
+  const { path, cleanup } = await tempKvPath();
+  const a = await Chorus.open({ ...options, path });
+  const b = await Chorus.open({ ...options, path });
+  try {
+    await test(a, b);
+  } finally {
+    await a.close();
+    await b.close();
+    await cleanup();
+  }
+}
+
+/**
  * Resolves when `check()` is true, polling every 5 ms; rejects, naming `what`, after `ms` (for
  * what runs on its own: KV watch streams, sockets, other instances). The default of 10 s is
  * generous because test files run in parallel and may be starved of CPU for seconds; only a test

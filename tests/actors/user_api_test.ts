@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Chorus } from "../../mod.ts";
 import { SOCKET_REPORTS_AT_ONCE } from "../../actors/user_api.ts";
-import { tempKvPath, until } from "../_helpers.ts";
+import { onOneFile, tempKvPath, until } from "../_helpers.ts";
 import type { UserActor } from "../../actors/user_actor.ts";
 
 Deno.test("[users] presence reports from socket joins are all written, in order, a bounded number at once", async () => {
@@ -95,11 +95,8 @@ Deno.test("[users] a cold instance's presence report reads the user's head only;
   }
 });
 
-Deno.test("[users] a subscriber on one instance gets the feed entries another instance appends", async () => {
-  const { path, cleanup } = await tempKvPath();
-  const a = await Chorus.open({ path });
-  const b = await Chorus.open({ path });
-  try {
+Deno.test("[users] a subscriber on one instance gets the feed entries another instance appends", () =>
+  onOneFile(async (a, b) => {
     await a.users.setPresence("fan", { status: "online", activity: "first" });
     const seen: number[] = [];
     const stop = await b.users.subscribe("fan", (entry) => seen.push(entry.seq));
@@ -115,18 +112,10 @@ Deno.test("[users] a subscriber on one instance gets the feed entries another in
     assert.equal(feed.complete, true);
     assert.deepEqual(feed.entries.map((e) => e.seq), [1, 2, 3, 4, 5]);
     stop();
-  } finally {
-    await a.close();
-    await b.close();
-    await cleanup();
-  }
-});
+  }));
 
-Deno.test("[users] recoveries read back at once get the feed once each, in order", async () => {
-  const { path, cleanup } = await tempKvPath();
-  const a = await Chorus.open({ path });
-  const b = await Chorus.open({ path });
-  try {
+Deno.test("[users] recoveries read back at once get the feed once each, in order", () =>
+  onOneFile(async (a, b) => {
     for (let i = 1; i <= 4; i++) {
       await a.users.setPresence("many", { status: "online", activity: `visit ${i}` });
     }
@@ -147,9 +136,4 @@ Deno.test("[users] recoveries read back at once get the feed once each, in order
     const later = await b.users.feedSince("many", 2);
     assert.deepEqual(later.entries.map((e) => e.seq), [3, 4]);
     assert.equal(later.complete, true);
-  } finally {
-    await a.close();
-    await b.close();
-    await cleanup();
-  }
-});
+  }));
