@@ -4,7 +4,9 @@
  * earlier commits were in flight in one atomic operation, within KV's per-commit limits, and still
  * gives each intent its own outcome. Two commits may be in flight at once, so the work of
  * preparing the next one overlaps KV's work on the last (closed loops of writers then keep KV busy
- * instead of taking turns with it).
+ * instead of taking turns with it). A commit takes only its share of the work waiting or in
+ * flight: otherwise writers that await their own commit settle into one large commit and one of
+ * a single intent, and the caller's thread and KV's take turns again.
  * @module
  */
 import { ChorusError } from "../errors.ts";
@@ -120,6 +122,8 @@ export class Store {
   #queue: Pending[] = [];
   /** Commit loops running, each with at most one commit in flight. */
   #inFlight = 0;
+  /** Intents in the commits in flight. */
+  #intentsInFlight = 0;
   readonly #maxInFlight: number;
   /** Single-key reads, grouped into `getMany` while one is in flight (see read_batcher.ts). */
   readonly #strongReads: ReadBatcher;
@@ -320,7 +324,12 @@ export class Store {
     try {
       while (this.#queue.length) {
         const batch = this.#takeBatch();
-        await this.#commitBatch(batch);
+        this.#intentsInFlight += batch.length;
+        try {
+          await this.#commitBatch(batch);
+        } finally {
+          this.#intentsInFlight -= batch.length;
+        }
       }
     } finally {
       this.#inFlight--;
@@ -328,12 +337,18 @@ export class Store {
   }
 
   /**
-   * Takes the longest prefix of the queue that fits one commit.
+   * Takes the longest prefix of the queue that fits one commit and its share of the load: the
+   * intents queued and in flight, over the commits that may be in flight. With 64 writers each
+   * awaiting its own put, two commits of 32 alternate, each prepared and answered while KV works
+   * on the other; taking all that waits gave one commit of 63 and one of 1 in turn, and KV waited
+   * while the 63 were answered (0.5–0.6× the throughput of 64-set commits back to back, against
+   * 0.7–0.8× now).
    */
   #takeBatch(): Pending[] {
     const batch: Pending[] = [];
     let checks = 0, mutations = 0, bytes = 0;
-    while (this.#queue.length) {
+    const share = Math.ceil((this.#queue.length + this.#intentsInFlight) / this.#maxInFlight);
+    while (this.#queue.length && batch.length < share) {
       const i = this.#queue[0].intent;
       if (
         batch.length && (
