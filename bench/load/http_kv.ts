@@ -8,7 +8,8 @@
  * at random from the same 1,000.
  *
  * By default each server is one `Deno.serve` in one process (Chorus with `chorus_server.ts`),
- * and a third server measures Chorus with auth on. With `--parallel`, both run as `deno task start`
+ * a third server measures Chorus with auth on, and a fourth the floor of any HTTP layer in front
+ * of Chorus: `chorus_server.ts … direct`, a bare handler calling the embedded `kv.get`/`kv.put`. With `--parallel`, both run as `deno task start`
  * serves them: `deno serve --parallel` (one worker per core), Chorus on `main.ts` with its workers
  * sharing one KV file, the bare app from `bare_hono.ts` (each worker its own `Map`); no auth row.
  * Under `--parallel` the workers write through the one started first (storage/one_writer.ts);
@@ -123,6 +124,18 @@ const servers: { name: string; port: number; args: string[]; env?: Record<string
         port: 18103,
         args: ["run", "-A", `${here}chorus_server.ts`, "18103", `${dir}/chorus-auth.kv`, "auth"],
       },
+      {
+        name: "direct",
+        port: 18104,
+        args: [
+          "run",
+          "-A",
+          `${here}chorus_server.ts`,
+          "18104",
+          `${dir}/chorus-direct.kv`,
+          "direct",
+        ],
+      },
     ];
 const results: Record<string, Record<Route, { rps: number; p99: string }>> = {};
 for (const s of servers) {
@@ -175,6 +188,7 @@ await Deno.remove(randomScript);
 const bare = results["bare Hono route"];
 const ours = results["Chorus"];
 const authed = results["Chorus, auth on"];
+const floor = results["direct"];
 console.log(
   `\nwrk -t2 -c${connections} -d${seconds}s, servers on 127.0.0.1, ${
     parallel
@@ -204,6 +218,20 @@ if (authed) {
       `| ${LABELS[m]} | ${ours[m].rps.toFixed(0)} | ${authed[m].rps.toFixed(0)} | ${
         (authed[m].rps / ours[m].rps * 100).toFixed(0)
       }% |`,
+    );
+  }
+}
+
+if (floor) {
+  console.log(
+    "\n| route | bare Hono req/s | floor: `Deno.serve` → embedded call req/s | floor / bare | Chorus / floor |",
+  );
+  console.log("| --- | ---: | ---: | ---: | ---: |");
+  for (const m of ROUTES) {
+    console.log(
+      `| ${LABELS[m]} | ${bare[m].rps.toFixed(0)} | ${floor[m].rps.toFixed(0)} | ${
+        (floor[m].rps / bare[m].rps * 100).toFixed(0)
+      }% | ${(ours[m].rps / floor[m].rps * 100).toFixed(0)}% |`,
     );
   }
 }
