@@ -187,6 +187,55 @@ Deno.test("Store: two commits go out at once; what queues meanwhile is shared be
   }
 });
 
+Deno.test("Store: writers that each await their own commit keep two commits of about the same size", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const kv = await Deno.openKv(path);
+  const sizes: number[] = [];
+  const watched = withMethod(kv, "atomic", (atomic) => () => {
+    const op = atomic();
+    const commit = op.commit.bind(op);
+    let sets = 0;
+    const set = op.set.bind(op);
+    op.set = (...args) => {
+      sets++;
+      return set(...args);
+    };
+    op.commit = () => {
+      sizes.push(sets);
+      return commit();
+    };
+    return op;
+  });
+  const store = new Store(watched);
+  try {
+    // 16 closed loops: each awaits its own write before the next, as callers awaiting a put do.
+    await Promise.all(Array.from({ length: 16 }, async (_, w) => {
+      for (let i = 0; i < 30; i++) {
+        const r = await store.commit({
+          checks: [],
+          mutations: [{ type: "set", key: ["loop", w], value: i }],
+          bytes: 64,
+        });
+        assert.ok(r.ok);
+      }
+    }));
+    // Taking everything that waits settles into one commit of 15 and one of 1, in turn, so KV and
+    // the writers take turns; a share each keeps both commits at about 8 (a commit may briefly
+    // run ahead of the other as completions interleave).
+    const steady = sizes.slice(-20);
+    assert.ok(
+      steady.filter((n) => n >= 6 && n <= 10).length >= 16,
+      `steady commit sizes ${steady.join(",")}`,
+    );
+    assert.equal(store.stats.intents, 16 * 30);
+    for (let w = 0; w < 16; w++) assert.equal((await kv.get(["loop", w])).value, 29);
+  } finally {
+    store.close();
+    kv.close();
+    await cleanup();
+  }
+});
+
 Deno.test("Store: two instances on one KV file: a write whose head moved retries and lands, a stale If-Match reports conflict, the writes queued with them land", async () => {
   const { path, cleanup } = await tempKvPath();
   const a = await Chorus.open({ path, scheduler: "off" });
