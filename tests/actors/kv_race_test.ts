@@ -62,6 +62,39 @@ Deno.test("Two instances on one KV file: 50 concurrent incr from each end at exa
   }
 });
 
+Deno.test("Two instances on one KV file: closed loops of incr on shared keys count every acknowledged one", async () => {
+  const { a, b, close } = await twoInstances();
+  try {
+    // 16 loops per instance, each awaiting its own incr before the next, over 8 keys both write:
+    // commits alternate in flight while the other instance's writes make some checks stale.
+    const keys = Array.from({ length: 8 }, (_, i) => `loop${i}`);
+    const counted = new Map<string, number>(keys.map((k) => [k, 0]));
+    const seen = new Map<string, number[]>(keys.map((k) => [k, []]));
+    await Promise.all([a, b].flatMap((instance) =>
+      Array.from({ length: 16 }, async (_, l) => {
+        for (let i = 0; i < 10; i++) {
+          const key = keys[(l * 3 + i) % keys.length];
+          const { value } = await instance.kv.incr(key);
+          counted.set(key, counted.get(key)! + 1);
+          seen.get(key)!.push(value);
+        }
+      })
+    ));
+    for (const key of keys) {
+      const n = counted.get(key)!;
+      assert.equal((await a.kv.get(key, { consistency: "strong" }))?.value, n, key);
+      assert.deepEqual(
+        seen.get(key)!.sort((x, y) => x - y),
+        Array.from({ length: n }, (_, i) => i + 1),
+        `${key}: each caller got its own count`,
+      );
+    }
+    assert.equal([...counted.values()].reduce((x, y) => x + y), 2 * 16 * 10);
+  } finally {
+    await close();
+  }
+});
+
 Deno.test("Two instances: concurrent If-Match writers never both win the same version", async () => {
   const { a, b, close } = await twoInstances();
   try {
