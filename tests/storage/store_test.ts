@@ -236,6 +236,60 @@ Deno.test("Store: writers that each await their own commit keep two commits of a
   }
 });
 
+Deno.test("Store: behind a slow commit of one large intent, what queued goes out together, not halved again and again", async () => {
+  const { path, cleanup } = await tempKvPath();
+  const kv = await Deno.openKv(path);
+  const sizes: number[] = [];
+  let openGate!: () => void;
+  const gate = new Promise<void>((resolve) => openGate = resolve);
+  // The large intent's commit waits at the gate, so it stays in flight while the others land.
+  const watched = withMethod(kv, "atomic", (atomic) => () => {
+    const op = atomic();
+    const commit = op.commit.bind(op);
+    let sets = 0;
+    const set = op.set.bind(op);
+    op.set = (...args) => {
+      sets++;
+      return set(...args);
+    };
+    op.commit = async () => {
+      sizes.push(sets);
+      if (sets >= 200) await gate;
+      return await commit();
+    };
+    return op;
+  });
+  const store = new Store(watched);
+  try {
+    const large = store.commit({
+      checks: [],
+      mutations: Array.from({ length: 200 }, (_, i) => ({
+        type: "set" as const,
+        key: ["large", i],
+        value: i,
+      })),
+      bytes: 200 * 64,
+    });
+    const small = Array.from({ length: 100 }, (_, i) =>
+      store.commit({
+        checks: [],
+        mutations: [{ type: "set", key: ["small", i], value: i }],
+        bytes: 64,
+      }));
+    assert.ok((await Promise.all(small)).every((r) => r.ok));
+    openGate();
+    assert.ok((await large).ok);
+    // The large one, the first small one alone, then the 99 that queued behind them in one commit
+    // (counting intents instead of work sent them as 50, 25, 13, 6, 3, 2).
+    assert.deepEqual(sizes, [200, 1, 99]);
+    for (let i = 0; i < 100; i++) assert.equal((await kv.get(["small", i])).value, i);
+  } finally {
+    store.close();
+    kv.close();
+    await cleanup();
+  }
+});
+
 Deno.test("Store: two instances on one KV file: a write whose head moved retries and lands, a stale If-Match reports conflict, the writes queued with them land", async () => {
   const { path, cleanup } = await tempKvPath();
   const a = await Chorus.open({ path, scheduler: "off" });
