@@ -328,9 +328,7 @@ export class Store {
     this.#inFlight++;
     try {
       while (this.#queue.length) {
-        const batch = this.#takeBatch();
-        let work = 0;
-        for (const p of batch) work += p.work;
+        const { batch, work } = this.#takeBatch();
         this.#workInFlight += work;
         try {
           await this.#commitBatch(batch);
@@ -353,7 +351,7 @@ export class Store {
    * commit of one large intent (a bulk write), counting intents would halve what waits again on
    * every commit while that one is still out.
    */
-  #takeBatch(): Pending[] {
+  #takeBatch(): { batch: Pending[]; work: number } {
     const batch: Pending[] = [];
     let checks = 0, mutations = 0, bytes = 0, work = 0;
     const share = Math.ceil((this.#queuedWork + this.#workInFlight) / this.#maxInFlight);
@@ -375,7 +373,7 @@ export class Store {
       batch.push(this.#queue.shift()!);
       this.#queuedWork -= p.work;
     }
-    return batch;
+    return { batch, work };
   }
 
   async #commitBatch(batch: Pending[]): Promise<void> {
