@@ -40,6 +40,33 @@ function withMethod<K extends keyof Deno.Kv>(
   });
 }
 
+/**
+ * `kv` with every atomic commit watched: `around(sets, commit)` is called with the commit's number of
+ * sets and runs the commit itself (to count, hold or time it).
+ */
+function watchCommits(
+  kv: Deno.Kv,
+  around: (
+    sets: number,
+    commit: () => Promise<Deno.KvCommitResult | Deno.KvCommitError>,
+  ) => Promise<
+    Deno.KvCommitResult | Deno.KvCommitError
+  >,
+): Deno.Kv {
+  return withMethod(kv, "atomic", (atomic) => () => {
+    const op = atomic();
+    const commit = op.commit.bind(op);
+    let sets = 0;
+    const set = op.set.bind(op);
+    op.set = (...args) => {
+      sets++;
+      return set(...args);
+    };
+    op.commit = () => around(sets, commit);
+    return op;
+  });
+}
+
 Deno.test("Store: a combined commit with one stale check lands the others and reports only that one", async () => {
   const { kvA, kvB, close } = await twoHandles();
   const store = new Store(kvA, { commitsInFlight: 1 });
@@ -144,25 +171,14 @@ Deno.test("Store: two commits go out at once; what queues meanwhile is shared be
   let inFlight = 0, most = 0;
   const sizes: number[] = [];
   // The same handle, with each atomic commit watched: its sets, and how many are in flight at once.
-  const watched = withMethod(kv, "atomic", (atomic) => () => {
-    const op = atomic();
-    const commit = op.commit.bind(op);
-    let sets = 0;
-    const set = op.set.bind(op);
-    op.set = (...args) => {
-      sets++;
-      return set(...args);
-    };
-    op.commit = async () => {
-      sizes.push(sets);
-      most = Math.max(most, ++inFlight);
-      try {
-        return await commit();
-      } finally {
-        inFlight--;
-      }
-    };
-    return op;
+  const watched = watchCommits(kv, async (sets, commit) => {
+    sizes.push(sets);
+    most = Math.max(most, ++inFlight);
+    try {
+      return await commit();
+    } finally {
+      inFlight--;
+    }
   });
   const store = new Store(watched);
   try {
@@ -191,20 +207,9 @@ Deno.test("Store: writers that each await their own commit keep two commits of a
   const { path, cleanup } = await tempKvPath();
   const kv = await Deno.openKv(path);
   const sizes: number[] = [];
-  const watched = withMethod(kv, "atomic", (atomic) => () => {
-    const op = atomic();
-    const commit = op.commit.bind(op);
-    let sets = 0;
-    const set = op.set.bind(op);
-    op.set = (...args) => {
-      sets++;
-      return set(...args);
-    };
-    op.commit = () => {
-      sizes.push(sets);
-      return commit();
-    };
-    return op;
+  const watched = watchCommits(kv, (sets, commit) => {
+    sizes.push(sets);
+    return commit();
   });
   const store = new Store(watched);
   try {
@@ -243,21 +248,10 @@ Deno.test("Store: behind a slow commit of one large intent, what queued goes out
   let openGate!: () => void;
   const gate = new Promise<void>((resolve) => openGate = resolve);
   // The large intent's commit waits at the gate, so it stays in flight while the others land.
-  const watched = withMethod(kv, "atomic", (atomic) => () => {
-    const op = atomic();
-    const commit = op.commit.bind(op);
-    let sets = 0;
-    const set = op.set.bind(op);
-    op.set = (...args) => {
-      sets++;
-      return set(...args);
-    };
-    op.commit = async () => {
-      sizes.push(sets);
-      if (sets >= 200) await gate;
-      return await commit();
-    };
-    return op;
+  const watched = watchCommits(kv, async (sets, commit) => {
+    sizes.push(sets);
+    if (sets >= 200) await gate;
+    return await commit();
   });
   const store = new Store(watched);
   try {
