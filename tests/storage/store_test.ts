@@ -40,18 +40,16 @@ function withMethod<K extends keyof Deno.Kv>(
   });
 }
 
+/** What an atomic commit answers. */
+type Committed = Deno.KvCommitResult | Deno.KvCommitError;
+
 /**
  * `kv` with every atomic commit watched: `around(sets, commit)` is called with the commit's number of
  * sets and runs the commit itself (to count, hold or time it).
  */
 function watchCommits(
   kv: Deno.Kv,
-  around: (
-    sets: number,
-    commit: () => Promise<Deno.KvCommitResult | Deno.KvCommitError>,
-  ) => Promise<
-    Deno.KvCommitResult | Deno.KvCommitError
-  >,
+  around: (sets: number, commit: () => Promise<Committed>) => Promise<Committed>,
 ): Deno.Kv {
   return withMethod(kv, "atomic", (atomic) => () => {
     const op = atomic();
