@@ -3,7 +3,7 @@
  * APIs and the Hono app. Used by `main.ts` for the server and by embedding programs directly.
  * @module
  */
-import { ulid } from "ulid";
+import { newUlid } from "./random.ts";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { type Clock, systemClock, type TimerId } from "./clock.ts";
 import { isKvConnect, loadConfig, type ResolvedConfig } from "./config.ts";
@@ -179,7 +179,7 @@ export class Chorus {
   ) {
     this.config = config;
     this.clock = clock;
-    this.instanceId = ulid();
+    this.instanceId = newUlid();
     this.#ownsKv = ownsKv;
     this.store = new Store(kv, { limits: { checks: config.kvMaxChecks }, clock });
     if (options.workersChannel) {

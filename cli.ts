@@ -12,7 +12,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { decodeTime, ulid } from "ulid";
+import { decodeTime } from "ulid";
+import { newUlid } from "./random.ts";
 import { ConfigError, isKvConnect, loadConfig } from "./config.ts";
 import { Store } from "./storage/store.ts";
 import { openKv } from "./storage/open.ts";
@@ -253,7 +254,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
         const store = await open();
         await Deno.mkdir(backupDir, { recursive: true });
         const bytes = await createBackup(store, `cli-${Deno.hostname()}`);
-        const file = `${backupDir}/chorus-${ulid()}.backup.gz`;
+        const file = `${backupDir}/chorus-${newUlid()}.backup.gz`;
         await Deno.writeFile(file, bytes);
         const check = await verifyBackup(bytes);
         print({ file, bytes: bytes.byteLength, ...check.header, sha256: check.sha256 });

@@ -17,7 +17,7 @@
  * while the reel is read ({@linkcode ReelActor.followViews}), so other instances' views show up.
  * @module
  */
-import { monotonicFactory } from "ulid";
+import { monotonicUlid } from "../random.ts";
 import { ChorusError } from "../errors.ts";
 import type { Intent, Mutation } from "../storage/store.ts";
 import {
@@ -132,7 +132,7 @@ export class LikeUnknown extends Error {
 }
 
 /** ULIDs that sort in creation order even within one millisecond (comments page by id). */
-const ulid = monotonicFactory();
+const ulid = monotonicUlid();
 
 /** This instance's view commits kept apart from the counter read from KV; older ones are folded. */
 const MAX_LOCAL_VIEW_COMMITS = 64;

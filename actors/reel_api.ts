@@ -7,7 +7,7 @@
  * reel's views at once, so a hot reel costs one commit per window, not one per view.
  * @module
  */
-import { monotonicFactory } from "ulid";
+import { monotonicUlid } from "../random.ts";
 import { ChorusError } from "../errors.ts";
 import { log, throttledWarn } from "../log.ts";
 import { assertStorableJson } from "../storage/codec.ts";
@@ -216,7 +216,7 @@ export interface ReelsApiDeps {
 }
 
 const MAX_LIKE_ATTEMPTS = 12;
-const ulid = monotonicFactory();
+const ulid = monotonicUlid();
 const MAX_SUMS_PER_COMMIT = 900;
 
 /** The reels product: updates, interactions, counters and their live events. */

@@ -5,7 +5,7 @@
  * everywhere within that time) and compares in constant time.
  * @module
  */
-import { ulid } from "ulid";
+import { newUlid } from "../random.ts";
 import { ChorusError } from "../errors.ts";
 import { throttledWarn } from "../log.ts";
 import type { Clock } from "../clock.ts";
@@ -204,7 +204,7 @@ export class TokenStore {
     const secret = newSecret();
     const now = this.#clock.now();
     const record: TokenRecord = {
-      id: ulid(now),
+      id: newUlid(now),
       hash: await sha256Hex(secret),
       scopes,
       created_at: now,

@@ -6,7 +6,7 @@
  */
 import type { StreamCaps } from "../auth/stream_caps.ts";
 import { addressOf } from "../auth/rate_limit.ts";
-import { ulid } from "ulid";
+import { newUlid } from "../random.ts";
 import type { Clock, TimerId } from "../clock.ts";
 import type { Store } from "../storage/store.ts";
 import type { WatchHub } from "../storage/watch.ts";
@@ -402,9 +402,9 @@ function problem(
 }
 
 /**
- * A new socket id: a ULID as one flat string. `ulid()` builds its result by concatenation, which
+ * A new socket id: a ULID as one flat string. A ULID is built by concatenation, which
  * V8 keeps as a tree of pieces (about 200 bytes); every session holds its id for its lifetime.
  */
 function flatId(): string {
-  return ulid().split("").join("");
+  return newUlid().split("").join("");
 }

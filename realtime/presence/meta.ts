@@ -4,6 +4,7 @@
  * socket, can share the vocabulary without pulling in KV or timers.
  * @module
  */
+import { randomByte } from "../../random.ts";
 
 /** One tracked presence meta: `phx_ref`, `online_at` and what the join supplied. */
 export interface PresenceMeta {
@@ -93,28 +94,19 @@ const MAX_META_STRING = 256;
 
 const REF_BYTES = 12;
 const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-/** Random bytes drawn in blocks (a join storm makes thousands of refs at once), each used once. */
-let refPool = new Uint8Array(0);
-let refAt = 0;
 
 /**
  * Generates a `phx_ref`: url-safe base64 of 12 random bytes, as Phoenix's tracker does, so clients
- * can tell two metas of one key apart. The bytes come from `crypto.getRandomValues`, drawn 4 KB at
- * a time rather than per ref.
+ * can tell two metas of one key apart. The bytes come from `crypto.getRandomValues` through
+ * `random.ts`, drawn a block at a time (a join storm makes thousands of refs at once).
  */
 export function randomRef(): string {
-  if (refAt + REF_BYTES > refPool.length) {
-    refPool = crypto.getRandomValues(new Uint8Array(341 * REF_BYTES));
-    refAt = 0;
-  }
-  const bytes = refPool;
   let ref = "";
-  for (let i = refAt; i < refAt + REF_BYTES; i += 3) {
-    const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+  for (let i = 0; i < REF_BYTES; i += 3) {
+    const n = (randomByte() << 16) | (randomByte() << 8) | randomByte();
     ref += BASE64URL[n >> 18] + BASE64URL[(n >> 12) & 63] + BASE64URL[(n >> 6) & 63] +
       BASE64URL[n & 63];
   }
-  refAt += REF_BYTES;
   return ref;
 }
 
