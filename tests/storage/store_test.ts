@@ -223,13 +223,17 @@ Deno.test("Store: writers that each await their own commit keep two commits of a
       }
     }));
     // Taking everything that waits settles into one commit of 15 and one of 1, in turn, so KV and
-    // the writers take turns; a share each keeps both commits at about 8 (a commit may briefly
-    // run ahead of the other as completions interleave).
-    const steady = sizes.slice(-20);
-    assert.ok(
-      steady.filter((n) => n >= 6 && n <= 10).length >= 16,
-      `steady commit sizes ${steady.join(",")}`,
-    );
+    // the writers take turns; a share each keeps both commits at about 8. Judged away from the
+    // start and the end (where writers finish at different times), and by the median and the
+    // share of tiny commits, so that a commit running briefly ahead of the other as completions
+    // interleave (12 then 4) does not count against it on a loaded machine.
+    const middle = sizes.slice(4, -8);
+    const sorted = [...middle].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)];
+    const tiny = middle.filter((n) => n <= 2).length;
+    const seen = `commit sizes ${middle.join(",")}`;
+    assert.ok(median >= 6 && median <= 10, `median ${median}; ${seen}`);
+    assert.ok(tiny <= middle.length / 5, `${tiny} commits of 1 or 2; ${seen}`);
     assert.equal(store.stats.intents, 16 * 30);
     for (let w = 0; w < 16; w++) assert.equal((await kv.get(["loop", w])).value, 29);
   } finally {
