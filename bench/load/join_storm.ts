@@ -10,7 +10,8 @@
  * - **Chorus**: `chorus_ws_server.ts` (one process, durable temp KV file, presence on,
  *   `DENO_USE_WRITEV=1` as `deno task start` sets it; one worker, not `deno serve --parallel`).
  *
- * Each run: a warm-up (10 sockets join and leave `reel:warmup`), a full GC and the server's VmRSS
+ * Each run: a warm-up (10 sockets join and leave `reel:warmup`; `--warm=K` makes it K sockets, for
+ * a server that has met a crowd before, its join path compiled by V8's optimizing tiers), a full GC and the server's VmRSS
  * (`/proc/<pid>/status`); then this process (the load client) opens N raw `WebSocket`s speaking
  * Phoenix V2 JSON (`vsn=2.0.0`), each with a distinct `user_id` of 26 characters (the size of the
  * presence-traffic reference's keys), so each is its own presence key, and waits until all are open
@@ -41,7 +42,7 @@
  *
  * Usage: deno run -A bench/load/join_storm.ts [sizes=1000,2000,5000] [--servers=bare,presence,chorus]
  *   [--quiet=1000] [--settle-max=60000] [--join-timeout=120000] [--open-timeout=60000]
- *   [--writev=chorus|both|none] [--rounds=1] [--profile] [--returning=K]
+ *   [--writev=chorus|both|none] [--rounds=1] [--profile] [--returning=K] [--warm=10]
  * (`--rounds=R` runs every server R times per N, in turns — bare, Chorus, bare, Chorus … — and the
  * tables give each server's median run, with every round's Chorus / bare ratio listed under them:
  * on a shared machine a bare storm of 1,000 sockets moves between 50 and 100 ms from run to run;
@@ -84,6 +85,8 @@ const WRITEV = flags.get("writev") ?? "chorus";
 const ROUNDS = Math.max(1, Number(flags.get("rounds") ?? 1));
 /** Sample Chorus's CPU (through its inspector) from the joins until the last reply; prints it. */
 const PROFILE = flags.has("profile");
+/** Sockets of the warm-up storm before each run (see the module doc). */
+const WARM = Math.max(1, Number(flags.get("warm") ?? 10));
 /** Earlier visits of the same users before each Chorus run (`--returning`); 0: new users. */
 const RETURNING = Math.max(0, Number(flags.get("returning") ?? 0));
 const INSPECT = "127.0.0.1:9341";
@@ -102,7 +105,7 @@ function fdLimits(): { soft: number; hard: number } {
 }
 
 const limits = fdLimits();
-const neededFds = Math.max(...SIZES) + FD_SLACK;
+const neededFds = Math.max(...SIZES, WARM) + FD_SLACK;
 if (limits.soft < neededFds) {
   if (limits.hard < neededFds || Deno.env.get("JOIN_STORM_ULIMIT")) {
     console.error(
@@ -497,14 +500,15 @@ async function storm(kind: Kind, n: number, port: number, dir: string): Promise<
     for (let visit = 0; visit < RETURNING; visit++) await earlierVisit(kind, n, port, kvPath);
   }
   const server = await spawn(kind, port, kvPath);
-  const warm = new Storm(10, "reel:warmup", "warm_");
+  const warm = new Storm(WARM, "reel:warmup", "warm_");
   const pool = new Storm(n, TOPIC, "storm_");
   try {
     await warm.open(server.url, OPEN_TIMEOUT_MS);
     await warm.joinAll(10_000);
     await warm.settle(300, 5_000);
     await warm.close();
-    await sleep(500);
+    // A large warm-up's leaves (presence untracks) are done before anything is measured.
+    await sleep(WARM > 100 ? 2_000 : 500);
     await gc(server);
     await sleep(300);
     const beforeKb = rssKb(server.pid);
@@ -610,7 +614,9 @@ const total = (performance.now() - runStart) / 1000;
 console.log(
   `\n${Deno.build.target}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}; ` +
     `servers on 127.0.0.1 in their own processes (fresh per N), load client in this one; ` +
-    `topic ${TOPIC}; DENO_USE_WRITEV=1 for ${WRITEV}; ulimit -n ${limits.soft} ` +
+    `topic ${TOPIC}; warm-up: ${
+      fmt(WARM)
+    } sockets; DENO_USE_WRITEV=1 for ${WRITEV}; ulimit -n ${limits.soft} ` +
     `(hard ${limits.hard}, ${fmt(neededFds)} needed); memory ${mib(memoryAtStart.total)}, ` +
     `${mib(memoryAtStart.available)} available at start; settle: ${fmt(QUIET_MS)} ms quiet, ` +
     `at most ${fmt(SETTLE_MAX_MS / 1000)} s; run took ${fmt(total)} s\n`,
