@@ -11,16 +11,17 @@
  *   `DENO_USE_WRITEV=1` as `deno task start` sets it; one worker, not `deno serve --parallel`).
  *
  * Each run: a warm-up (10 sockets join and leave `reel:warmup`; `--warm=K` makes it K sockets, for
- * a server that has met a crowd before, its join path compiled by V8's optimizing tiers), a full GC and the server's VmRSS
- * (`/proc/<pid>/status`); then this process (the load client) opens N raw `WebSocket`s speaking
- * Phoenix V2 JSON (`vsn=2.0.0`), each with a distinct `user_id` of 26 characters (the size of the
- * presence-traffic reference's keys), so each is its own presence key, and waits until all are open
- * (200 connecting at a time). Then it sends `phx_join` for `reel:storm` on all of them in one loop
- * and measures the time until the last ok `phx_reply` arrived ("join all"). Then it waits for the
- * server to settle (no frame to any socket for `--quiet` ms, 1 s, at most `--settle-max`, 60 s), and
- * reports, per client, the frames and bytes received after its join reply (presence traffic;
- * bytes are string lengths, the frames being ASCII), and the server's RSS growth per socket (VmRSS
- * after the settle and a full GC minus VmRSS before opening, divided by N).
+ * a server that has met a crowd before, its join path compiled by V8's optimizing tiers), a full GC
+ * and the server's VmRSS (`/proc/<pid>/status`); then this process (the load client) opens N raw
+ * `WebSocket`s speaking Phoenix V2 JSON (`vsn=2.0.0`), each with a distinct `user_id` of 26
+ * characters (the size of the presence-traffic reference's keys), so each is its own presence key,
+ * and waits until all are open (200 connecting at a time). Then it sends `phx_join` for
+ * `reel:storm` on all of them in one loop and measures the time until the last ok `phx_reply`
+ * arrived ("join all"). Then it waits for the server to settle (no frame to any socket for
+ * `--quiet` ms, 1 s, at most `--settle-max`, 60 s), and reports, per client, the frames and bytes
+ * received after its join reply (presence traffic; bytes are string lengths, the frames being
+ * ASCII), and the server's RSS growth per socket (VmRSS after the settle and a full GC minus VmRSS
+ * before opening, divided by N).
  *
  * Last, whether a live viewer count is visible to every viewer: each socket keeps what a Phoenix
  * client's `Presence` would keep (a `presence_state` is the list, `presence_diff` joins and leaves
