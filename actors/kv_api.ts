@@ -815,6 +815,8 @@ export class KvApi {
   /**
    * The key's current version — counting deletes and expiries, which a read of the value does not
    * show — with its live entry, if any: where a subscriber's stream of changes starts.
+   * @param options.consistency `strong`, `leader` (default) or `eventual`: the loaded actor as it
+   *   stands, with no KV confirmation (an actor not yet loaded is loaded, as for `leader`)
    */
   async head(
     key: string,
@@ -823,6 +825,7 @@ export class KvApi {
     validateKey(key);
     const actor = this.#actor(key);
     const read = () => ({ version: actor.version(), entry: this.#value(actor.current()) });
+    if (options.consistency === "eventual" && actor.status === "started") return actor.peek(read)!;
     return options.consistency === "strong" ? await actor.readStrong(read) : await actor.read(read);
   }
 

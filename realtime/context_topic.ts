@@ -97,8 +97,10 @@ export function contextTopic(contexts: ContextsApi): TopicHandler {
         ? undefined
         : (message: TopicMessage) => viewOf(states.get(context.name), message, format);
       try {
+        // From the loaded actor, without a KV confirmation (see TopicHandler.join).
         const result = await contexts.sync(context.name, v as number | undefined, {
           format: format.name,
+          consistency: "eventual",
         });
         const response = { ...result } as Record<string, unknown>;
         return {

@@ -28,7 +28,9 @@ export function kvTopic(deps: KvTopicDeps): TopicHandler {
     async join(context: JoinContext) {
       const key = validKey(context.name);
       const lastSeq = context.payload.last_seq;
-      const { version, entry } = await deps.kv.head(key).catch(topicError);
+      // From the loaded actor, without a KV confirmation (see TopicHandler.join).
+      const { version, entry } = await deps.kv.head(key, { consistency: "eventual" })
+        .catch(topicError);
       const response: Record<string, unknown> = { key, version };
       if (entry) response.value = entry.value;
       // The reply covers every change up to its version: live ones at or below it are not sent.

@@ -70,13 +70,7 @@ export function reelTopic(deps: ReelTopicDeps): TopicHandler {
     async join(context: JoinContext) {
       const id = guard(context.name);
       const { payload, socket } = context;
-      // The reply's state comes from this instance's reel actor as it stands, without asking KV
-      // whether it is current: the channel's subscription to that same actor was opened before
-      // (the hub holds its events from here on), so any change the actor learns of later reaches
-      // the socket as a live event after the reply's seq. The socket gets every update, in the
-      // actor's order, either way; a `leader` read would only add a KV confirmation, which in a
-      // storm of joins (a busy event loop, KV's thread busy with their writes) held joins for
-      // 100 ms and more. An actor not yet loaded is loaded, as any read does.
+      // From the loaded actor, without a KV confirmation (see TopicHandler.join).
       const state = await deps.reels.get(id, { consistency: "eventual" }).catch(topicError);
       const response: Record<string, unknown> = { ...state };
       if (socket.userId) {

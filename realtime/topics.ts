@@ -115,7 +115,13 @@ export interface TopicHandler {
    */
   open?(topic: string, name: string, publish: Publish): Promise<() => void> | (() => void);
   /**
-   * Authorizes a join and builds its reply.
+   * Authorizes a join and builds its reply. The actor-backed topics (`reel`, `kv`, `context`) read
+   * the reply's state from this instance's loaded actor as it stands, without a KV confirmation:
+   * the topic's feed follows that same actor from before the read (the hub holds its messages
+   * from here on), so a change the actor learns of later reaches the socket as a live message
+   * after the reply's version or seq, and the socket misses nothing. A `leader` read would add a
+   * KV confirmation whenever the instance's watch trails its bound, which is when a crowd joins
+   * at once: in a join storm it held joins for 100 ms and more.
    * @throws {TopicError} to refuse it; the client gets `{status: "error", response: {reason}}`
    */
   join(context: JoinContext): Promise<JoinResult> | JoinResult;
