@@ -39,11 +39,11 @@ class TopicSink {
 
 /**
  * Loads the topic's actor on `a` (`load`), then joins `SOCKETS` sockets to `topic` on `a`, with
- * one change made on `b` (`write`) after each; checks every socket's messages after its reply.
+ * one change made on the other instance (`write`) after each; checks every socket's messages after
+ * its reply.
  */
 async function joinWhileOtherWrites(
   a: Chorus,
-  b: Chorus,
   topic: string,
   event: string,
   load: () => Promise<unknown>,
@@ -73,7 +73,6 @@ Deno.test("[ws] reel joins on one instance while another publishes: the reply's 
   await onOneFile((a, b) =>
     joinWhileOtherWrites(
       a,
-      b,
       "reel:live",
       "reel_update",
       () => a.reels.get("live"),
@@ -87,7 +86,6 @@ Deno.test("[ws] kv joins on one instance while another writes: the reply's versi
   await onOneFile((a, b) =>
     joinWhileOtherWrites(
       a,
-      b,
       "kv:live",
       "change",
       () => a.kv.get("live"),
@@ -102,7 +100,6 @@ Deno.test("[ws] context joins on one instance while another updates: the reply's
     await b.contexts.set("live", { n: 0 }); // version 1
     await joinWhileOtherWrites(
       a,
-      b,
       "context:live",
       "delta",
       () => a.contexts.get("live"),
